@@ -1,0 +1,17 @@
+export * from './config.ts';
+export * from './errors.ts';
+export * from './money.ts';
+export * from './db/database.ts';
+export type * from './db/types.ts';
+export * from './db/migrate.ts';
+export * from './users/users.ts';
+export * from './referral-codes/referral-codes.ts';
+export * from './content/content.ts';
+export * from './purchases/purchase.ts';
+export * from './purchases/create-purchase.ts';
+export * from './purchases/confirm-purchase.ts';
+export * from './ledger/ledger.ts';
+export * from './outbox/outbox.ts';
+export * from './payouts/payout-gateway.ts';
+export * from './payouts/process-referral-payouts.ts';
+export * from './payouts/payout-queries.ts';

@@ -1,0 +1,81 @@
+import { sql } from 'kysely';
+import type { Database, Tx } from '../db/database.ts';
+
+/** LISTEN/NOTIFY channel that wakes the relay when an outbox row commits. */
+export const OUTBOX_CHANNEL = 'referral_outbox';
+
+/** Outbox topics and their payloads; the relay maps each topic to a queue. */
+export interface OutboxTopics {
+  'referral_payout.requested': { purchaseId: string };
+}
+export type OutboxTopic = keyof OutboxTopics;
+
+export interface OutboxRow<T extends OutboxTopic = OutboxTopic> {
+  id: number;
+  topic: T;
+  aggregateId: string;
+  payload: OutboxTopics[T];
+  createdAt: Date;
+}
+
+export async function enqueueOutbox<T extends OutboxTopic>(
+  trx: Tx,
+  topic: T,
+  aggregateId: string,
+  payload: OutboxTopics[T],
+): Promise<void> {
+  await trx.insertInto('outbox').values({ topic, aggregate_id: aggregateId, payload: JSON.stringify(payload) }).execute();
+}
+
+/**
+ * Wakes relays. Sent after the outbox row's transaction commits, not inside it: a NOTIFY inside a
+ * transaction serialises every notifying commit. A lost wake-up costs one poll interval.
+ */
+export async function notifyOutbox(db: Database): Promise<void> {
+  await sql`select pg_notify(${OUTBOX_CHANNEL}, '')`.execute(db);
+}
+
+/**
+ * Claims the oldest unpublished rows. SKIP LOCKED lets relays in several processes share the table:
+ * a row locked by one relay is invisible to the others until that relay commits it as published.
+ */
+export async function claimUnpublished(trx: Tx, limit: number): Promise<OutboxRow[]> {
+  const rows = await trx
+    .selectFrom('outbox')
+    .select(['id', 'topic', 'aggregate_id', 'payload', 'created_at'])
+    .where('published_at', 'is', null)
+    .orderBy('id')
+    .limit(limit)
+    .forUpdate()
+    .skipLocked()
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    topic: r.topic as OutboxTopic,
+    aggregateId: r.aggregate_id,
+    payload: r.payload as OutboxTopics[OutboxTopic],
+    createdAt: r.created_at,
+  }));
+}
+
+export async function markPublished(trx: Tx, ids: number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await trx.updateTable('outbox').set({ published_at: sql`now()` }).where('id', 'in', ids).execute();
+}
+
+export interface OutboxBacklog {
+  unpublished: number;
+  oldestAgeSeconds: number | null;
+}
+
+export async function outboxBacklog(db: Database): Promise<OutboxBacklog> {
+  const row = await db
+    .selectFrom('outbox')
+    .select([
+      sql<number>`count(*)`.as('unpublished'),
+      sql<number | null>`extract(epoch from now() - min(created_at))::float8`.as('oldest'),
+    ])
+    .where('published_at', 'is', null)
+    .executeTakeFirstOrThrow();
+  return { unpublished: Number(row.unpublished), oldestAgeSeconds: row.oldest === null ? null : Number(row.oldest) };
+}

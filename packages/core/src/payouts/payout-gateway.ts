@@ -1,0 +1,103 @@
+import type { Tx } from '../db/database.ts';
+import { recordMovement } from '../ledger/ledger.ts';
+
+export interface TransferRequest {
+  /** `<purchase id>:<level>`: the same transfer always carries the same key. */
+  idempotencyKey: string;
+  beneficiaryId: string;
+  amount: number;
+  currency: string;
+  purchaseId: string;
+}
+
+export interface TransferResult {
+  reference: string;
+}
+
+/**
+ * Where referral money goes. An in-database gateway transfers inside the transaction that records
+ * the payout, so the effect is exactly once. An external gateway is called with no transaction open
+ * and relies on the idempotency key for a retried transfer to take effect once.
+ */
+export type PayoutGateway =
+  | { kind: 'in-database'; name: string; transfer(trx: Tx, request: TransferRequest): Promise<TransferResult> }
+  | { kind: 'external'; name: string; timeoutMs: number; transfer(request: TransferRequest): Promise<TransferResult> };
+
+/** Moves the amount from the platform treasury to the beneficiary's referral earnings. */
+export const ledgerGateway: PayoutGateway = {
+  kind: 'in-database',
+  name: 'ledger',
+  async transfer(trx, request) {
+    const reference = await recordMovement(trx, {
+      currency: request.currency,
+      purchaseId: request.purchaseId,
+      postings: [
+        { account: 'platform_treasury', userId: null, amount: -request.amount },
+        { account: 'referral_earnings', userId: request.beneficiaryId, amount: request.amount },
+      ],
+    });
+    return { reference };
+  },
+};
+
+export class TransferError extends Error {
+  override name = 'TransferError';
+}
+
+/**
+ * POSTs `{TREASURY_URL}/transfers` with an Idempotency-Key header. A 2xx with `{ reference }` is a
+ * payment; any other status, a timeout or a broken connection is a failure to be retried with the
+ * same key — the treasury deduplicates, so a transfer whose response was lost is not paid twice.
+ */
+export function httpGateway(options: { treasuryUrl: string; timeoutMs: number }): PayoutGateway {
+  const endpoint = new URL('transfers', options.treasuryUrl.endsWith('/') ? options.treasuryUrl : `${options.treasuryUrl}/`);
+  return {
+    kind: 'external',
+    name: 'http',
+    timeoutMs: options.timeoutMs,
+    async transfer(request) {
+      let response: Response;
+      try {
+        response = await fetch(endpoint, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': request.idempotencyKey },
+          body: JSON.stringify({
+            idempotencyKey: request.idempotencyKey,
+            beneficiaryId: request.beneficiaryId,
+            amount: request.amount,
+            currency: request.currency,
+          }),
+          signal: AbortSignal.timeout(options.timeoutMs),
+        });
+      } catch (error) {
+        const name = error instanceof Error ? error.name : '';
+        if (name === 'TimeoutError' || name === 'AbortError') {
+          throw new TransferError(`treasury did not answer within ${options.timeoutMs} ms`);
+        }
+        const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);
+        throw new TransferError(`treasury unreachable: ${cause}`);
+      }
+      let body: unknown;
+      try {
+        body = await response.json();
+      } catch {
+        throw new TransferError(`treasury answered ${response.status} without a JSON body`);
+      }
+      if (!response.ok) {
+        const detail = typeof body === 'object' && body !== null && 'error' in body ? `: ${JSON.stringify(body.error)}` : '';
+        throw new TransferError(`treasury answered ${response.status}${detail}`.slice(0, 500));
+      }
+      if (typeof body !== 'object' || body === null || !('reference' in body) || typeof body.reference !== 'string' || body.reference === '') {
+        throw new TransferError(`treasury answered ${response.status} without a reference`);
+      }
+      return { reference: body.reference };
+    },
+  };
+}
+
+export function gatewayFromConfig(config: { payoutGateway: 'ledger' | 'http'; treasuryUrl: string | undefined; treasuryTimeoutMs: number }): PayoutGateway {
+  if (config.payoutGateway === 'http') {
+    return httpGateway({ treasuryUrl: config.treasuryUrl!, timeoutMs: config.treasuryTimeoutMs });
+  }
+  return ledgerGateway;
+}

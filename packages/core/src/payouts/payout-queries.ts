@@ -1,0 +1,187 @@
+import { sql } from 'kysely';
+import type { Database } from '../db/database.ts';
+import type { Actor, LevelPayoutStatus, PayoutLevel, ReferralPayoutStatus } from '../db/types.ts';
+import { DomainError, notFound } from '../errors.ts';
+import { type OutboxBacklog, outboxBacklog } from '../outbox/outbox.ts';
+
+export interface ReferralPayoutStatusView {
+  purchaseId: string;
+  status: ReferralPayoutStatus | null;
+  reason: string | null;
+  attempts: number;
+  lastError: string | null;
+  queuedAt: string | null;
+  completedAt: string | null;
+  payouts: {
+    level: PayoutLevel;
+    beneficiaryId: string;
+    rateBps: number;
+    amount: number;
+    currency: string;
+    status: LevelPayoutStatus;
+    reference: string | null;
+    paidAt: string | null;
+    error: string | null;
+  }[];
+  events: { from: ReferralPayoutStatus | null; to: ReferralPayoutStatus; actor: Actor; attempt: number; error: string | null; at: string }[];
+}
+
+const iso = (d: Date | null) => d?.toISOString() ?? null;
+
+export async function getReferralPayoutStatus(db: Database, purchaseId: string): Promise<ReferralPayoutStatusView> {
+  const [purchase, payouts, events] = await Promise.all([
+    db.selectFrom('purchases').selectAll().where('id', '=', purchaseId).executeTakeFirst(),
+    db.selectFrom('referral_payouts').selectAll().where('purchase_id', '=', purchaseId).orderBy('level').execute(),
+    db.selectFrom('referral_payout_events').selectAll().where('purchase_id', '=', purchaseId).orderBy('id').execute(),
+  ]);
+  if (!purchase) throw notFound('purchase', purchaseId);
+  return {
+    purchaseId,
+    status: purchase.referral_payout_status,
+    reason: purchase.referral_payout_reason,
+    attempts: purchase.referral_payout_attempts,
+    lastError: purchase.referral_payout_last_error,
+    queuedAt: iso(purchase.referral_payout_queued_at),
+    completedAt: iso(purchase.referral_payout_completed_at),
+    payouts: payouts.map((p) => ({
+      level: p.level,
+      beneficiaryId: p.beneficiary_id,
+      rateBps: p.rate_bps,
+      amount: p.amount,
+      currency: p.currency,
+      status: p.status,
+      reference: p.reference,
+      paidAt: iso(p.paid_at),
+      error: p.error,
+    })),
+    events: events.map((e) => ({ from: e.from_status, to: e.to_status, actor: e.actor, attempt: e.attempt, error: e.error, at: e.at.toISOString() })),
+  };
+}
+
+export interface FailedPayoutItem {
+  purchaseId: string;
+  buyerId: string;
+  contentId: string;
+  price: number;
+  currency: string;
+  attempts: number;
+  lastError: string | null;
+  failedAt: string;
+}
+
+export interface FailedPayoutPage {
+  items: FailedPayoutItem[];
+  nextCursor: string | null;
+  total: number;
+}
+
+export const MAX_FAILED_PAGE = 500;
+
+/** Opaque keyset cursor: the (failed_at, id) of the last item of the previous page. */
+function encodeCursor(failedAt: Date, id: string): string {
+  return Buffer.from(JSON.stringify([failedAt.toISOString(), id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { failedAt: string; id: string } {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(value) && value.length === 2 && !Number.isNaN(Date.parse(value[0])) && /^[0-9a-f-]{36}$/i.test(value[1])) {
+      return { failedAt: value[0], id: value[1] };
+    }
+  } catch {
+    // fall through to the error below
+  }
+  throw new DomainError('validation_failed', 'cursor is not one this endpoint handed out');
+}
+
+/**
+ * Failed purchases, newest failure first. Keyset pagination on (failed_at, id) stays correct while
+ * new failures arrive: they sort before the cursor and never shift later pages.
+ */
+export async function listFailedPayouts(
+  db: Database,
+  options: { limit: number; cursor?: string | undefined; order?: 'newest' | 'oldest' },
+): Promise<FailedPayoutPage> {
+  const limit = Math.min(Math.max(1, options.limit), MAX_FAILED_PAGE);
+  const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+  const newest = (options.order ?? 'newest') === 'newest';
+
+  let query = db
+    .selectFrom('purchases')
+    .select(['id', 'buyer_id', 'content_id', 'price', 'currency', 'referral_payout_attempts', 'referral_payout_last_error', 'referral_payout_failed_at'])
+    .where('referral_payout_status', '=', 'failed')
+    .orderBy('referral_payout_failed_at', newest ? 'desc' : 'asc')
+    .orderBy('id', newest ? 'desc' : 'asc')
+    .limit(limit + 1);
+  if (after) {
+    query = query.where(
+      sql<boolean>`(referral_payout_failed_at, id) ${sql.raw(newest ? '<' : '>')} (${after.failedAt}::timestamptz, ${after.id}::uuid)`,
+    );
+  }
+  const [rows, count] = await Promise.all([
+    query.execute(),
+    db.selectFrom('purchases').select(sql<number>`count(*)`.as('total')).where('referral_payout_status', '=', 'failed').executeTakeFirstOrThrow(),
+  ]);
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return {
+    items: page.map((r) => ({
+      purchaseId: r.id,
+      buyerId: r.buyer_id,
+      contentId: r.content_id,
+      price: r.price,
+      currency: r.currency,
+      attempts: r.referral_payout_attempts,
+      lastError: r.referral_payout_last_error,
+      failedAt: r.referral_payout_failed_at!.toISOString(),
+    })),
+    nextCursor: rows.length > limit && last ? encodeCursor(last.referral_payout_failed_at!, last.id) : null,
+    total: Number(count.total),
+  };
+}
+
+export interface PayoutSummary {
+  counts: Record<ReferralPayoutStatus, number>;
+  oldestQueuedAgeSeconds: number | null;
+  outbox: OutboxBacklog;
+  failuresLastHour: number;
+  failuresLastDay: number;
+  recentFailures: FailedPayoutItem[];
+}
+
+export async function payoutSummary(db: Database): Promise<PayoutSummary> {
+  const [counts, queued, outbox, failures, recent] = await Promise.all([
+    db
+      .selectFrom('purchases')
+      .select(['referral_payout_status as status', sql<number>`count(*)`.as('n')])
+      .where('referral_payout_status', 'is not', null)
+      .groupBy('referral_payout_status')
+      .execute(),
+    db
+      .selectFrom('purchases')
+      .select(sql<number | null>`extract(epoch from now() - min(referral_payout_queued_at))::float8`.as('age'))
+      .where('referral_payout_status', '=', 'queued')
+      .executeTakeFirstOrThrow(),
+    outboxBacklog(db),
+    db
+      .selectFrom('purchases')
+      .select([
+        sql<number>`count(*) filter (where referral_payout_failed_at > now() - interval '1 hour')`.as('hour'),
+        sql<number>`count(*)`.as('day'),
+      ])
+      .where('referral_payout_status', '=', 'failed')
+      .where('referral_payout_failed_at', '>', sql<Date>`now() - interval '1 day'`)
+      .executeTakeFirstOrThrow(),
+    listFailedPayouts(db, { limit: 5 }),
+  ]);
+  const byStatus: Record<ReferralPayoutStatus, number> = { queued: 0, completed: 0, failed: 0, not_applicable: 0 };
+  for (const row of counts) byStatus[row.status!] = Number(row.n);
+  return {
+    counts: byStatus,
+    oldestQueuedAgeSeconds: queued.age === null ? null : Number(queued.age),
+    outbox,
+    failuresLastHour: Number(failures.hour),
+    failuresLastDay: Number(failures.day),
+    recentFailures: recent.items,
+  };
+}

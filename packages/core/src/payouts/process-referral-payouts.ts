@@ -1,0 +1,436 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sql } from 'kysely';
+import type { Logger } from 'pino';
+import type { Database, Tx } from '../db/database.ts';
+import type { Actor, PayoutLevel, PurchaseRow, ReferralPayoutRow, ReferralPayoutStatus } from '../db/types.ts';
+import { DomainError, notFound } from '../errors.ts';
+import { recordMovement } from '../ledger/ledger.ts';
+import { applyBps } from '../money.ts';
+import type { PayoutGateway, TransferRequest } from './payout-gateway.ts';
+
+export interface PayoutContext {
+  db: Database;
+  gateway: PayoutGateway;
+  /** REFERRAL_MIN_PAYOUT: a level whose amount is below it is not paid. */
+  minPayout: number;
+  logger: Logger;
+}
+
+export interface ProcessOptions {
+  actor: Actor;
+  /** The last attempt the caller will make: a failure leaves the purchase `failed`, not `queued`. */
+  finalAttempt?: boolean;
+}
+
+export interface PaidLevel {
+  level: PayoutLevel;
+  amount: number;
+  currency: string;
+}
+
+export interface ProcessOutcome {
+  purchaseId: string;
+  status: ReferralPayoutStatus;
+  reason: string | null;
+  attempts: number;
+  /** False when the purchase was already settled and this call changed nothing. */
+  changed: boolean;
+  /** Levels this call paid. */
+  paid: PaidLevel[];
+  confirmedAt: Date | null;
+  completedAt: Date | null;
+}
+
+/** A payout attempt failed; its attempt and error are recorded, and the outcome says what is left. */
+export class PayoutFailedError extends DomainError {
+  override name = 'PayoutFailedError';
+  readonly outcome: ProcessOutcome;
+  readonly failedLevels: PayoutLevel[];
+
+  constructor(message: string, outcome: ProcessOutcome, failedLevels: PayoutLevel[], cause?: unknown) {
+    super('payout_failed', message, { cause });
+    this.outcome = outcome;
+    this.failedLevels = failedLevels;
+  }
+}
+
+const SETTLED: ReadonlySet<ReferralPayoutStatus> = new Set(['completed', 'not_applicable']);
+
+// Headroom on top of the transfer timeouts before another processor may take the purchase over.
+const LEASE_MARGIN_MS = 15_000;
+const LEASE_WAIT_STEP_MS = 100;
+
+type Prepared =
+  | { kind: 'settled'; outcome: ProcessOutcome }
+  | { kind: 'leased-elsewhere'; until: Date }
+  | { kind: 'transfer'; purchase: PurchaseRow; attempt: number; pending: ReferralPayoutRow[] };
+
+/**
+ * The one function that pays a purchase's referral commissions; the worker, the admin endpoint and
+ * the CLI all call it, and calling it again is always safe.
+ *
+ * Under the purchase's row lock it decides the levels once (recorded in `referral_payouts`, whose
+ * primary key forbids a second payout per level) and then transfers every unpaid level with the
+ * idempotency key `<purchase id>:<level>`. An in-database gateway transfers inside that same
+ * transaction. An external gateway is called with no transaction open: a lease on the purchase keeps
+ * other processors off it meanwhile, and the idempotency key makes an overlap after an expired lease
+ * harmless. A failure records the attempt and error, then throws PayoutFailedError.
+ */
+export async function processReferralPayouts(
+  ctx: PayoutContext,
+  purchaseId: string,
+  options: ProcessOptions,
+): Promise<ProcessOutcome> {
+  const log = ctx.logger.child({ purchaseId, actor: options.actor });
+  const leaseOwner = randomUUID();
+
+  for (;;) {
+    let prepared: Prepared;
+    try {
+      prepared = await ctx.db.transaction().execute((trx) => prepare(trx, ctx, purchaseId, options, leaseOwner));
+    } catch (error) {
+      if (error instanceof DomainError) throw error;
+      // Nothing was committed: record the failed attempt on its own and hand the error back.
+      throw await recordFailure(ctx, purchaseId, options, [], error, undefined);
+    }
+
+    if (prepared.kind === 'settled') {
+      if (prepared.outcome.changed) log.info({ status: prepared.outcome.status, paid: prepared.outcome.paid }, 'referral payout settled');
+      return prepared.outcome;
+    }
+    if (prepared.kind === 'leased-elsewhere') {
+      // Another processor is transferring right now; its result (or its expired lease) decides.
+      await sleep(Math.max(10, Math.min(LEASE_WAIT_STEP_MS, prepared.until.getTime() - Date.now())));
+      continue;
+    }
+    return transferExternally(ctx, prepared, options, leaseOwner, log);
+  }
+}
+
+async function prepare(
+  trx: Tx,
+  ctx: PayoutContext,
+  purchaseId: string,
+  options: ProcessOptions,
+  leaseOwner: string,
+): Promise<Prepared> {
+  const purchase = await lockPurchase(trx, purchaseId);
+  if (SETTLED.has(purchase.referral_payout_status!)) {
+    return { kind: 'settled', outcome: outcomeOf(purchase, false, []) };
+  }
+  if (
+    ctx.gateway.kind === 'external' &&
+    purchase.referral_payout_lease_until !== null &&
+    purchase.referral_payout_lease_until.getTime() > Date.now() &&
+    purchase.referral_payout_lease_owner !== leaseOwner
+  ) {
+    return { kind: 'leased-elsewhere', until: purchase.referral_payout_lease_until };
+  }
+
+  const attempt = purchase.referral_payout_attempts + 1;
+  let levels = await trx.selectFrom('referral_payouts').selectAll().where('purchase_id', '=', purchaseId).orderBy('level').execute();
+  if (levels.length === 0) {
+    const plan = await planLevels(trx, purchase, ctx.minPayout);
+    if (plan.levels.length === 0) {
+      const row = await transition(trx, purchase, options.actor, attempt, {
+        referral_payout_status: 'not_applicable',
+        referral_payout_reason: plan.reason,
+        referral_payout_completed_at: sql`now()`,
+      });
+      return { kind: 'settled', outcome: outcomeOf(row, true, []) };
+    }
+    levels = await trx.insertInto('referral_payouts').values(plan.levels).returningAll().execute();
+  }
+  const pending = levels.filter((l) => l.status !== 'paid');
+
+  if (ctx.gateway.kind === 'in-database') {
+    for (const level of pending) {
+      const { reference } = await ctx.gateway.transfer(trx, transferRequest(level));
+      await markLevelPaid(trx, level, reference);
+    }
+    const row = await complete(trx, purchase, options.actor, attempt);
+    return { kind: 'settled', outcome: outcomeOf(row, true, pending.map(paidLevel)) };
+  }
+
+  const leaseMs = ctx.gateway.timeoutMs * Math.max(1, pending.length) + LEASE_MARGIN_MS;
+  await trx
+    .updateTable('purchases')
+    .set({
+      referral_payout_lease_owner: leaseOwner,
+      referral_payout_lease_until: sql`now() + ${`${leaseMs} milliseconds`}::interval`,
+    })
+    .where('id', '=', purchaseId)
+    .execute();
+  return { kind: 'transfer', purchase, attempt, pending };
+}
+
+async function transferExternally(
+  ctx: PayoutContext,
+  prepared: Extract<Prepared, { kind: 'transfer' }>,
+  options: ProcessOptions,
+  leaseOwner: string,
+  log: Logger,
+): Promise<ProcessOutcome> {
+  const { purchase, pending } = prepared;
+  if (ctx.gateway.kind !== 'external') throw new Error('unreachable: external transfer with an in-database gateway');
+
+  const failures: { level: PayoutLevel; error: unknown }[] = [];
+  const paid: PaidLevel[] = [];
+  for (const level of pending) {
+    try {
+      const { reference } = await ctx.gateway.transfer(transferRequest(level));
+      // The treasury moved the money; mirror it in the ledger with the level's status change.
+      await ctx.db.transaction().execute(async (trx) => {
+        if (await markLevelPaid(trx, level, reference)) {
+          await recordMovement(trx, {
+            currency: level.currency,
+            purchaseId: level.purchase_id,
+            postings: [
+              { account: 'platform_treasury', userId: null, amount: -level.amount },
+              { account: 'referral_earnings', userId: level.beneficiary_id, amount: level.amount },
+            ],
+          });
+        }
+      });
+      paid.push(paidLevel(level));
+    } catch (error) {
+      failures.push({ level: level.level, error });
+      log.warn({ level: level.level, err: error }, 'referral transfer failed');
+      await ctx.db
+        .updateTable('referral_payouts')
+        .set({ status: 'failed', error: errorMessage(error), updated_at: sql`now()` })
+        .where('purchase_id', '=', level.purchase_id)
+        .where('level', '=', level.level)
+        .where('status', '<>', 'paid')
+        .execute();
+    }
+  }
+
+  if (failures.length > 0) {
+    const error = failures.length === 1 ? failures[0]!.error : new Error(failures.map((f) => `${f.level}: ${errorMessage(f.error)}`).join('; '));
+    throw await recordFailure(ctx, purchase.id, options, failures.map((f) => f.level), error, leaseOwner);
+  }
+
+  const row = await ctx.db.transaction().execute(async (trx) => {
+    const current = await lockPurchase(trx, purchase.id);
+    if (SETTLED.has(current.referral_payout_status!)) return current;
+    const unpaid = await trx
+      .selectFrom('referral_payouts')
+      .select('level')
+      .where('purchase_id', '=', purchase.id)
+      .where('status', '<>', 'paid')
+      .execute();
+    if (unpaid.length > 0) {
+      throw new Error(`levels ${unpaid.map((u) => u.level).join(', ')} are still unpaid`);
+    }
+    return complete(trx, current, options.actor, prepared.attempt);
+  });
+  log.info({ status: row.referral_payout_status, paid }, 'referral payout settled');
+  return outcomeOf(row, true, paid);
+}
+
+async function lockPurchase(trx: Tx, purchaseId: string): Promise<PurchaseRow> {
+  const purchase = await trx.selectFrom('purchases').selectAll().where('id', '=', purchaseId).forUpdate().executeTakeFirst();
+  if (!purchase) throw notFound('purchase', purchaseId);
+  if (purchase.status !== 'confirmed' || purchase.referral_payout_status === null) {
+    throw new DomainError('purchase_not_confirmed', `purchase ${purchaseId} is not confirmed yet; only confirmed purchases earn referral payouts`);
+  }
+  return purchase;
+}
+
+interface Plan {
+  levels: {
+    purchase_id: string;
+    level: PayoutLevel;
+    beneficiary_id: string;
+    rate_bps: number;
+    amount: number;
+    currency: string;
+  }[];
+  reason: string;
+}
+
+/**
+ * The levels a purchase pays, decided once and then fixed in `referral_payouts`: each is
+ * floor(price × rate / 10000) with the rates of the code the buyer signed up with, capped so that
+ * together they never exceed the fee the platform took at confirm.
+ */
+async function planLevels(trx: Tx, purchase: PurchaseRow, minPayout: number): Promise<Plan> {
+  const chain = await trx
+    .selectFrom('user_referrals as r')
+    .innerJoin('referral_codes as c', 'c.code', 'r.code')
+    .select(['r.direct_referrer_id', 'r.grand_referrer_id', 'c.active', 'c.direct_rate_bps', 'c.grand_rate_bps'])
+    .where('r.user_id', '=', purchase.buyer_id)
+    .executeTakeFirst();
+  if (purchase.price === 0) return { levels: [], reason: 'free_content' };
+  if (!chain) return { levels: [], reason: 'no_referrer' };
+  if (!chain.active) return { levels: [], reason: 'code_inactive' };
+
+  let budget = purchase.platform_fee ?? 0;
+  const candidates: [PayoutLevel, string | null, number][] = [
+    ['direct', chain.direct_referrer_id, chain.direct_rate_bps],
+    ['grand', chain.grand_referrer_id, chain.grand_rate_bps],
+  ];
+  const levels: Plan['levels'] = [];
+  for (const [level, beneficiary, rate] of candidates) {
+    if (beneficiary === null) continue;
+    const amount = Math.min(applyBps(purchase.price, rate), budget);
+    if (amount < minPayout) continue;
+    budget -= amount;
+    levels.push({ purchase_id: purchase.id, level, beneficiary_id: beneficiary, rate_bps: rate, amount, currency: purchase.currency });
+  }
+  return { levels, reason: 'below_minimum' };
+}
+
+function transferRequest(level: ReferralPayoutRow): TransferRequest {
+  return {
+    idempotencyKey: `${level.purchase_id}:${level.level}`,
+    beneficiaryId: level.beneficiary_id,
+    amount: level.amount,
+    currency: level.currency,
+    purchaseId: level.purchase_id,
+  };
+}
+
+/** Marks a level paid; false when it already was (a concurrent processor got there first). */
+async function markLevelPaid(trx: Tx, level: ReferralPayoutRow, reference: string): Promise<boolean> {
+  const result = await trx
+    .updateTable('referral_payouts')
+    .set({ status: 'paid', reference, paid_at: sql`now()`, error: null, updated_at: sql`now()` })
+    .where('purchase_id', '=', level.purchase_id)
+    .where('level', '=', level.level)
+    .where('status', '<>', 'paid')
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+function complete(trx: Tx, purchase: PurchaseRow, actor: Actor, attempt: number): Promise<PurchaseRow> {
+  return transition(trx, purchase, actor, attempt, {
+    referral_payout_status: 'completed',
+    referral_payout_reason: null,
+    referral_payout_completed_at: sql`now()`,
+  });
+}
+
+/** Applies a status change to a locked purchase, clears its lease and appends the event. */
+async function transition(
+  trx: Tx,
+  purchase: PurchaseRow,
+  actor: Actor,
+  attempt: number,
+  change: Record<string, unknown>,
+  error: string | null = null,
+): Promise<PurchaseRow> {
+  const row = await trx
+    .updateTable('purchases')
+    .set({
+      ...change,
+      referral_payout_attempts: attempt,
+      referral_payout_lease_owner: null,
+      referral_payout_lease_until: null,
+    })
+    .where('id', '=', purchase.id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  await trx
+    .insertInto('referral_payout_events')
+    .values({
+      purchase_id: purchase.id,
+      from_status: purchase.referral_payout_status,
+      to_status: row.referral_payout_status!,
+      actor,
+      attempt,
+      error,
+    })
+    .execute();
+  return row;
+}
+
+/**
+ * Records a failed attempt in its own transaction: attempts + 1 and the last error; on the final
+ * attempt the purchase becomes `failed`. A purchase settled meanwhile by another processor is left
+ * alone. Returns the error to throw.
+ */
+async function recordFailure(
+  ctx: PayoutContext,
+  purchaseId: string,
+  options: ProcessOptions,
+  failedLevels: PayoutLevel[],
+  cause: unknown,
+  leaseOwner: string | undefined,
+): Promise<PayoutFailedError> {
+  const message = errorMessage(cause);
+  const row = await ctx.db.transaction().execute(async (trx) => {
+    const purchase = await lockPurchase(trx, purchaseId);
+    if (SETTLED.has(purchase.referral_payout_status!)) return purchase;
+    // Someone else holds the purchase now (our lease expired): their result stands, not ours.
+    if (leaseOwner !== undefined && purchase.referral_payout_lease_owner !== leaseOwner && purchase.referral_payout_lease_owner !== null) {
+      return purchase;
+    }
+    const status: ReferralPayoutStatus = options.finalAttempt ? 'failed' : purchase.referral_payout_status!;
+    return transition(
+      trx,
+      purchase,
+      options.actor,
+      purchase.referral_payout_attempts + 1,
+      {
+        referral_payout_status: status,
+        referral_payout_last_error: message,
+        referral_payout_failed_at: status === 'failed' ? sql`now()` : purchase.referral_payout_failed_at,
+      },
+      message,
+    );
+  });
+  ctx.logger.warn({ purchaseId, actor: options.actor, attempts: row.referral_payout_attempts, status: row.referral_payout_status, err: cause }, 'referral payout attempt failed');
+  return new PayoutFailedError(`referral payout of purchase ${purchaseId} failed: ${message}`, outcomeOf(row, true, []), failedLevels, cause);
+}
+
+/**
+ * Marks a queued purchase `failed` after its retries are spent elsewhere (the queue's dead letter),
+ * keeping its last error. Settled purchases are left alone.
+ */
+export async function markReferralPayoutFailed(
+  db: Database,
+  purchaseId: string,
+  actor: Actor,
+  error: string,
+): Promise<ReferralPayoutStatus> {
+  return db.transaction().execute(async (trx) => {
+    const purchase = await lockPurchase(trx, purchaseId);
+    if (purchase.referral_payout_status !== 'queued') return purchase.referral_payout_status!;
+    const row = await transition(
+      trx,
+      purchase,
+      actor,
+      purchase.referral_payout_attempts,
+      {
+        referral_payout_status: 'failed',
+        referral_payout_last_error: purchase.referral_payout_last_error ?? error,
+        referral_payout_failed_at: sql`now()`,
+      },
+      purchase.referral_payout_last_error ?? error,
+    );
+    return row.referral_payout_status!;
+  });
+}
+
+function outcomeOf(row: PurchaseRow, changed: boolean, paid: PaidLevel[]): ProcessOutcome {
+  return {
+    purchaseId: row.id,
+    status: row.referral_payout_status!,
+    reason: row.referral_payout_reason,
+    attempts: row.referral_payout_attempts,
+    changed,
+    paid,
+    confirmedAt: row.confirmed_at,
+    completedAt: row.referral_payout_completed_at,
+  };
+}
+
+const paidLevel = (level: ReferralPayoutRow): PaidLevel => ({ level: level.level, amount: level.amount, currency: level.currency });
+
+export function errorMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.length > 1000 ? `${message.slice(0, 997)}...` : message;
+}

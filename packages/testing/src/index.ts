@@ -1,0 +1,4 @@
+export * from './postgres.ts';
+export * from './wait.ts';
+export * from './factories.ts';
+export * from './invariants.ts';

@@ -1,0 +1,50 @@
+import { afterAll, beforeAll, inject, onTestFailed, beforeEach } from 'vitest';
+import { createDatabase, type Database } from '@referrals/core';
+import { createDatabaseFromTemplate, type TestDatabase } from './postgres.ts';
+
+export interface TestDatabaseHandle {
+  /** Kysely on this file's own database; valid inside tests and hooks. */
+  readonly db: Database;
+  readonly url: string;
+  readonly name: string;
+}
+
+/**
+ * Gives the calling test file its own database cloned from the migrated template. The database is
+ * dropped after the file unless a test failed, so a failure can be inspected with psql.
+ */
+export function useTestDatabase(): TestDatabaseHandle {
+  let database: TestDatabase | undefined;
+  let db: Database | undefined;
+  let failed = false;
+
+  beforeAll(async () => {
+    database = await createDatabaseFromTemplate(inject('postgresAdminUrl'), inject('postgresTemplate'));
+    db = createDatabase(database.url, { max: 10, applicationName: 'referral-payouts-test' });
+  });
+  beforeEach(() => {
+    onTestFailed(() => {
+      failed = true;
+    });
+  });
+  afterAll(async () => {
+    await db?.destroy();
+    if (database && !failed) await database.drop();
+    else if (database) console.error(`kept test database ${database.name} for inspection`);
+  });
+
+  return {
+    get db() {
+      if (!db) throw new Error('test database is not ready: use it inside a test or hook');
+      return db;
+    },
+    get url() {
+      if (!database) throw new Error('test database is not ready');
+      return database.url;
+    },
+    get name() {
+      if (!database) throw new Error('test database is not ready');
+      return database.name;
+    },
+  };
+}
