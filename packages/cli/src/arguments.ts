@@ -1,0 +1,111 @@
+import yargs from 'yargs';
+
+export const PROGRAM = 'manage-referral-payouts';
+
+export const LIST_LIMIT_DEFAULT = 50;
+export const LIST_LIMIT_MAX = 500;
+export const CONCURRENCY_DEFAULT = 4;
+export const CONCURRENCY_MAX = 32;
+
+/** Bad invocation: exit 2 before anything touches the database. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export type Command =
+  | { kind: 'status'; purchaseId: string }
+  | { kind: 'process'; purchaseId: string }
+  | { kind: 'list-failed'; limit: number }
+  | { kind: 'process-all-failed'; concurrency: number }
+  | { kind: 'summary' };
+
+export interface Invocation {
+  command: Command;
+  json: boolean;
+  verbose: boolean;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const COMMAND_FLAGS = ['status', 'process', 'list-failed', 'process-all-failed', 'summary'] as const;
+
+const RETRY_HINT = `Run "${PROGRAM} --help" for usage.`;
+
+/**
+ * Parses the command line strictly. `--help` prints usage and exits 0 (yargs does that itself);
+ * anything else that is wrong throws a UsageError.
+ */
+export function parseArguments(argv: string[]): Invocation {
+  const parser = yargs(argv)
+    .scriptName(PROGRAM)
+    .usage(
+      `Usage: npm run ${PROGRAM} -- <command> [options]\n\n` +
+        'Inspect and repair referral payouts directly in the database named by DATABASE_URL.\n' +
+        'Payouts go through the gateway configured by PAYOUT_GATEWAY (and TREASURY_URL), as the worker does.',
+    )
+    .option('status', { type: 'string', describe: 'Show the referral payout status of one purchase', requiresArg: true, group: 'Commands (exactly one):' })
+    .option('process', { type: 'string', describe: 'Process the referral payouts of one purchase now', requiresArg: true, group: 'Commands (exactly one):' })
+    .option('list-failed', { type: 'boolean', describe: 'List purchases whose referral payouts failed, newest first', group: 'Commands (exactly one):' })
+    .option('process-all-failed', { type: 'boolean', describe: 'Retry every failed purchase, oldest first', group: 'Commands (exactly one):' })
+    .option('summary', { type: 'boolean', describe: 'Show payout health: counts, backlog, recent failures', group: 'Commands (exactly one):' })
+    .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document on stdout instead of text' })
+    .option('limit', { type: 'number', describe: `With --list-failed: how many to show (default ${LIST_LIMIT_DEFAULT}, max ${LIST_LIMIT_MAX})`, requiresArg: true })
+    .option('concurrency', { type: 'number', describe: `With --process-all-failed: purchases processed at once (default ${CONCURRENCY_DEFAULT}, 1..${CONCURRENCY_MAX})`, requiresArg: true })
+    .option('verbose', { type: 'boolean', default: false, describe: 'Log to stderr and show stacks of errors' })
+    .example(`npm run ${PROGRAM} -- --status <purchase-id>`, '')
+    .example(`npm run ${PROGRAM} -- --process <purchase-id>`, '')
+    .example(`npm run ${PROGRAM} -- --list-failed --limit 20`, '')
+    .example(`npm run ${PROGRAM} -- --process-all-failed --concurrency 8`, '')
+    .example(`npm run ${PROGRAM} -- --summary --json`, '')
+    .epilogue('Exit codes: 0 success, 1 something is still failed, 2 usage or configuration error, 3 not found.')
+    .help('help')
+    .alias('help', 'h')
+    .version(false)
+    .strict()
+    .parserConfiguration({ 'camel-case-expansion': false, 'duplicate-arguments-array': false })
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((message, error) => {
+      throw new UsageError(`${message || error?.message || 'invalid arguments'}. ${RETRY_HINT}`);
+    });
+
+  const args = parser.parseSync();
+  if (args._.length > 0) throw new UsageError(`unexpected argument "${String(args._[0])}". ${RETRY_HINT}`);
+
+  const given = COMMAND_FLAGS.filter((flag) => args[flag] !== undefined && args[flag] !== false);
+  if (given.length === 0) throw new UsageError(`give one of ${COMMAND_FLAGS.map((f) => `--${f}`).join(', ')}. ${RETRY_HINT}`);
+  if (given.length > 1) throw new UsageError(`give only one command, got ${given.map((f) => `--${f}`).join(' and ')}`);
+  const flag = given[0]!;
+
+  if (args.limit !== undefined && flag !== 'list-failed') throw new UsageError('--limit only applies to --list-failed');
+  if (args.concurrency !== undefined && flag !== 'process-all-failed') throw new UsageError('--concurrency only applies to --process-all-failed');
+
+  const common = { json: args.json === true, verbose: args.verbose === true };
+  switch (flag) {
+    case 'status':
+    case 'process':
+      return { ...common, command: { kind: flag, purchaseId: purchaseId(flag, args[flag]) } };
+    case 'list-failed':
+      return { ...common, command: { kind: flag, limit: boundedInteger('limit', args.limit, LIST_LIMIT_DEFAULT, 1, LIST_LIMIT_MAX) } };
+    case 'process-all-failed':
+      return {
+        ...common,
+        command: { kind: flag, concurrency: boundedInteger('concurrency', args.concurrency, CONCURRENCY_DEFAULT, 1, CONCURRENCY_MAX) },
+      };
+    case 'summary':
+      return { ...common, command: { kind: flag } };
+  }
+}
+
+function purchaseId(flag: string, value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`--${flag} needs a purchase id`);
+  if (!UUID.test(value.trim())) throw new UsageError(`--${flag}: "${value}" is not a purchase id (a uuid)`);
+  return value.trim().toLowerCase();
+}
+
+function boundedInteger(flag: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new UsageError(`--${flag} must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}

@@ -1,0 +1,76 @@
+import { ConfigError, DomainError, loadConfig } from '@referrals/core';
+import { type Command, parseArguments, PROGRAM, UsageError } from './arguments.ts';
+import { type CommandContext, createCommandContext, createLogger, type Output } from './command-context.ts';
+import { listFailed } from './commands/list-failed.ts';
+import { processAllFailed } from './commands/process-all-failed.ts';
+import { processOne } from './commands/process-one.ts';
+import { showStatus } from './commands/status.ts';
+import { showSummary } from './commands/summary.ts';
+import { EXIT, type ExitCode } from './exit-codes.ts';
+
+export interface Io {
+  argv: string[];
+  env: Record<string, string | undefined>;
+  stdout: Output;
+  stderr: Output;
+  /** Set when the operator asks a bulk run to stop (Ctrl-C): in-flight purchases finish, no new ones start. */
+  interrupt: AbortSignal;
+}
+
+/** Parses, runs one command against core and returns the exit code; never throws. */
+export async function run(io: Io): Promise<ExitCode> {
+  let verbose = io.argv.includes('--verbose');
+  let ctx: CommandContext | undefined;
+  try {
+    const invocation = parseArguments(io.argv);
+    verbose = invocation.verbose;
+    const config = loadConfig(io.env);
+    const logger = createLogger(verbose);
+    const connections = invocation.command.kind === 'process-all-failed' ? invocation.command.concurrency + 1 : 2;
+    ctx = createCommandContext(config, { logger, json: invocation.json, stdout: io.stdout, stderr: io.stderr, connections });
+    return await dispatch(ctx, invocation.command, io.interrupt);
+  } catch (error) {
+    io.stderr.write(`${PROGRAM}: ${describe(error)}\n`);
+    if (verbose && error instanceof Error && error.stack) io.stderr.write(`${error.stack}\n`);
+    return exitCode(error);
+  } finally {
+    await ctx?.db.destroy();
+  }
+}
+
+function dispatch(ctx: CommandContext, command: Command, interrupt: AbortSignal): Promise<ExitCode> {
+  switch (command.kind) {
+    case 'status':
+      return showStatus(ctx, command.purchaseId);
+    case 'process':
+      return processOne(ctx, command.purchaseId);
+    case 'list-failed':
+      return listFailed(ctx, command.limit);
+    case 'process-all-failed':
+      return processAllFailed(ctx, command.concurrency, interrupt);
+    case 'summary':
+      return showSummary(ctx);
+  }
+}
+
+function exitCode(error: unknown): ExitCode {
+  if (error instanceof UsageError || error instanceof ConfigError) return EXIT.usage;
+  if (error instanceof DomainError) {
+    if (error.code === 'not_found') return EXIT.notFound;
+    if (error.code === 'validation_failed') return EXIT.usage;
+  }
+  return EXIT.stillFailed;
+}
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH']);
+
+/** One line an operator can act on. */
+function describe(error: unknown): string {
+  if (error instanceof UsageError || error instanceof ConfigError || error instanceof DomainError) return error.message;
+  const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : undefined;
+  if (code !== undefined && CONNECTION_CODES.has(code)) return `cannot reach the database named by DATABASE_URL (${code})`;
+  if (code === '42P01') return `the database is not migrated (${(error as Error).message}); run: npm run db:migrate`;
+  if (code !== undefined && /^[0-9A-Z]{5}$/.test(code)) return `database error: ${(error as Error).message}`;
+  const message = error instanceof Error ? error.message : String(error);
+  return message === '' ? 'unexpected error (run with --verbose for details)' : message;
+}
