@@ -1,0 +1,102 @@
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Logger } from 'pino';
+import { type Config, type Database, gatewayFromConfig, type PayoutGateway } from '@referrals/core';
+import { adminGuard } from './admin-auth.ts';
+import { errorHandler, notFoundHandler } from './http-errors.ts';
+import { type ApiMetrics, createApiMetrics } from './metrics.ts';
+import { healthRoutes } from './routes/health.ts';
+import { marketplaceRoutes } from './routes/marketplace.ts';
+import { referralPayoutRoutes } from './routes/referral-payouts.ts';
+import { signUpRoutes } from './routes/sign-up.ts';
+
+export interface AppDeps {
+  config: Config;
+  db: Database;
+  logger: Logger;
+  /** Defaults to the gateway the configuration names, as the worker and the CLI do. */
+  gateway?: PayoutGateway;
+}
+
+/** What every route module receives: the app's dependencies, resolved once. */
+export interface RouteContext {
+  config: Config;
+  db: Database;
+  logger: Logger;
+  gateway: PayoutGateway;
+  metrics: ApiMetrics;
+  requireAdmin: ReturnType<typeof adminGuard>;
+}
+
+/** Request bodies are small JSON documents; anything bigger is refused before it is parsed. */
+export const BODY_LIMIT_BYTES = 16 * 1024;
+
+/**
+ * Builds the API without listening: the server entry listens, tests call `inject`. The database is
+ * the caller's and is not closed with the app.
+ */
+export function buildApp(deps: AppDeps): TypedApp {
+  const app = Fastify({
+    // pino's Logger is a FastifyBaseLogger; naming the base type keeps the instance type simple.
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    ajv: {
+      // Fastify's defaults strip unknown fields and coerce types, which would silently accept
+      // `{ "price": "1" }` or an extra field; here both are a 400.
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const ctx: RouteContext = {
+    config: deps.config,
+    db: deps.db,
+    logger: deps.logger,
+    gateway: deps.gateway ?? gatewayFromConfig(deps.config),
+    metrics: createApiMetrics(deps.db),
+    requireAdmin: adminGuard(deps.config.adminApiToken),
+  };
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+
+  app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Referral payouts',
+        description: 'Marketplace purchases whose confirmation queues referral payouts through a transactional outbox.',
+        version: '0.1.0',
+      },
+      components: {
+        securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'ADMIN_API_TOKEN' } },
+      },
+    },
+  });
+  app.register(swaggerUi, { routePrefix: '/docs' });
+
+  // Routes live in a plugin registered after swagger so that swagger sees every one of them.
+  app.register(async (instance) => {
+    const typed = instance.withTypeProvider<TypeBoxTypeProvider>();
+    healthRoutes(typed, ctx);
+    signUpRoutes(typed, ctx);
+    marketplaceRoutes(typed, ctx);
+    referralPayoutRoutes(typed, ctx);
+  });
+
+  return app;
+}
+
+export type TypedApp = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;

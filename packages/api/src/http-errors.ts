@@ -1,0 +1,79 @@
+/**
+ * The one place that turns failures into HTTP answers `{ error: { code, message } }`. Domain error
+ * codes map to statuses here and nowhere else; 4xx messages describe the request, 5xx messages are
+ * hidden from the client and logged with the request id instead.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { DomainError, type ErrorCode, isUniqueViolation } from '@referrals/core';
+
+const STATUS_BY_CODE: Record<ErrorCode, number> = {
+  validation_failed: 400,
+  unauthorized: 401,
+  not_found: 404,
+  conflict: 409,
+  purchase_not_confirmed: 409,
+  unknown_referral_code: 422,
+  idempotency_key_reused: 422,
+  // Only reaches here if a route lets it through: the payout routes answer with the recorded state.
+  payout_failed: 502,
+};
+
+export interface ErrorAnswer {
+  status: number;
+  code: string;
+  message: string;
+}
+
+function fastifyClientError(error: FastifyError): ErrorAnswer | undefined {
+  if (error.validation) {
+    const where = error.validationContext ?? 'request';
+    const details = error.validation
+      .map((v) => `${where}${v.instancePath || ''} ${v.message ?? 'is invalid'}`.trim())
+      .join('; ');
+    return { status: 400, code: 'validation_failed', message: details || error.message };
+  }
+  const status = error.statusCode;
+  if (status === undefined || status < 400 || status >= 500) return undefined;
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { status, code: 'invalid_json', message: error.message };
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status, code: 'payload_too_large', message: error.message };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status, code: 'unsupported_media_type', message: error.message };
+  }
+  // The JSON parser's own SyntaxError carries a 400 but no Fastify code.
+  if (error instanceof SyntaxError) return { status: 400, code: 'invalid_json', message: `body is not valid JSON: ${error.message}` };
+  return { status, code: status === 404 ? 'not_found' : 'bad_request', message: error.message };
+}
+
+export function toErrorAnswer(error: unknown): ErrorAnswer {
+  if (error instanceof DomainError) {
+    return { status: STATUS_BY_CODE[error.code], code: error.code, message: error.message };
+  }
+  // A race the domain code did not anticipate is still a conflict, not a crash.
+  if (isUniqueViolation(error)) {
+    return { status: 409, code: 'conflict', message: 'the request conflicts with existing data' };
+  }
+  if (typeof error === 'object' && error !== null && 'statusCode' in error) {
+    const answer = fastifyClientError(error as FastifyError);
+    if (answer) return answer;
+  }
+  return { status: 500, code: 'internal_error', message: 'internal server error' };
+}
+
+export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply) {
+  const answer = toErrorAnswer(error);
+  if (answer.status >= 500) {
+    request.log.error({ err: error }, 'request failed');
+  } else {
+    request.log.info({ code: answer.code, status: answer.status, message: answer.message }, 'request refused');
+  }
+  const message = answer.status >= 500 ? `internal server error (request ${request.id})` : answer.message;
+  return reply.code(answer.status).send({ error: { code: answer.code, message } });
+}
+
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply) {
+  return reply.code(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
+}

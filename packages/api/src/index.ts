@@ -1,0 +1,2 @@
+export { type AppDeps, BODY_LIMIT_BYTES, buildApp } from './app.ts';
+export { type ApiMetrics, createApiMetrics, PAYOUT_QUEUE } from './metrics.ts';

@@ -1,0 +1,131 @@
+/**
+ * Prometheus metrics of one API instance, on its own registry (never the global one, so several
+ * apps in one process — tests — do not collide). Event counters are incremented by the routes;
+ * state gauges are read from the database at scrape time, so they are right whichever process
+ * changed the state.
+ */
+import { sql } from 'kysely';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { type Database, outboxBacklog, type ProcessOutcome, type PayoutLevel, type ReferralPayoutStatus } from '@referrals/core';
+
+/** pg-boss queue the worker consumes; its depth is read from pg-boss's own table. */
+export const PAYOUT_QUEUE = 'referral-payouts';
+
+const STATUSES: ReferralPayoutStatus[] = ['queued', 'completed', 'failed', 'not_applicable'];
+
+// Payouts and end-to-end lag range from milliseconds (ledger gateway) to minutes (retries).
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const LAG_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
+
+export interface ApiMetrics {
+  readonly registry: Registry;
+  /** A confirmation that wrote something (not a replay), by the referral status it decided. */
+  recordConfirmation(status: ReferralPayoutStatus): void;
+  /** An inline payout run (admin-api): duration always, levels paid or failed, confirm→completed lag. */
+  recordPayoutRun(seconds: number, outcome: ProcessOutcome, failedLevels: PayoutLevel[]): void;
+  /** Reads the state gauges from the database and renders the exposition text. */
+  render(): Promise<string>;
+}
+
+export function createApiMetrics(db: Database): ApiMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const confirmations = new Counter({
+    name: 'referral_confirmations_total',
+    help: 'Purchases confirmed, by the referral payout status the confirmation decided',
+    labelNames: ['referral_payout_status'],
+    registers: [registry],
+  });
+  const payoutsCompleted = new Counter({
+    name: 'referral_payouts_completed_total',
+    help: 'Referral payout levels paid by this process',
+    labelNames: ['level'],
+    registers: [registry],
+  });
+  const payoutsFailed = new Counter({
+    name: 'referral_payouts_failed_total',
+    help: 'Referral payout level transfers that failed in this process',
+    labelNames: ['level'],
+    registers: [registry],
+  });
+  const payoutDuration = new Histogram({
+    name: 'referral_payout_duration_seconds',
+    help: 'Duration of one run of the payout function for one purchase in this process',
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  });
+  const confirmToCompleted = new Histogram({
+    name: 'referral_payout_confirm_to_completed_seconds',
+    help: 'Time from purchase confirmation to referral payout completion, for payouts completed by this process',
+    buckets: LAG_BUCKETS,
+    registers: [registry],
+  });
+  const purchasesByStatus = new Gauge({
+    name: 'referral_purchases',
+    help: 'Confirmed purchases per referral payout status (read from the database at scrape time)',
+    labelNames: ['referral_payout_status'],
+    registers: [registry],
+  });
+  const outboxUnpublished = new Gauge({
+    name: 'referral_outbox_unpublished',
+    help: 'Outbox rows not yet handed to the payout queue',
+    registers: [registry],
+  });
+  const outboxOldestAge = new Gauge({
+    name: 'referral_outbox_oldest_age_seconds',
+    help: 'Age of the oldest unpublished outbox row (0 when none)',
+    registers: [registry],
+  });
+  const queueDepth = new Gauge({
+    name: 'referral_payout_queue_depth',
+    help: `Jobs waiting in the pg-boss queue "${PAYOUT_QUEUE}" (states created and retry)`,
+    registers: [registry],
+  });
+
+  async function readQueueDepth(): Promise<number> {
+    // The worker creates pg-boss's schema on its first start; before that the queue is empty.
+    const exists = await sql<{ present: boolean }>`select to_regclass('pgboss.job') is not null as present`.execute(db);
+    if (!exists.rows[0]?.present) return 0;
+    const depth = await sql<{ n: number }>`
+      select count(*) as n from pgboss.job where name = ${PAYOUT_QUEUE} and state in ('created', 'retry')`.execute(db);
+    return Number(depth.rows[0]?.n ?? 0);
+  }
+
+  async function refreshGauges(): Promise<void> {
+    const [counts, backlog, depth] = await Promise.all([
+      db
+        .selectFrom('purchases')
+        .select(['referral_payout_status as status', sql<number>`count(*)`.as('n')])
+        .where('referral_payout_status', 'is not', null)
+        .groupBy('referral_payout_status')
+        .execute(),
+      outboxBacklog(db),
+      readQueueDepth(),
+    ]);
+    for (const status of STATUSES) purchasesByStatus.set({ referral_payout_status: status }, 0);
+    for (const row of counts) purchasesByStatus.set({ referral_payout_status: row.status! }, Number(row.n));
+    outboxUnpublished.set(backlog.unpublished);
+    outboxOldestAge.set(backlog.oldestAgeSeconds ?? 0);
+    queueDepth.set(depth);
+  }
+
+  return {
+    registry,
+    recordConfirmation(status) {
+      confirmations.inc({ referral_payout_status: status });
+    },
+    recordPayoutRun(seconds, outcome, failedLevels) {
+      payoutDuration.observe(seconds);
+      for (const paid of outcome.paid) payoutsCompleted.inc({ level: paid.level });
+      for (const level of failedLevels) payoutsFailed.inc({ level });
+      if (outcome.changed && outcome.status === 'completed' && outcome.confirmedAt && outcome.completedAt) {
+        confirmToCompleted.observe(Math.max(0, (outcome.completedAt.getTime() - outcome.confirmedAt.getTime()) / 1000));
+      }
+    },
+    async render() {
+      await refreshGauges();
+      return registry.metrics();
+    },
+  };
+}

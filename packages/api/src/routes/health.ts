@@ -1,0 +1,40 @@
+import { sql } from 'kysely';
+import type { RouteContext, TypedApp } from '../app.ts';
+import { StatusSchema } from '../schemas.ts';
+
+export function healthRoutes(app: TypedApp, ctx: RouteContext): void {
+  app.get(
+    '/healthz',
+    { schema: { summary: 'The process is up', tags: ['operations'], response: { 200: StatusSchema } } },
+    async () => ({ status: 'ok' }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        summary: 'The database answers; 503 while it does not',
+        tags: ['operations'],
+        response: { 200: StatusSchema, 503: StatusSchema },
+      },
+    },
+    async (request, reply) => {
+      try {
+        await sql`select 1`.execute(ctx.db);
+        return { status: 'ok' };
+      } catch (error) {
+        request.log.warn({ err: error }, 'database is not reachable');
+        return reply.code(503).send({ status: 'unavailable' });
+      }
+    },
+  );
+
+  app.get(
+    '/metrics',
+    { schema: { summary: 'Prometheus metrics', tags: ['operations'], hide: false } },
+    async (_request, reply) => {
+      const text = await ctx.metrics.render();
+      return reply.type(ctx.metrics.registry.contentType).send(text);
+    },
+  );
+}

@@ -1,0 +1,109 @@
+import { performance } from 'node:perf_hooks';
+import {
+  DomainError,
+  getReferralPayoutStatus,
+  listFailedPayouts,
+  MAX_FAILED_PAGE,
+  PayoutFailedError,
+  payoutSummary,
+  processReferralPayouts,
+} from '@referrals/core';
+import type { RouteContext, TypedApp } from '../app.ts';
+import { FailedListQuery, FailedListSchema, IdParams, ReferralPayoutStatusView, SummarySchema } from '../schemas.ts';
+import { ClientErrors } from './responses.ts';
+
+const DEFAULT_FAILED_PAGE = 50;
+
+/** Operator endpoints over referral payouts; all need the admin token. */
+export function referralPayoutRoutes(app: TypedApp, ctx: RouteContext): void {
+  const admin = { onRequest: ctx.requireAdmin };
+  const security = [{ adminToken: [] }];
+
+  app.post(
+    '/api/marketplace/purchase/:id/process-referral-payouts',
+    {
+      ...admin,
+      schema: {
+        summary: 'Process one purchase’s referral payouts now (the same function the worker runs)',
+        description:
+          'Answers 200 with the referral payout status after the run, whether it paid, had nothing left to pay, or the ' +
+          'transfer failed (then status stays queued/failed and lastError says why). 409 while the purchase is not confirmed.',
+        tags: ['admin'],
+        security,
+        params: IdParams,
+        response: { 200: ReferralPayoutStatusView, ...ClientErrors },
+      },
+    },
+    async (request) => {
+      const purchaseId = request.params.id;
+      const started = performance.now();
+      const payoutCtx = {
+        db: ctx.db,
+        gateway: ctx.gateway,
+        minPayout: ctx.config.referralMinPayout,
+        logger: ctx.logger.child({ reqId: request.id }),
+      };
+      try {
+        const outcome = await processReferralPayouts(payoutCtx, purchaseId, { actor: 'admin-api' });
+        ctx.metrics.recordPayoutRun((performance.now() - started) / 1000, outcome, []);
+      } catch (error) {
+        // A failed transfer is an answer about the purchase, not a failure of this request: the
+        // attempt and its error are recorded and the status below shows them.
+        if (!(error instanceof PayoutFailedError)) throw error;
+        ctx.metrics.recordPayoutRun((performance.now() - started) / 1000, error.outcome, error.failedLevels);
+      }
+      return getReferralPayoutStatus(ctx.db, purchaseId);
+    },
+  );
+
+  app.get(
+    '/api/marketplace/purchase/:id/referral-payout-status',
+    {
+      ...admin,
+      schema: {
+        summary: 'Referral payout status, attempts, last error, per-level payouts and history',
+        tags: ['admin'],
+        security,
+        params: IdParams,
+        response: { 200: ReferralPayoutStatusView, ...ClientErrors },
+      },
+    },
+    async (request) => getReferralPayoutStatus(ctx.db, request.params.id),
+  );
+
+  app.get(
+    '/api/marketplace/referral-payouts/failed',
+    {
+      ...admin,
+      schema: {
+        summary: 'Purchases whose referral payouts failed, newest first (keyset pagination)',
+        tags: ['admin'],
+        security,
+        querystring: FailedListQuery,
+        response: { 200: FailedListSchema, ...ClientErrors },
+      },
+    },
+    async (request) => {
+      const { limit: rawLimit, cursor } = request.query;
+      const limit = rawLimit === undefined ? DEFAULT_FAILED_PAGE : Number(rawLimit);
+      if (limit < 1 || limit > MAX_FAILED_PAGE) {
+        throw new DomainError('validation_failed', `limit must be between 1 and ${MAX_FAILED_PAGE}, got ${rawLimit}`);
+      }
+      return listFailedPayouts(ctx.db, { limit, cursor });
+    },
+  );
+
+  app.get(
+    '/api/marketplace/referral-payouts/summary',
+    {
+      ...admin,
+      schema: {
+        summary: 'Payout health: counts per status, oldest queued age, outbox backlog, recent failures',
+        tags: ['admin'],
+        security,
+        response: { 200: SummarySchema, ...ClientErrors },
+      },
+    },
+    async () => payoutSummary(ctx.db),
+  );
+}
