@@ -1,0 +1,2 @@
+export * from './embedded-postgres.ts';
+export * from './local-setup.ts';

@@ -1,0 +1,41 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Local state of `pnpm start` and `pnpm demo`: the embedded database and the admin token. */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** `.data` at the repository root, or REFERRALS_DATA_DIR. */
+export function dataDirectory(env: NodeJS.ProcessEnv = process.env): string {
+  const configured = env.REFERRALS_DATA_DIR?.trim();
+  return configured ? resolve(configured) : join(REPO_ROOT, '.data');
+}
+
+export const adminTokenFile = (dataDir: string) => join(dataDir, 'admin-token');
+
+export function readAdminToken(dataDir: string): string | undefined {
+  try {
+    const token = readFileSync(adminTokenFile(dataDir), 'utf8').trim();
+    return token === '' ? undefined : token;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** The token made on the first start, so every later start and `pnpm demo` use the same one. */
+export function readOrCreateAdminToken(dataDir: string): { token: string; file: string } {
+  const file = adminTokenFile(dataDir);
+  const existing = readAdminToken(dataDir);
+  if (existing) return { token: existing, file };
+  const token = randomBytes(24).toString('base64url');
+  try {
+    writeFileSync(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
+    return { token, file };
+  } catch (error) {
+    // Another start wrote it first: theirs is the one.
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return { token: readAdminToken(dataDir)!, file };
+    throw error;
+  }
+}
