@@ -2,3 +2,4 @@ export * from './postgres.ts';
 export * from './wait.ts';
 export * from './factories.ts';
 export * from './invariants.ts';
+export * from './fake-treasury.ts';

@@ -29,12 +29,16 @@ export interface DatabaseOptions {
 }
 
 export function createPool(connectionString: string, options: DatabaseOptions = {}): pg.Pool {
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString,
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'referral-payouts',
     types,
   });
+  // An idle client dropped by the server (restart, failover, terminated backend) is discarded by the
+  // pool itself; without a listener the event would crash the process instead.
+  pool.on('error', () => {});
+  return pool;
 }
 
 export function createDatabase(connectionString: string, options: DatabaseOptions = {}): Database {

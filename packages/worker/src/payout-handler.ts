@@ -1,0 +1,174 @@
+import type { JobWithMetadata, PgBoss } from 'pg-boss';
+import type { Logger } from 'pino';
+import {
+  type Database,
+  DomainError,
+  errorMessage,
+  markReferralPayoutFailed,
+  type PayoutContext,
+  PayoutFailedError,
+  processReferralPayouts,
+} from '@referrals/core';
+import type { WorkerMetrics } from './metrics.ts';
+import { parsePurchaseJob, REFERRAL_PAYOUTS, REFERRAL_PAYOUTS_DEAD_LETTER } from './queues.ts';
+
+export interface PayoutQueueSettings {
+  /** PAYOUT_RETRY_LIMIT: retries after the first attempt. */
+  retryLimit: number;
+  /** PAYOUT_RETRY_DELAY_SECONDS: first retry delay, doubled (with jitter) each retry. */
+  retryDelaySeconds: number;
+  /** TREASURY_TIMEOUT_MS: bounds one transfer, and so how long a job may legitimately run. */
+  treasuryTimeoutMs: number;
+  /** A job whose worker stops heartbeating for this long is failed and retried (pg-boss minimum 10). */
+  heartbeatSeconds: number;
+}
+
+export interface PayoutHandlerDeps {
+  boss: PgBoss;
+  db: Database;
+  payouts: Omit<PayoutContext, 'logger'>;
+  logger: Logger;
+  metrics: WorkerMetrics;
+  /** WORKER_CONCURRENCY: payouts in flight at once in this process. */
+  concurrency: number;
+  /** Idle poll of each slot; NOTIFY wakes them sooner. pg-boss minimum 0.5. */
+  pollingIntervalSeconds: number;
+}
+
+// Mirrors the lease core takes on a purchase for a network transfer: a re-delivered job may wait
+// out a dead worker's lease before transferring itself.
+const LEASE_MARGIN_SECONDS = 15;
+
+/**
+ * The payout queue's settings, applied on every start so a changed PAYOUT_RETRY_* takes effect
+ * for jobs sent afterwards. Expiry is a backstop only: a live worker heartbeats, a dead one is
+ * detected by its missing heartbeat within `heartbeatSeconds`.
+ */
+export async function ensurePayoutQueues(boss: PgBoss, settings: PayoutQueueSettings): Promise<void> {
+  const transferSeconds = Math.ceil(settings.treasuryTimeoutMs / 1000);
+  const options = {
+    retryLimit: settings.retryLimit,
+    retryDelay: Math.max(1, settings.retryDelaySeconds),
+    retryBackoff: true,
+    expireInSeconds: 4 * transferSeconds + LEASE_MARGIN_SECONDS + 30,
+    heartbeatSeconds: settings.heartbeatSeconds,
+    notify: true,
+  };
+  // The dead-letter queue must exist before a queue can name it.
+  if (!(await boss.getQueue(REFERRAL_PAYOUTS_DEAD_LETTER))) {
+    await boss.createQueue(REFERRAL_PAYOUTS_DEAD_LETTER, { ...options, retryLimit: 10 });
+  }
+  if (!(await boss.getQueue(REFERRAL_PAYOUTS))) {
+    await boss.createQueue(REFERRAL_PAYOUTS, { ...options, deadLetter: REFERRAL_PAYOUTS_DEAD_LETTER });
+  }
+  await boss.updateQueue(REFERRAL_PAYOUTS, { ...options, deadLetter: REFERRAL_PAYOUTS_DEAD_LETTER });
+}
+
+/**
+ * Registers the payout handler: one pg-boss worker per concurrency slot, each taking one job at a
+ * time. A slot that finishes a job fetches again at once, and a slot that starts one wakes an idle
+ * sibling, so a backlog keeps every slot busy instead of each waiting out its poll interval.
+ */
+export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<void> {
+  const { boss, metrics } = deps;
+  const slots: { id: string | undefined; busy: boolean }[] = [];
+
+  const handle = async (job: JobWithMetadata<unknown>): Promise<unknown> => {
+    const log = deps.logger.child({ jobId: job.id, attempt: job.retryCount + 1 });
+    const parsed = parsePurchaseJob(job.data);
+    if (!parsed) {
+      // No retry can fix a payload this worker never wrote; completing it keeps it out of the way.
+      log.error({ data: job.data }, 'payout job without a valid purchaseId; dropped');
+      return { dropped: 'invalid_payload' };
+    }
+    // The last attempt pg-boss will make: a failure now leaves the purchase `failed` at once.
+    const finalAttempt = job.retryCount >= job.retryLimit;
+    const started = performance.now();
+    const elapsed = () => (performance.now() - started) / 1000;
+    try {
+      const outcome = await processReferralPayouts({ ...deps.payouts, logger: log }, parsed.purchaseId, { actor: 'worker', finalAttempt });
+      metrics.payoutDuration.observe({ outcome: outcome.status }, elapsed());
+      if (outcome.changed) {
+        metrics.purchases.inc({ outcome: outcome.status });
+        for (const level of outcome.paid) metrics.levels.inc({ level: level.level, result: 'paid' });
+        if (outcome.status === 'completed' && outcome.confirmedAt && outcome.completedAt) {
+          metrics.confirmToCompleted.observe((outcome.completedAt.getTime() - outcome.confirmedAt.getTime()) / 1000);
+        }
+      }
+      return { status: outcome.status, paid: outcome.paid.map((p) => p.level) };
+    } catch (error) {
+      metrics.payoutDuration.observe({ outcome: 'error' }, elapsed());
+      if (error instanceof PayoutFailedError) {
+        metrics.purchases.inc({ outcome: error.outcome.status === 'failed' ? 'failed' : 'retry' });
+        for (const level of error.failedLevels) metrics.levels.inc({ level, result: 'failed' });
+        log.warn({ purchaseId: parsed.purchaseId, finalAttempt, attempts: error.outcome.attempts, err: error.cause ?? error }, 'referral payout attempt failed');
+        throw error;
+      }
+      if (error instanceof DomainError) {
+        // not_found / purchase_not_confirmed: the purchase will not change under a retry.
+        log.error({ purchaseId: parsed.purchaseId, code: error.code, err: error }, 'payout job refers to a purchase that cannot be paid; dropped');
+        return { dropped: error.code };
+      }
+      log.error({ purchaseId: parsed.purchaseId, err: error }, 'referral payout attempt failed unexpectedly');
+      throw error;
+    }
+  };
+
+  for (let index = 0; index < deps.concurrency; index++) {
+    const slot: { id: string | undefined; busy: boolean } = { id: undefined, busy: false };
+    slots.push(slot);
+    slot.id = await boss.work(
+      REFERRAL_PAYOUTS,
+      {
+        batchSize: 1,
+        includeMetadata: true,
+        pollingIntervalSeconds: deps.pollingIntervalSeconds,
+        notifyPollingIntervalSeconds: deps.pollingIntervalSeconds,
+      },
+      async ([job]: JobWithMetadata<unknown>[]) => {
+        if (!job) return undefined;
+        slot.busy = true;
+        const idle = slots.find((s) => !s.busy && s.id !== undefined);
+        if (idle?.id) boss.notifyWorker(idle.id);
+        try {
+          return await handle(job);
+        } finally {
+          slot.busy = false;
+          if (slot.id) boss.notifyWorker(slot.id);
+        }
+      },
+    );
+  }
+
+  await boss.work(
+    REFERRAL_PAYOUTS_DEAD_LETTER,
+    { batchSize: 1, includeMetadata: true, pollingIntervalSeconds: 2 },
+    async ([job]: JobWithMetadata<unknown>[]) => {
+      if (!job) return undefined;
+      const log = deps.logger.child({ jobId: job.id, sourceJobId: job.sourceId });
+      const parsed = parsePurchaseJob(job.data);
+      if (!parsed) {
+        log.error({ data: job.data }, 'dead-lettered payout job without a valid purchaseId; dropped');
+        return undefined;
+      }
+      const lastError = job.sourceOutput ? errorMessage(outputMessage(job.sourceOutput)) : 'payout retries exhausted';
+      try {
+        const status = await markReferralPayoutFailed(deps.db, parsed.purchaseId, 'worker', lastError);
+        log.warn({ purchaseId: parsed.purchaseId, status }, 'referral payout retries exhausted');
+        return { status };
+      } catch (error) {
+        if (error instanceof DomainError) {
+          log.error({ purchaseId: parsed.purchaseId, code: error.code }, 'dead-lettered payout job refers to a purchase that cannot be paid; dropped');
+          return undefined;
+        }
+        throw error;
+      }
+    },
+  );
+}
+
+/** pg-boss stores a failed job's error as its output: `{ message, stack, ... }` or the raw value. */
+function outputMessage(output: object): string {
+  const message = (output as Record<string, unknown>).message;
+  return typeof message === 'string' ? message : JSON.stringify(output);
+}

@@ -1,0 +1,132 @@
+import { PgBoss } from 'pg-boss';
+import type { Logger } from 'pino';
+import { type Config, createDatabase, type Database, gatewayFromConfig, type PayoutGateway } from '@referrals/core';
+import { createWorkerMetrics, serveMetrics, type WorkerMetrics } from './metrics.ts';
+import { ensurePayoutQueues, registerPayoutHandler } from './payout-handler.ts';
+import { type Relay, startRelay } from './relay.ts';
+
+export interface WorkerTuning {
+  /** A job whose worker stops heartbeating is failed and retried after this long (pg-boss minimum 10). */
+  heartbeatSeconds: number;
+  /** How often pg-boss looks for expired / silent jobs; bounds crash recovery together with the heartbeat. */
+  superviseIntervalSeconds: number;
+  /** Idle poll of each payout slot (pg-boss minimum 0.5): picks up retries whose backoff elapsed. */
+  pollingIntervalSeconds: number;
+}
+
+export const DEFAULT_TUNING: WorkerTuning = {
+  heartbeatSeconds: 10,
+  superviseIntervalSeconds: 2,
+  pollingIntervalSeconds: 0.5,
+};
+
+export interface StartWorkerOptions {
+  config: Config;
+  logger: Logger;
+  /** Defaults to the gateway the configuration names (PAYOUT_GATEWAY). */
+  gateway?: PayoutGateway;
+  tuning?: Partial<WorkerTuning>;
+}
+
+export interface RunningWorker {
+  readonly boss: PgBoss;
+  readonly db: Database;
+  readonly relay: Relay;
+  readonly metrics: WorkerMetrics;
+  /** Where /metrics is served, when WORKER_METRICS_PORT is set. */
+  readonly metricsUrl: string | undefined;
+  /**
+   * Stops taking work, lets the payouts in hand finish for up to `timeoutMs` (pg-boss fails and so
+   * re-queues whatever is still running then), and closes every pool.
+   */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+/**
+ * Starts one worker: the outbox relay, the payout handler and its dead-letter handler. Any number
+ * of workers may run against one database: the relay claims rows with SKIP LOCKED, pg-boss hands
+ * each job to one worker, and the payout function itself refuses to pay a level twice.
+ */
+export async function startWorker(options: StartWorkerOptions): Promise<RunningWorker> {
+  const { config } = options;
+  const tuning = { ...DEFAULT_TUNING, ...options.tuning };
+  const logger = options.logger;
+  const db = createDatabase(config.databaseUrl, { max: config.workerConcurrency + 4, applicationName: 'referral-payouts-worker' });
+  const boss = new PgBoss({
+    connectionString: config.databaseUrl,
+    application_name: 'referral-payouts-worker',
+    // Fetches, completions and heartbeats of every slot, plus supervision.
+    max: config.workerConcurrency + 4,
+    useListenNotify: true,
+    superviseIntervalSeconds: tuning.superviseIntervalSeconds,
+    monitorIntervalSeconds: tuning.superviseIntervalSeconds,
+    queueCacheIntervalSeconds: Math.max(1, tuning.superviseIntervalSeconds),
+    instanceName: 'referral-payouts-worker',
+  });
+  boss.on('error', (error) => logger.error({ err: error }, 'pg-boss error'));
+  boss.on('warning', (warning) => logger.warn({ warning }, 'pg-boss warning'));
+
+  let relay: Relay | undefined;
+  let metricsServer: { url: string; close(): Promise<void> } | undefined;
+  try {
+    await boss.start();
+    await ensurePayoutQueues(boss, {
+      retryLimit: config.payoutRetryLimit,
+      retryDelaySeconds: config.payoutRetryDelaySeconds,
+      treasuryTimeoutMs: config.treasuryTimeoutMs,
+      heartbeatSeconds: tuning.heartbeatSeconds,
+    });
+    const metrics = createWorkerMetrics({ db, boss });
+    await registerPayoutHandler({
+      boss,
+      db,
+      payouts: { db, gateway: options.gateway ?? gatewayFromConfig(config), minPayout: config.referralMinPayout },
+      logger,
+      metrics,
+      concurrency: config.workerConcurrency,
+      pollingIntervalSeconds: tuning.pollingIntervalSeconds,
+    });
+    relay = startRelay({
+      db,
+      boss,
+      databaseUrl: config.databaseUrl,
+      pollIntervalMs: config.outboxPollIntervalMs,
+      logger,
+      onPublished: (count) => metrics.outboxPublished.inc(count),
+    });
+    if (config.workerMetricsPort !== undefined) {
+      metricsServer = await serveMetrics(metrics, config.host, config.workerMetricsPort);
+    }
+    logger.info(
+      { concurrency: config.workerConcurrency, gateway: config.payoutGateway, retryLimit: config.payoutRetryLimit, metrics: metricsServer?.url },
+      'worker started',
+    );
+
+    let stopping: Promise<void> | undefined;
+    const startedRelay = relay;
+    return {
+      boss,
+      db,
+      relay: startedRelay,
+      metrics,
+      metricsUrl: metricsServer?.url,
+      stop(timeoutMs = 10_000) {
+        stopping ??= (async () => {
+          logger.info({ timeoutMs }, 'worker stopping: finishing payouts in hand');
+          await startedRelay.stop();
+          await boss.stop({ graceful: true, timeout: timeoutMs, close: true });
+          await metricsServer?.close();
+          await db.destroy();
+          logger.info('worker stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await relay?.stop().catch(() => {});
+    await metricsServer?.close().catch(() => {});
+    await boss.stop({ graceful: false, close: true }).catch(() => {});
+    await db.destroy().catch(() => {});
+    throw error;
+  }
+}
