@@ -1,0 +1,187 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { waitFor } from '@referrals/testing';
+import { apiClient } from '../src/api-client.ts';
+import { REPO_ROOT } from '../src/local-setup.ts';
+
+/**
+ * `pnpm start` end to end: the real entry, a real embedded Postgres in a temporary data directory,
+ * the real API and worker, then SIGINT and a look at the process table.
+ */
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Every process below `root`, read from /proc (postgres backends included). */
+function descendants(root: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // The command name may contain spaces and parentheses; the fields after the last ')' do not.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parentOf.set(Number(entry), ppid);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const found: number[] = [];
+  const frontier = [root];
+  while (frontier.length > 0) {
+    const parent = frontier.pop()!;
+    for (const [pid, ppid] of parentOf) {
+      if (ppid === parent) {
+        found.push(pid);
+        frontier.push(pid);
+      }
+    }
+  }
+  return found;
+}
+
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Processes whose command line mentions `text` (the data directory, for postgres). */
+function processesMentioning(text: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid)
+    .filter((entry) => {
+      try {
+        return readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text) && running(Number(entry));
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+interface Launch {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function launch(env: NodeJS.ProcessEnv): Launch {
+  const childEnv = { ...process.env, ...env, LOG_LEVEL: 'warn' };
+  delete childEnv.DATABASE_URL;
+  delete childEnv.ADMIN_API_TOKEN;
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'packages/launcher/src/start.ts')], {
+    cwd: REPO_ROOT,
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+async function untilRunning(run: Launch): Promise<void> {
+  await waitFor(
+    () => {
+      if (run.child.exitCode !== null) throw new Error(`launcher exited ${run.child.exitCode}:\n${run.output()}`);
+      return run.output().includes('Referral payouts is running.');
+    },
+    { timeoutMs: 90_000, intervalMs: 100, what: 'the launcher to report the API ready' },
+  );
+}
+
+/** SIGINT, then: exit code 0 and none of the processes it had started is left. */
+async function interruptAndCheckNothingLeft(run: Launch, dataDir: string): Promise<void> {
+  const started = descendants(run.child.pid!);
+  expect(started.length).toBeGreaterThanOrEqual(4); // postgres helper + postgres (+ backends), api, worker
+  run.child.kill('SIGINT');
+  expect(await run.exited, run.output()).toBe(0);
+  expect(run.output()).toContain('stopped.');
+  expect(started.filter(running)).toEqual([]);
+  expect(processesMentioning(dataDir)).toEqual([]);
+}
+
+describe('pnpm start with the embedded Postgres', () => {
+  // The postgres user (used when running as root) must be able to enter every parent: 0755, not mkdtemp's 0700.
+  const dataDir = mkdtempSync('/tmp/referrals-launcher-');
+  chmodSync(dataDir, 0o755);
+  const runs: Launch[] = [];
+
+  afterAll(async () => {
+    for (const run of runs) {
+      if (run.child.exitCode === null) {
+        run.child.kill('SIGTERM');
+        await run.exited;
+      }
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('serves the API, pays referrals, stops cleanly on SIGINT and keeps the data for the next start', async () => {
+    const [pgPort, apiPort] = [await freePort(), await freePort()];
+    const env = { REFERRALS_DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), PORT: String(apiPort) };
+
+    const first = launch(env);
+    runs.push(first);
+    await untilRunning(first);
+    expect(first.output()).toContain('created a new database cluster');
+    expect(existsSync(join(dataDir, 'postgres', 'PG_VERSION'))).toBe(true);
+
+    const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+    expect(first.output()).toContain(`Admin token  ${token}`);
+    const api = apiClient(`http://127.0.0.1:${apiPort}`, token);
+
+    const tag = randomBytes(3).toString('hex');
+    const grand = await api.signUp(`grand_${tag}`);
+    const grandCode = await api.createReferralCode(grand.id);
+    const direct = await api.signUp(`direct_${tag}`, grandCode.code);
+    const directCode = await api.createReferralCode(direct.id);
+    const buyer = await api.signUp(`buyer_${tag}`, directCode.code);
+    const creator = await api.signUp(`creator_${tag}`);
+    const content = await api.createContent(creator.id, 'Bread at home', 10_000, 'EUR');
+    const pending = await api.createPurchase(buyer.id, content.id);
+    const confirmed = await api.confirmPurchase(pending.id, `pay_${tag}`);
+    expect(confirmed.referralPayoutStatus).toBe('queued');
+
+    const settled = await waitFor(
+      async () => {
+        const status = await api.payoutStatus(pending.id);
+        return status.status === 'completed' && status;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: 'the referral payout to complete' },
+    );
+    expect(settled.payouts.map((p) => [p.level, p.beneficiaryId, p.amount]).sort()).toEqual([
+      ['direct', direct.id, 1000],
+      ['grand', grand.id, 500],
+    ]);
+
+    await interruptAndCheckNothingLeft(first, dataDir);
+
+    const second = launch(env);
+    runs.push(second);
+    await untilRunning(second);
+    expect(second.output()).toContain('using the existing database cluster');
+    expect(second.output()).toContain(`Admin token  ${token}`);
+    const again = await api.getPurchase(pending.id);
+    expect(again).toMatchObject({ id: pending.id, status: 'confirmed', referralPayoutStatus: 'completed' });
+
+    await interruptAndCheckNothingLeft(second, dataDir);
+  });
+});
