@@ -1,0 +1,263 @@
+/**
+ * The benchmark report: a summary table with each target from the benchmark issue and whether this
+ * run meets it, then every scenario's raw figures. Written as Markdown for people and JSON for tools.
+ */
+import type { ServerFacts } from './harness.ts';
+import type { ConfirmResult, ThroughputRun } from './scenarios/confirm.ts';
+import type { DecouplingResult, DecouplingRun } from './scenarios/decoupling.ts';
+import type { DrainResult, DrainRun } from './scenarios/drain.ts';
+import type { EndToEndResult } from './scenarios/end-to-end.ts';
+import type { PgbenchResult } from './scenarios/pgbench.ts';
+import type { LatencySummary } from './stats.ts';
+import { ratio, round } from './stats.ts';
+
+export interface Machine {
+  cores: number;
+  cpuModel: string;
+  memoryGb: number;
+  node: string;
+  postgres: ServerFacts;
+}
+
+export interface BenchResults {
+  pgbench?: PgbenchResult | { skipped: string };
+  confirm?: ConfirmResult;
+  decoupling?: DecouplingResult;
+  endToEnd?: EndToEndResult;
+  drain?: DrainResult;
+}
+
+export interface Report {
+  date: string;
+  startedAt: string;
+  durationSeconds: number;
+  quick: boolean;
+  machine: Machine;
+  settings: Record<string, unknown>;
+  summary: SummaryRow[];
+  results: BenchResults;
+  errors: Record<string, string>;
+}
+
+export interface SummaryRow {
+  target: string;
+  measured: string;
+  met: 'yes' | 'no' | 'n/a';
+}
+
+const met = (ok: boolean | undefined): SummaryRow['met'] => (ok === undefined ? 'n/a' : ok ? 'yes' : 'no');
+const ms = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '–' : `${round(v, 1)} ms`);
+const isPgbench = (r: BenchResults['pgbench']): r is PgbenchResult => r !== undefined && !('skipped' in r);
+
+function findRun(d: DecouplingResult | undefined, mode: DecouplingRun['mode'], treasury: string) {
+  return d?.runs.find((r) => r.mode === mode && r.treasury === treasury);
+}
+
+export function summarizeTargets(results: BenchResults): SummaryRow[] {
+  const rows: SummaryRow[] = [];
+  const pgb = isPgbench(results.pgbench) ? results.pgbench : undefined;
+  const confirm = results.confirm?.createAndConfirm;
+  const share = pgb && confirm ? ratio(confirm.confirmsPerSecond, pgb.main.tps) : undefined;
+  rows.push({
+    target: 'Confirm throughput ≥ 50 % of pgbench TPS',
+    measured:
+      pgb && confirm
+        ? `${confirm.confirmsPerSecond} confirms/s vs ${pgb.main.tps} TPS = ${round((share ?? 0) * 100, 1)} %` +
+          (results.confirm?.confirmOnly ? ` (confirm-only run: ${round(ratio(results.confirm.confirmOnly.confirmsPerSecond, pgb.main.tps) * 100, 1)} %)` : '')
+        : 'not run',
+    met: met(share === undefined ? undefined : share >= 0.5),
+  });
+  const d = results.decoupling;
+  const base = findRun(d, 'outbox', '0 ms');
+  for (const name of ['1 s', 'failing']) {
+    const run = findRun(d, 'outbox', name);
+    rows.push({
+      target: `Confirm p99 with a ${name === '1 s' ? '1 s' : 'failing'} gateway ≤ 1.1× the 0 ms case`,
+      measured: run && base ? `${ms(run.confirm.p99)} vs ${ms(base.confirm.p99)} = ${run.p99Ratio}×` : 'not run',
+      met: met(run && base ? run.p99Ratio <= 1.1 : undefined),
+    });
+  }
+  const async1s = findRun(d, 'outbox', '1 s');
+  const sync1s = findRun(d, 'synchronous', '1 s');
+  const better = async1s && sync1s ? ratio(sync1s.confirm.p99, async1s.confirm.p99) : undefined;
+  rows.push({
+    target: 'Confirm p99 at 1 s ≥ 10× better than the synchronous baseline',
+    measured: async1s && sync1s ? `${ms(async1s.confirm.p99)} vs ${ms(sync1s.confirm.p99)} synchronous = ${better}× better` : 'not run',
+    met: met(better === undefined ? undefined : better >= 10),
+  });
+  const e2e = results.endToEnd;
+  rows.push({
+    target: `End-to-end p50 ≤ 25 ms at ${e2e?.rate ?? 100}/s`,
+    measured: e2e ? ms(e2e.total.p50) : 'not run',
+    met: met(e2e ? e2e.total.p50 <= 25 && e2e.notCompleted === 0 : undefined),
+  });
+  rows.push({
+    target: `End-to-end p99 ≤ 150 ms at ${e2e?.rate ?? 100}/s`,
+    measured: e2e ? `${ms(e2e.total.p99)} (max ${ms(e2e.total.max)})` : 'not run',
+    met: met(e2e ? e2e.total.p99 <= 150 && e2e.notCompleted === 0 : undefined),
+  });
+  const drain = results.drain;
+  const compared = drain?.drains.filter((run) => drain.noop.some((n) => n.processes === run.processes)) ?? [];
+  if (compared.length === 0) rows.push({ target: 'Drain ≥ no-op pg-boss throughput', measured: 'not run', met: 'n/a' });
+  for (const run of compared) {
+    const noop = drain!.noop.find((n) => n.processes === run.processes)!;
+    rows.push({
+      target: `Drain ≥ no-op pg-boss throughput (${run.processes} process${run.processes > 1 ? 'es' : ''})`,
+      measured: `${run.steadyPerSecond} purchases/s vs ${noop.steadyPerSecond} no-op jobs/s = ${ratio(run.steadyPerSecond, noop.steadyPerSecond)}×`,
+      met: met(!run.timedOut && run.steadyPerSecond >= noop.steadyPerSecond),
+    });
+  }
+  return rows;
+}
+
+const latencyHeader = '| p50 | p99 | p99.9 | max | samples |';
+const latencyCells = (l: LatencySummary | undefined) =>
+  l ? `| ${ms(l.p50)} | ${ms(l.p99)} | ${ms(l.p999)} | ${ms(l.max)} | ${l.count} |` : '| – | – | – | – | 0 |';
+const errors = (e: Record<string, number>) => (Object.keys(e).length ? Object.entries(e).map(([k, v]) => `${k}: ${v}`).join(', ') : 'none');
+
+function throughputTable(title: string, run: ThroughputRun): string[] {
+  return [
+    `${title}: **${run.confirmsPerSecond} confirms/s**, ${run.requestsPerSecond} HTTP requests/s, ${run.connections} connections, ${run.seconds} s measured; errors: ${errors(run.errors)}`,
+    '',
+    `| request ${latencyHeader}`,
+    '|---|---|---|---|---|---|',
+    ...(run.create ? [`| create ${latencyCells(run.create)}`] : []),
+    `| confirm ${latencyCells(run.confirm)}`,
+    '',
+  ];
+}
+
+function drainTable(runs: DrainRun[], what: string): string[] {
+  return [
+    `| ${what} processes | count | time to empty | overall /s | steady /s (10–90 %) | transfers/s | peak RSS per process (MB) |`,
+    '|---|---|---|---|---|---|---|',
+    ...runs.map(
+      (r) =>
+        `| ${r.processes} | ${r.count} | ${r.timeToEmptySeconds} s${r.timedOut ? ' (timed out)' : ''} | ${r.overallPerSecond} | ${r.steadyPerSecond} | ${r.steadyTransfersPerSecond ?? '–'} | ${r.peakRssMbPerProcess.map((m) => m ?? '?').join(', ')} |`,
+    ),
+    '',
+  ];
+}
+
+export function renderMarkdown(report: Report): string {
+  const { results, machine } = report;
+  const lines: string[] = [
+    `# Benchmark results ${report.date}${report.quick ? ' (quick smoke run: figures are not meaningful)' : ''}`,
+    '',
+    `Machine: ${machine.cores} cores (${machine.cpuModel}), ${machine.memoryGb} GB RAM, Node ${machine.node}, ${machine.postgres.postgresVersion.split(' on ')[0]}, ` +
+      `synchronous_commit=${machine.postgres.synchronousCommit}, shared_buffers=${machine.postgres.sharedBuffers}, max_connections=${machine.postgres.maxConnections}. ` +
+      `Postgres, the API, the workers and the load client share those cores.`,
+    '',
+    `Run with \`pnpm bench\` (${report.durationSeconds} s). Settings: ${Object.entries(report.settings).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}.`,
+    '',
+    '## Summary',
+    '',
+    '| target | measured | met |',
+    '|---|---|---|',
+    ...report.summary.map((r) => `| ${r.target} | ${r.measured} | ${r.met} |`),
+    '',
+  ];
+  if (Object.keys(report.errors).length) {
+    lines.push('## Scenarios that did not complete', '', ...Object.entries(report.errors).map(([k, v]) => `* ${k}: \`${v.split('\n')[0]}\``), '');
+  }
+
+  const pgb = results.pgbench;
+  if (pgb) {
+    lines.push('## 1. Physical limit (pgbench)', '');
+    if ('skipped' in pgb) lines.push(`Skipped: ${pgb.skipped}`, '');
+    else {
+      lines.push(
+        `${pgb.pgbench}; confirm's transaction replayed on the real schema (purchase lock + update, 3 ledger rows in one statement under the balance trigger, outbox row, event row), \`-M extended\`, ${pgb.main.clients} clients.`,
+        '',
+        '| synchronous_commit | seconds | TPS | latency avg | transactions | failed |',
+        '|---|---|---|---|---|---|',
+        ...[pgb.main, pgb.asyncCommit]
+          .filter((r) => r !== undefined)
+          .map((r) => `| ${r.synchronousCommit} | ${r.seconds} | **${r.tps}** | ${ms(r.latencyAvgMs)} | ${r.transactions} | ${r.failed} |`),
+        '',
+        '<details><summary>pgbench script</summary>',
+        '',
+        '```sql',
+        pgb.script,
+        '```',
+        '',
+        '</details>',
+        '',
+      );
+    }
+  }
+
+  const c = results.confirm;
+  if (c) {
+    lines.push(
+      '## 2. Confirm throughput and latency',
+      '',
+      `API process (pool of 10) ${c.withWorker ? 'with a worker process paying behind it (ledger gateway)' : 'alone'}; closed loop from a separate load-client process.` +
+        ` API peak RSS ${c.apiPeakRssKb ? round(c.apiPeakRssKb / 1024, 1) : '?'} MB.`,
+      '',
+      ...throughputTable('Create + confirm pairs', c.createAndConfirm),
+      ...(c.confirmOnly ? throughputTable('Confirm only (pre-created pending purchases, the shape pgbench replays)', c.confirmOnly) : []),
+      `Invariants after the run: ${JSON.stringify(c.invariants)}`,
+      '',
+    );
+  }
+
+  const d = results.decoupling;
+  if (d) {
+    lines.push(
+      '## 3. Decoupling: confirm latency vs. treasury behaviour',
+      '',
+      `Open loop, ${d.rate} purchases/s (create then confirm) for ${d.seconds} s after a warm-up, http payout gateway against a local treasury. ` +
+        '*outbox* = this product (API + worker); *synchronous* = bench-only baseline that pays inside the confirm request. Ratios are to the same mode\'s 0 ms case.',
+      '',
+      '| mode | treasury | confirm p50 | p99 | p99.9 | max | p50 ratio | p99 ratio | confirmed | errors | treasury paid/failed | payout status at end |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|',
+      ...d.runs.map(
+        (r) =>
+          `| ${r.mode} | ${r.treasury} | ${ms(r.confirm.p50)} | ${ms(r.confirm.p99)} | ${ms(r.confirm.p999)} | ${ms(r.confirm.max)} | ${r.p50Ratio}× | ${r.p99Ratio}× | ${r.confirmed} | ${errors(r.errors)} | ${r.treasuryCalls.paid}/${r.treasuryCalls.failed} | ${Object.entries(r.payoutStatus).map(([k, v]) => `${k} ${v}`).join(', ')} |`,
+      ),
+      '',
+    );
+  }
+
+  const e = results.endToEnd;
+  if (e) {
+    lines.push(
+      '## 4. End-to-end latency (confirm commit → completed)',
+      '',
+      `Open loop, ${e.rate} purchases/s for ${e.seconds} s after a drained warm-up; API + one worker, ledger gateway. ${e.completed}/${e.purchases} completed` +
+        `${e.notCompleted ? ` (**${e.notCompleted} not completed** when the wait ended)` : ''}; load-client late starts: ${e.lateStarts}; errors: ${errors(e.errors)}.`,
+      '',
+      `| hop ${latencyHeader}`,
+      '|---|---|---|---|---|---|',
+      `| **confirmed → completed** ${latencyCells(e.total)}`,
+      `| confirmed_at → outbox.published_at ${latencyCells(e.hops.toPublished)}`,
+      `| published_at → pgboss.job.started_on ${latencyCells(e.hops.toJobStarted)}`,
+      `| started_on → referral_payout_completed_at ${latencyCells(e.hops.toCompleted)}`,
+      `| (confirm HTTP request) ${latencyCells(e.confirmHttp)}`,
+      '',
+      'The timestamps are `now()` of the transaction that wrote them (its start), so each hop also includes the end of the previous transaction and its commit.',
+      '',
+      `Invariants after the run: ${JSON.stringify(e.invariants)}`,
+      '',
+    );
+  }
+
+  const dr = results.drain;
+  if (dr) {
+    lines.push(
+      '## 5. Drain',
+      '',
+      `${dr.count} purchases inserted as confirmed + queued with their outbox rows, then worker processes (WORKER_CONCURRENCY=${dr.workerConcurrency}, ledger gateway) started; ` +
+        'time to empty counts from spawning the processes (start-up included).',
+      '',
+      ...drainTable(dr.drains, 'worker'),
+      `Reference in the same run: pg-boss with the worker's settings and a no-op handler, ${dr.count} jobs inserted up front:`,
+      '',
+      ...drainTable(dr.noop, 'no-op'),
+      ...dr.drains.map((r) => `* ${r.processes} worker(s): final status ${JSON.stringify(r.finalStatus)}; invariants ${JSON.stringify(r.invariants)}`),
+      '',
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}

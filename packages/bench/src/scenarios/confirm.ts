@@ -1,0 +1,98 @@
+/**
+ * Scenario 2, confirm throughput and latency: create + confirm pairs at full speed (closed loop,
+ * 32 connections) against the API process, with a worker process paying behind it as deployed.
+ * A second, shorter run confirms pre-created purchases only, the shape pgbench replays.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createDatabase } from '@referrals/core';
+import { readInvariants, type InvariantReport } from '@referrals/testing';
+import { type Bench, PLATFORM_FEE_BPS, runLoadClient, startApi, startWorkerProcess, stopAll } from '../harness.ts';
+import type { LoadResult } from '../load-client.ts';
+import type { Service } from '../processes.ts';
+import { seedMarketplace, seedPending } from '../seed.ts';
+import { type LatencySummary, round, summarize } from '../stats.ts';
+
+export interface ThroughputRun {
+  connections: number;
+  seconds: number;
+  confirmsPerSecond: number;
+  requestsPerSecond: number;
+  create: LatencySummary | undefined;
+  confirm: LatencySummary;
+  errors: Record<string, number>;
+}
+
+export interface ConfirmResult {
+  createAndConfirm: ThroughputRun;
+  confirmOnly: ThroughputRun | undefined;
+  withWorker: boolean;
+  apiPeakRssKb: number | undefined;
+  invariants: InvariantReport;
+}
+
+export function throughput(load: LoadResult, connections: number): ThroughputRun {
+  const seconds = load.elapsedMs / 1000;
+  return {
+    connections,
+    seconds: round(seconds, 1),
+    confirmsPerSecond: round(load.confirmed / seconds, 1),
+    requestsPerSecond: round(load.requests / seconds, 1),
+    create: load.createMs.length ? summarize(load.createMs) : undefined,
+    confirm: summarize(load.confirmMs),
+    errors: load.errors,
+  };
+}
+
+export async function runConfirmScenario(bench: Bench, options: { withWorker?: boolean } = {}): Promise<ConfirmResult> {
+  const withWorker = options.withWorker ?? true;
+  const seconds = bench.quick ? 3 : 20;
+  const confirmOnlySeconds = bench.quick ? 0 : 10;
+  const connections = 32;
+  const db = await bench.database('confirm');
+  const services: Service[] = [];
+  try {
+    const market = await seedMarketplace(db.pool);
+    const api = await startApi(bench, db.url);
+    services.push(api);
+    if (withWorker) services.push(await startWorkerProcess(bench, db.url));
+
+    bench.log(`confirm: create + confirm, ${connections} connections, ${seconds} s`);
+    const pairs = await runLoadClient(bench, {
+      baseUrl: api.baseUrl,
+      mode: 'closed',
+      connections,
+      durationMs: seconds * 1000,
+      warmupMs: bench.quick ? 500 : 2000,
+      buyerIds: market.buyerIds,
+      contentIds: market.contentIds,
+    });
+
+    let confirmOnly: ThroughputRun | undefined;
+    if (confirmOnlySeconds > 0) {
+      const pending = await seedPending(db.pool, Math.ceil(confirmOnlySeconds * 2.5 * Math.max(200, pairs.confirmed / (pairs.elapsedMs / 1000))), PLATFORM_FEE_BPS);
+      const file = join(bench.logDir, 'pending-purchases.json');
+      writeFileSync(file, JSON.stringify(pending));
+      bench.log(`confirm: confirm only, ${connections} connections, ${confirmOnlySeconds} s`);
+      const load = await runLoadClient(bench, {
+        baseUrl: api.baseUrl,
+        mode: 'closed',
+        connections,
+        durationMs: confirmOnlySeconds * 1000,
+        warmupMs: 1000,
+        buyerIds: [],
+        contentIds: [],
+        pendingIdsFile: file,
+      });
+      confirmOnly = throughput(load, connections);
+    }
+    const apiPeakRssKb = api.peakRssKb();
+    await stopAll(services);
+    const kysely = createDatabase(db.url, { max: 2 });
+    const invariants = await readInvariants(kysely).finally(() => kysely.destroy());
+    return { createAndConfirm: throughput(pairs, connections), confirmOnly, withWorker, apiPeakRssKb, invariants };
+  } finally {
+    await stopAll(services);
+    await db.drop();
+  }
+}
