@@ -28,7 +28,11 @@ function fastifyClientError(error: FastifyError): ErrorAnswer | undefined {
   if (error.validation) {
     const where = error.validationContext ?? 'request';
     const details = error.validation
-      .map((v) => `${where}${v.instancePath || ''} ${v.message ?? 'is invalid'}`.trim())
+      .map((v) => {
+        // Ajv does not name the offending field in this message; the client needs it.
+        const extra = v.keyword === 'additionalProperties' ? ` ("${String(v.params?.additionalProperty)}")` : '';
+        return `${where}${v.instancePath || ''} ${v.message ?? 'is invalid'}${extra}`.trim();
+      })
       .join('; ');
     return { status: 400, code: 'validation_failed', message: details || error.message };
   }

@@ -31,7 +31,7 @@ export function healthRoutes(app: TypedApp, ctx: RouteContext): void {
 
   app.get(
     '/metrics',
-    { schema: { summary: 'Prometheus metrics', tags: ['operations'], hide: false } },
+    { schema: { summary: 'Prometheus metrics', tags: ['operations'] } },
     async (_request, reply) => {
       const text = await ctx.metrics.render();
       return reply.type(ctx.metrics.registry.contentType).send(text);

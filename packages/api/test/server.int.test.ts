@@ -1,0 +1,46 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '@referrals/testing';
+import { useTestDatabase } from '@referrals/testing/vitest';
+
+const t = useTestDatabase();
+const SERVER = fileURLToPath(new URL('../src/server.ts', import.meta.url));
+
+function startServer(env: Record<string, string>) {
+  const child = spawn(process.execPath, [SERVER], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  return { child, stdout: () => stdout, stderr: () => stderr };
+}
+
+describe('server entry', () => {
+  it('listens, logs its URL, serves, and exits 0 on SIGTERM', async () => {
+    const server = startServer({ DATABASE_URL: t.url, PORT: '0', LOG_LEVEL: 'info' });
+    try {
+      const url = await waitFor(() => /"url":"(http:[^"]+)"/.exec(server.stdout())?.[1], { what: 'the listening log line', timeoutMs: 20_000 });
+      const ready = await fetch(`${url}/readyz`);
+      expect(ready.status).toBe(200);
+      const exited = once(server.child, 'exit');
+      server.child.kill('SIGTERM');
+      const [code] = await exited;
+      expect(code).toBe(0);
+      expect(server.stdout()).toContain('"msg":"stopped"');
+    } finally {
+      if (server.child.exitCode === null) server.child.kill('SIGKILL');
+    }
+  });
+
+  it('refuses to start with invalid configuration, naming the variable', async () => {
+    const server = startServer({ DATABASE_URL: t.url, PORT: 'eighty' });
+    const [code] = await once(server.child, 'exit');
+    expect(code).toBe(1);
+    expect(server.stderr()).toContain('PORT must be an integer');
+  });
+});
