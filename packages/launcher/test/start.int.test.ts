@@ -82,7 +82,7 @@ interface Launch {
 }
 
 function launch(env: NodeJS.ProcessEnv): Launch {
-  const childEnv = { ...process.env, ...env, LOG_LEVEL: 'warn' };
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, LOG_LEVEL: 'warn' };
   delete childEnv.DATABASE_URL;
   delete childEnv.ADMIN_API_TOKEN;
   const child = spawn(process.execPath, [join(REPO_ROOT, 'packages/launcher/src/start.ts')], {

@@ -1,0 +1,196 @@
+/**
+ * `pnpm demo`: fills a running system (`pnpm start`) through its public API with a referral chain,
+ * a creator, content and purchases, and shows their referral payouts go from queued to completed.
+ * One purchase pays a commission above 5.00: the demo treasury (`pnpm demo treasury`) refuses
+ * that, so when the system pays through it, that payout fails and the CLI repairs it. With the
+ * default ledger gateway nothing refuses a payout, and the demo says so and shows how to see one.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { loadConfig } from '@referrals/core';
+import { type ApiClient, type ApiPayoutStatus, apiClient } from './api-client.ts';
+import { embeddedDatabaseUrl } from './embedded-postgres.ts';
+import { dataDirectory, readAdminToken } from './local-setup.ts';
+
+const TREASURY_PORT = Number(process.env.DEMO_TREASURY_PORT ?? 4010);
+const TREASURY_URL = `http://127.0.0.1:${TREASURY_PORT}`;
+/** The demo treasury's per-transfer limit, in minor units. */
+const TREASURY_LIMIT = 500;
+
+const say = (line = '') => process.stdout.write(`${line}\n`);
+const money = (amount: number, currency: string) => `${(amount / 100).toFixed(2)} ${currency}`;
+
+if (process.argv[2] === 'treasury') runTreasury();
+else if (process.argv[2] === undefined) await runDemo().catch(stop);
+else stop(new Error(`usage: pnpm demo [treasury] (got "${process.argv[2]}")`));
+
+function stop(error: unknown): never {
+  process.stderr.write(`demo: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+}
+
+async function runDemo() {
+  const apiUrl = process.env.API_URL ?? 'http://127.0.0.1:3000';
+  const token = process.env.ADMIN_API_TOKEN?.trim() || readAdminToken(dataDirectory());
+  if (!token) throw new Error(`no admin token: set ADMIN_API_TOKEN, or run \`pnpm start\` once (it keeps one in ${dataDirectory()}/admin-token)`);
+  try {
+    const ready = await fetch(`${apiUrl}/readyz`, { signal: AbortSignal.timeout(3_000) });
+    if (!ready.ok) throw new Error(`answered ${ready.status}`);
+  } catch (error) {
+    throw new Error(`the API at ${apiUrl} is not ready (${error instanceof Error ? error.message : String(error)}); start it with \`pnpm start\` (or set API_URL)`);
+  }
+  const api = apiClient(apiUrl, token);
+  const tag = randomBytes(2).toString('hex');
+
+  say(`Referral chain (through ${apiUrl}):`);
+  const grand = await api.signUp(`ana_${tag}`);
+  const grandCode = await api.createReferralCode(grand.id, `ANA-${tag}`);
+  const direct = await api.signUp(`ben_${tag}`, grandCode.code);
+  const directCode = await api.createReferralCode(direct.id, `BEN-${tag}`);
+  const buyer = await api.signUp(`cleo_${tag}`, directCode.code);
+  say(`  ${grand.handle} (code ${grandCode.code}) referred ${direct.handle} (code ${directCode.code}), who referred ${buyer.handle}`);
+  say(`  each purchase by ${buyer.handle} pays ${direct.handle} ${directCode.directRateBps / 100} % and ${grand.handle} ${directCode.grandRateBps / 100} %`);
+
+  const creator = await api.signUp(`dana_${tag}`);
+  const catalogue = [
+    await api.createContent(creator.id, 'Sourdough at home', 1_200, 'EUR'),
+    await api.createContent(creator.id, 'Knife skills', 2_500, 'EUR'),
+    await api.createContent(creator.id, 'Fermentation, the long course', 4_000, 'EUR'),
+  ];
+  say(`  creator ${creator.handle} publishes ${catalogue.map((c) => `"${c.title}" (${money(c.price, c.currency)})`).join(', ')}`);
+
+  say();
+  say(`Purchases by ${buyer.handle}, confirmed (the confirm answers at once; the worker pays the referrers):`);
+  const started = Date.now();
+  const ids: string[] = [];
+  for (const content of catalogue) {
+    const purchase = await api.createPurchase(buyer.id, content.id, `demo-${tag}-${content.id}`);
+    const confirmed = await api.confirmPurchase(purchase.id, `pay_demo_${tag}_${ids.length}`);
+    ids.push(confirmed.id);
+    say(`  ${confirmed.id}  ${money(confirmed.price, confirmed.currency).padStart(10)}  referral payout ${confirmed.referralPayoutStatus}`);
+  }
+  for (const id of ids) {
+    const status = await settle(api, id, 30_000);
+    say(`  ${id}  ${describe(status)}  (${Date.now() - started} ms after the first confirm)`);
+  }
+
+  say();
+  const big = await api.createContent(creator.id, 'Whole-animal butchery', 10_000, 'EUR');
+  const purchase = await api.createPurchase(buyer.id, big.id, `demo-${tag}-${big.id}`);
+  await api.confirmPurchase(purchase.id, `pay_demo_${tag}_big`);
+  say(`A purchase whose direct commission (${money(1_000, 'EUR')}) is above the demo treasury's limit of ${money(TREASURY_LIMIT, 'EUR')}:`);
+  const outcome = await settle(api, purchase.id, 90_000, (status) =>
+    say(`  attempt ${status.attempts} failed: ${status.lastError ?? '?'} — the worker retries with backoff`),
+  );
+  say(`  ${purchase.id}  ${describe(outcome)}`);
+
+  const databaseUrl = process.env.DATABASE_URL ?? embeddedDatabaseUrl(loadConfig(process.env, { requireDatabaseUrl: false }).embeddedPgPort);
+  const cli = 'npm run manage-referral-payouts --';
+  say();
+  if (outcome.status === 'failed') {
+    say('Repair it with the operator CLI (it pays through the same gateway as the worker):');
+    say(`  export DATABASE_URL=${databaseUrl} PAYOUT_GATEWAY=http TREASURY_URL=${TREASURY_URL}`);
+    say(`  ${cli} --status ${purchase.id}`);
+    say(`  ${cli} --list-failed`);
+    say(`  curl -X POST ${TREASURY_URL}/lift-limit        # the treasury now accepts larger transfers`);
+    say(`  ${cli} --process ${purchase.id}`);
+  } else {
+    say('It was paid: this system pays through the ledger gateway, a transfer inside the database, which');
+    say('nothing refuses. To watch a payout fail and repair it, pay through an external treasury instead:');
+    say(`  1. in a new terminal:       pnpm demo treasury      (refuses transfers above ${money(TREASURY_LIMIT, 'EUR')})`);
+    say(`  2. restart \`pnpm start\` as: PAYOUT_GATEWAY=http TREASURY_URL=${TREASURY_URL} PAYOUT_RETRY_LIMIT=1 PAYOUT_RETRY_DELAY_SECONDS=1 pnpm start`);
+    say('  3. run `pnpm demo` again: its last purchase fails, and it prints the CLI commands that repair it.');
+    say();
+    say('Meanwhile, the operator CLI:');
+    say(`  export DATABASE_URL=${databaseUrl}`);
+    say(`  ${cli} --status ${purchase.id}`);
+    say(`  ${cli} --list-failed`);
+    say(`  ${cli} --process ${purchase.id}      # safe to repeat: a completed purchase is never paid twice`);
+  }
+}
+
+/** Polls the payout status until it leaves `queued`; reports each new failed attempt meanwhile. */
+async function settle(api: ApiClient, purchaseId: string, timeoutMs: number, onAttempt?: (status: ApiPayoutStatus) => void): Promise<ApiPayoutStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let seenAttempts = 0;
+  for (;;) {
+    const status = await api.payoutStatus(purchaseId);
+    if (status.status !== 'queued') return status;
+    if (status.lastError && status.attempts > seenAttempts) {
+      seenAttempts = status.attempts;
+      onAttempt?.(status);
+    }
+    if (Date.now() > deadline) {
+      say(`  still queued after ${timeoutMs / 1000} s: is the worker running? (${status.attempts} attempts so far)`);
+      return status;
+    }
+    await sleep(100);
+  }
+}
+
+function describe(status: ApiPayoutStatus): string {
+  const paid = status.payouts
+    .filter((p) => p.status === 'paid')
+    .map((p) => `${p.level} ${money(p.amount, p.currency)}`)
+    .join(', ');
+  if (status.status === 'completed') return `completed: paid ${paid}`;
+  if (status.status === 'failed') return `failed after ${status.attempts} attempts: ${status.lastError ?? ''}`;
+  return `${status.status ?? 'pending'}${status.reason ? ` (${status.reason})` : ''}`;
+}
+
+/**
+ * A stand-in for an external treasury, the far side of PAYOUT_GATEWAY=http: it pays transfers up to
+ * its limit and refuses larger ones until the limit is lifted. A repeated idempotency key gets the
+ * first answer's reference back, as a real treasury's would.
+ */
+function runTreasury() {
+  let limit = TREASURY_LIMIT;
+  const paid = new Map<string, string>();
+  const server = createServer((request, response) => {
+    const reply = (status: number, body: unknown) => {
+      response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    };
+    let text = '';
+    request.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    request.on('end', () => {
+      if (request.method === 'POST' && request.url === '/lift-limit') {
+        limit = Number.POSITIVE_INFINITY;
+        say('limit lifted: every transfer is accepted from now on');
+        return reply(200, { limit: null });
+      }
+      if (request.method !== 'POST' || request.url !== '/transfers') return reply(404, { error: { code: 'not_found', message: 'POST /transfers' } });
+      let body: { idempotencyKey?: unknown; beneficiaryId?: unknown; amount?: unknown; currency?: unknown };
+      try {
+        body = JSON.parse(text) as typeof body;
+      } catch {
+        return reply(400, { error: { code: 'validation_failed', message: 'body must be JSON' } });
+      }
+      const key = request.headers['idempotency-key'];
+      if (typeof key !== 'string' || typeof body.amount !== 'number' || typeof body.currency !== 'string') {
+        return reply(400, { error: { code: 'validation_failed', message: 'Idempotency-Key header, amount and currency are required' } });
+      }
+      const known = paid.get(key);
+      if (known) return reply(200, { reference: known });
+      const amount = money(body.amount, body.currency);
+      if (body.amount > limit) {
+        say(`refused ${amount} to ${String(body.beneficiaryId)} (${key}): above the limit`);
+        return reply(422, { error: { code: 'limit_exceeded', message: `${amount} is above the limit of ${money(limit, body.currency)}` } });
+      }
+      const reference = `trs_${randomBytes(6).toString('hex')}`;
+      paid.set(key, reference);
+      say(`paid ${amount} to ${String(body.beneficiaryId)} (${key}) as ${reference}`);
+      return reply(201, { reference });
+    });
+  });
+  server.listen(TREASURY_PORT, '127.0.0.1', () => {
+    say(`demo treasury on ${TREASURY_URL}: pays transfers up to ${money(TREASURY_LIMIT, 'EUR')}, refuses larger ones`);
+    say(`  lift the limit: curl -X POST ${TREASURY_URL}/lift-limit`);
+    say(`  run the system against it: PAYOUT_GATEWAY=http TREASURY_URL=${TREASURY_URL} PAYOUT_RETRY_LIMIT=1 PAYOUT_RETRY_DELAY_SECONDS=1 pnpm start`);
+    say('  stop: Ctrl-C');
+  });
+  const close = () => server.close(() => process.exit(0));
+  process.once('SIGINT', close);
+  process.once('SIGTERM', close);
+}
+
