@@ -11,7 +11,8 @@ export interface LatencySummary {
 /** Nearest-rank percentile of an ascending array; NaN for no samples. */
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
-  const rank = Math.ceil((p / 100) * sorted.length);
+  // The epsilon keeps float noise (0.999 * 1000 = 999.0000000000001) from skipping a rank.
+  const rank = Math.ceil((p * sorted.length) / 100 - 1e-9);
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
 }
 

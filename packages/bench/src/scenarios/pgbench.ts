@@ -96,7 +96,7 @@ async function pgbenchRun(bin: string, url: string, scriptFile: string, seconds:
 export async function runPgbenchScenario(bench: Bench): Promise<PgbenchResult | { skipped: string }> {
   const bin = findPgbench();
   if (!bin) return { skipped: 'pgbench is not on PATH nor in /usr/lib/postgresql/*/bin' };
-  const seconds = bench.quick ? 3 : 15;
+  const seconds = bench.quick ? 2 : 15;
   const asyncSeconds = bench.quick ? 0 : 5;
   const db = await bench.database('pgbench');
   try {
