@@ -37,21 +37,22 @@ export async function queuedPurchases(db: Database, count: number, price = 10_00
   return ids;
 }
 
-export async function statusCounts(db: Database): Promise<Record<string, number>> {
+/** Referral payout status counts of the given purchases. */
+export async function statusCounts(db: Database, ids: string[]): Promise<Record<string, number>> {
   const rows = await db
     .selectFrom('purchases')
     .select(['referral_payout_status as status', sql<number>`count(*)::int`.as('n')])
-    .where('status', '=', 'confirmed')
+    .where('id', 'in', ids)
     .groupBy('referral_payout_status')
     .execute();
   return Object.fromEntries(rows.map((r) => [r.status, r.n]));
 }
 
-export async function waitForAllCompleted(db: Database, count: number, timeoutMs = 60_000): Promise<void> {
-  await waitFor(async () => (await statusCounts(db)).completed === count, {
+export async function waitForStatus(db: Database, ids: string[], status: string, timeoutMs = 60_000): Promise<void> {
+  await waitFor(async () => (await statusCounts(db, ids))[status] === ids.length, {
     timeoutMs,
     intervalMs: 100,
-    what: `${count} completed purchases`,
+    what: `${ids.length} purchases ${status}`,
   });
 }
 
@@ -64,11 +65,11 @@ export async function doublePayouts(db: Database): Promise<number> {
   return rows[0]?.n ?? 0;
 }
 
-/** pg-boss jobs ever created per purchase on the payout queue (completed ones included). */
-export async function jobsPerPurchase(db: Database): Promise<{ jobs: number; distinct: number }> {
+/** pg-boss jobs ever created for these purchases on the payout queue (completed ones included). */
+export async function jobsPerPurchase(db: Database, ids: string[]): Promise<{ jobs: number; distinct: number }> {
   const { rows } = await sql<{ jobs: number; distinct: number }>`
     select count(*)::int as jobs, count(distinct data->>'purchaseId')::int as distinct
-    from pgboss.job where name = 'referral-payouts'`.execute(db);
+    from pgboss.job where name = 'referral-payouts' and data->>'purchaseId' = any(${ids})`.execute(db);
   return rows[0] ?? { jobs: 0, distinct: 0 };
 }
 
