@@ -100,13 +100,20 @@ export async function createDatabaseFromTemplate(adminUrl: string, template: str
   };
 }
 
-/** Drops test databases left by earlier runs (kept then because a test failed). */
-export async function dropStaleDatabases(adminUrl: string, prefix = 'rp_test'): Promise<void> {
+/**
+ * Drops test databases left by earlier runs (kept then because a test failed) once they are a day
+ * old; younger ones may belong to a run that is still going.
+ */
+export async function dropStaleDatabases(adminUrl: string, prefix = 'rp_test', maxAgeMs = 24 * 3600_000): Promise<void> {
   await withAdmin(adminUrl, async (client) => {
     const { rows } = await client.query<{ datname: string }>(
       `select datname from pg_database where datname like $1`,
       [`${prefix}\\_%`],
     );
-    for (const { datname } of rows) await client.query(`drop database if exists ${datname} with (force)`);
+    for (const { datname } of rows) {
+      const created = Number.parseInt(datname.slice(prefix.length + 1).split('_')[0] ?? '', 36);
+      if (Number.isFinite(created) && Date.now() - created < maxAgeMs) continue;
+      await client.query(`drop database if exists ${datname} with (force)`);
+    }
   });
 }

@@ -92,6 +92,10 @@ export async function confirmPurchase(
     return { row, replayed: false };
   });
 
-  if (!result.replayed && result.row.referral_payout_status === 'queued') await notifyOutbox(db);
+  if (!result.replayed && result.row.referral_payout_status === 'queued') {
+    // The purchase is committed: a failed wake-up must not turn its answer into an error. The relay's
+    // poll picks the row up within OUTBOX_POLL_INTERVAL_MS.
+    await notifyOutbox(db).catch(() => undefined);
+  }
   return { purchase: toPurchase(result.row), replayed: result.replayed };
 }
