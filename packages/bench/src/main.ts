@@ -5,7 +5,7 @@
  *
  * Environment:
  *   BENCH_DATABASE_URL / TEST_DATABASE_URL   admin URL of the Postgres to use (default postgres://postgres@127.0.0.1:5432/postgres)
- *   BENCH_SCENARIOS=pgbench,confirm,decoupling,e2e,drain   a subset (default all)
+ *   BENCH_SCENARIOS=pgbench,confirm,decoupling,e2e,drain,profile   a subset (default all)
  *   BENCH_QUICK=1                          a short smoke run (writes <date>-quick.*)
  *   BENCH_DRAIN_COUNT=n                    queued purchases for the drain (default 20000)
  *   BENCH_OUTPUT_DIR=dir                   where to write the report (default bench/results)
@@ -22,9 +22,10 @@ import { runDecouplingScenario } from './scenarios/decoupling.ts';
 import { runDrainScenario } from './scenarios/drain.ts';
 import { runEndToEndScenario } from './scenarios/end-to-end.ts';
 import { runPgbenchScenario } from './scenarios/pgbench.ts';
+import { runProfileScenario } from './scenarios/profile.ts';
 import { round } from './stats.ts';
 
-export const SCENARIOS = ['pgbench', 'confirm', 'decoupling', 'e2e', 'drain'] as const;
+export const SCENARIOS = ['pgbench', 'confirm', 'decoupling', 'e2e', 'drain', 'profile'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /**
@@ -72,6 +73,9 @@ async function runScenario(bench: Bench, name: ScenarioName, results: BenchResul
       return;
     case 'drain':
       results.drain = await runDrainScenario(bench);
+      return;
+    case 'profile':
+      results.profile = await runProfileScenario(bench);
       return;
   }
 }

@@ -28,12 +28,13 @@ const boss = new PgBoss({
 });
 boss.on('error', (error) => console.error('pg-boss error', error));
 await boss.start();
+// The payout queue's options with the default PAYOUT_RETRY_* and TREASURY_TIMEOUT_MS.
+if (!(await boss.getQueue(NOOP_QUEUE))) {
+  await boss.createQueue(NOOP_QUEUE, { retryLimit: 5, retryDelay: 2, retryBackoff: true, expireInSeconds: 65, heartbeatSeconds: 10, notify: true });
+}
 
 if (process.env.NOOP_ROLE === 'insert') {
   const count = Number(process.env.NOOP_JOBS ?? 0);
-  if (!(await boss.getQueue(NOOP_QUEUE))) {
-    await boss.createQueue(NOOP_QUEUE, { retryLimit: 5, retryDelay: 2, retryBackoff: true, expireInSeconds: 65, heartbeatSeconds: 10, notify: true });
-  }
   for (let done = 0; done < count; done += 1000) {
     const jobs = Array.from({ length: Math.min(1000, count - done) }, () => {
       const id = randomUUID();

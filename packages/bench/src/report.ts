@@ -8,6 +8,7 @@ import type { DecouplingResult, DecouplingRun } from './scenarios/decoupling.ts'
 import type { DrainResult, DrainRun } from './scenarios/drain.ts';
 import type { EndToEndResult } from './scenarios/end-to-end.ts';
 import type { PgbenchResult } from './scenarios/pgbench.ts';
+import type { ProfileResult } from './scenarios/profile.ts';
 import type { LatencySummary } from './stats.ts';
 import { ratio, round } from './stats.ts';
 
@@ -25,6 +26,7 @@ export interface BenchResults {
   decoupling?: DecouplingResult;
   endToEnd?: EndToEndResult;
   drain?: DrainResult;
+  profile?: ProfileResult;
 }
 
 export interface Report {
@@ -234,6 +236,7 @@ export function renderMarkdown(report: Report): string {
       `| confirmed_at → outbox.published_at ${latencyCells(e.hops.toPublished)}`,
       `| published_at → pgboss.job.started_on ${latencyCells(e.hops.toJobStarted)}`,
       `| started_on → referral_payout_completed_at ${latencyCells(e.hops.toCompleted)}`,
+      `| (confirmed_at → pgboss.job.completed_on, an upper bound on commit → paid) ${latencyCells(e.toJobCompleted)}`,
       `| (confirm HTTP request) ${latencyCells(e.confirmHttp)}`,
       '',
       'The timestamps are `now()` of the transaction that wrote them (its start), so each hop also includes the end of the previous transaction and its commit.',
@@ -256,6 +259,22 @@ export function renderMarkdown(report: Report): string {
       '',
       ...drainTable(dr.noop, 'no-op'),
       ...dr.drains.map((r) => `* ${r.processes} worker(s): final status ${JSON.stringify(r.finalStatus)}; invariants ${JSON.stringify(r.invariants)}`),
+      '',
+    );
+  }
+  const p = results.profile;
+  if (p) {
+    lines.push(
+      '## Profile: round trips to Postgres',
+      '',
+      'Counted by a proxy in front of each process (one per Sync or simple Query). Requests one at a time; the worker and the no-op reference over a drained backlog, pg-boss and relay traffic included.',
+      '',
+      '| operation | round trips |',
+      '|---|---|',
+      `| create purchase (API, ${p.requests} requests) | ${p.perCreate} |`,
+      `| confirm purchase (API, ${p.requests} requests) | ${p.perConfirm} |`,
+      `| payout per purchase (worker, backlog of ${p.backlog}, ledger gateway) | ${p.perPayout} (${p.commitsPerPayout} commits) |`,
+      `| no-op pg-boss job (backlog of ${p.backlog}) | ${p.perNoopJob} |`,
       '',
     );
   }

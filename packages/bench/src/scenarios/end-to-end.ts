@@ -24,6 +24,11 @@ export interface EndToEndResult {
   notCompleted: number;
   total: LatencySummary;
   hops: { toPublished: LatencySummary; toJobStarted: LatencySummary; toCompleted: LatencySummary };
+  /**
+   * confirmed_at → pgboss.job.completed_on: pg-boss marks the job complete after the handler's
+   * transaction committed, so this bounds the true commit → paid time from above.
+   */
+  toJobCompleted: LatencySummary;
   confirmHttp: LatencySummary;
   lateStarts: number;
   errors: Record<string, number>;
@@ -52,11 +57,12 @@ export async function runEndToEndScenario(bench: Bench): Promise<EndToEndResult>
     const load = await runLoadClient(bench, { ...plan, durationMs: seconds * 1000 });
     await waitUntilSettled(db.pool, 60_000);
 
-    const { rows } = await db.pool.query<{ total: number | null; published: number | null; started: number | null; completed: number | null }>(
+    const { rows } = await db.pool.query<{ total: number | null; published: number | null; started: number | null; completed: number | null; jobCompleted: number | null }>(
       `select extract(epoch from p.referral_payout_completed_at - p.confirmed_at) * 1000 as total,
               extract(epoch from o.published_at - p.confirmed_at) * 1000 as published,
               extract(epoch from j.started_on - o.published_at) * 1000 as started,
-              extract(epoch from p.referral_payout_completed_at - j.started_on) * 1000 as completed
+              extract(epoch from p.referral_payout_completed_at - j.started_on) * 1000 as completed,
+              extract(epoch from j.completed_on - p.confirmed_at) * 1000 as "jobCompleted"
          from purchases p
          join outbox o on o.aggregate_id = p.id
          left join pgboss.job j on j.name = $2 and j.id = p.id
@@ -68,7 +74,7 @@ export async function runEndToEndScenario(bench: Bench): Promise<EndToEndResult>
          from purchases where confirmed_at >= $1`,
       [mark[0]!.at],
     );
-    const values = (key: 'total' | 'published' | 'started' | 'completed') =>
+    const values = (key: 'total' | 'published' | 'started' | 'completed' | 'jobCompleted') =>
       rows.map((r) => r[key]).filter((v): v is number => v !== null).map(Number);
     await stopAll(services);
     const kysely = createDatabase(db.url, { max: 2 });
@@ -81,6 +87,7 @@ export async function runEndToEndScenario(bench: Bench): Promise<EndToEndResult>
       notCompleted: counts[0]!.purchases - counts[0]!.completed,
       total: summarize(values('total')),
       hops: { toPublished: summarize(values('published')), toJobStarted: summarize(values('started')), toCompleted: summarize(values('completed')) },
+      toJobCompleted: summarize(values('jobCompleted')),
       confirmHttp: summarize(load.confirmMs),
       lateStarts: load.lateStarts,
       errors: load.errors,
