@@ -131,11 +131,11 @@ function throughputTable(title: string, run: ThroughputRun): string[] {
 
 function drainTable(runs: DrainRun[], what: string): string[] {
   return [
-    `| ${what} processes | count | time to empty | overall /s | steady /s (10–90 %) | transfers/s | peak RSS per process (MB) |`,
-    '|---|---|---|---|---|---|---|',
+    `| ${what} processes | count | time to empty | overall /s | steady /s (10–90 %) | transfers/s | peak RSS per process (MB) | peak connections |`,
+    '|---|---|---|---|---|---|---|---|',
     ...runs.map(
       (r) =>
-        `| ${r.processes} | ${r.count} | ${r.timeToEmptySeconds} s${r.timedOut ? ' (timed out)' : ''} | ${r.overallPerSecond} | ${r.steadyPerSecond} | ${r.steadyTransfersPerSecond ?? '–'} | ${r.peakRssMbPerProcess.map((m) => m ?? '?').join(', ')} |`,
+        `| ${r.processes} | ${r.count} | ${r.timeToEmptySeconds} s${r.timedOut ? ' (timed out)' : ''} | ${r.overallPerSecond} | ${r.steadyPerSecond} | ${r.steadyTransfersPerSecond ?? '–'} | ${r.peakRssMbPerProcess.map((m) => m ?? '?').join(', ')} | ${r.peakConnections} |`,
     ),
     '',
   ];

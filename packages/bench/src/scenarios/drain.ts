@@ -25,6 +25,8 @@ export interface DrainRun {
   /** Referral transfers per second at the steady rate (a purchase pays up to two levels). */
   steadyTransfersPerSecond: number | undefined;
   peakRssMbPerProcess: (number | undefined)[];
+  /** Most connections to the database seen while draining (all processes together). */
+  peakConnections: number;
   /** Purchases left in each payout status (all `completed` when the drain worked). */
   finalStatus: Record<string, number> | undefined;
   invariants: InvariantReport | undefined;
@@ -44,11 +46,14 @@ interface Progress {
 }
 
 /** Samples `done()` until it reaches `count`; returns the time to empty and the steady rate. */
-async function follow(count: number, startedAt: number, done: () => Promise<number>, timeoutMs: number) {
+async function follow(pool: pg.Pool, count: number, startedAt: number, done: () => Promise<number>, timeoutMs: number) {
   const samples: Progress[] = [];
   const deadline = startedAt + timeoutMs;
+  let peakConnections = 0;
   for (;;) {
     const value = await done();
+    const { rows } = await pool.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = current_database()`);
+    peakConnections = Math.max(peakConnections, rows[0]!.n);
     samples.push({ at: performance.now(), done: value });
     if (value >= count || performance.now() > deadline) break;
     await sleep(200);
@@ -59,7 +64,13 @@ async function follow(count: number, startedAt: number, done: () => Promise<numb
   const to = at(0.9);
   const steady = from && to && to.at > from.at ? (to.done - from.done) / ((to.at - from.at) / 1000) : Number.NaN;
   const seconds = (last.at - startedAt) / 1000;
-  return { timeToEmptySeconds: round(seconds, 2), overallPerSecond: round(last.done / seconds, 1), steadyPerSecond: round(steady, 1), timedOut: last.done < count };
+  return {
+    timeToEmptySeconds: round(seconds, 2),
+    overallPerSecond: round(last.done / seconds, 1),
+    steadyPerSecond: round(steady, 1),
+    timedOut: last.done < count,
+    peakConnections,
+  };
 }
 
 async function drainWith(bench: Bench, processes: number, count: number, timeoutMs: number): Promise<DrainRun> {
@@ -71,7 +82,7 @@ async function drainWith(bench: Bench, processes: number, count: number, timeout
     bench.log(`drain: ${count} queued purchases, ${processes} worker process(es)`);
     const startedAt = performance.now();
     services.push(...(await Promise.all(Array.from({ length: processes }, (_, i) => startWorkerProcess(bench, db.url, {}, `drain-worker-${processes}-${i + 1}`)))));
-    const result = await follow(count, startedAt, () => settledCount(db.pool), timeoutMs);
+    const result = await follow(db.pool, count, startedAt, () => settledCount(db.pool), timeoutMs);
     const peaks = services.map((s) => s.peakRssKb());
     const stopped = await Promise.all(services.map((s) => s.stop()));
     const { rows } = await db.pool.query<{ status: string; n: number }>(`select referral_payout_status as status, count(*)::int as n from purchases group by 1`);
@@ -118,7 +129,7 @@ async function noopWith(bench: Bench, processes: number, count: number, timeoutM
         }),
       )),
     );
-    const result = await follow(count, startedAt, async () => {
+    const result = await follow(db.pool, count, startedAt, async () => {
       const { rows } = await db.pool.query<{ n: number }>(`select count(*)::int as n from pgboss.job where name = 'bench-noop' and state = 'completed'`);
       return rows[0]!.n;
     }, timeoutMs);
