@@ -14,6 +14,8 @@ export interface TransferSeen {
  */
 export async function startRefusingTreasury() {
   let refuse: (transfer: TransferSeen) => boolean = () => false;
+  let delayMs = 0;
+  let held: (() => void)[] | undefined;
   const accepted = new Map<string, { reference: string; transfer: TransferSeen }>();
   const requests: TransferSeen[] = [];
 
@@ -22,6 +24,10 @@ export async function startRefusingTreasury() {
     req.setEncoding('utf8');
     req.on('data', (chunk: string) => (body += chunk));
     req.on('end', () => {
+      if (held) held.push(answerTransfer);
+      else setTimeout(answerTransfer, delayMs);
+    });
+    const answerTransfer = () => {
       const answer = (status: number, payload: unknown) => {
         res.writeHead(status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(payload));
@@ -35,7 +41,7 @@ export async function startRefusingTreasury() {
       const reference = `tr_${randomUUID()}`;
       accepted.set(transfer.idempotencyKey, { reference, transfer });
       answer(201, { reference });
-    });
+    };
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -44,6 +50,20 @@ export async function startRefusingTreasury() {
     url: `http://127.0.0.1:${port}`,
     refuseWhen(predicate: (transfer: TransferSeen) => boolean) {
       refuse = predicate;
+    },
+    /** Keeps every request unanswered (its caller in flight) until release(). */
+    hold() {
+      held ??= [];
+    },
+    heldCount: () => held?.length ?? 0,
+    release() {
+      const waiting = held ?? [];
+      held = undefined;
+      for (const answerTransfer of waiting) setTimeout(answerTransfer, delayMs);
+    },
+    /** Answers every later request this much later, so concurrent processors really overlap. */
+    setDelay(ms: number) {
+      delayMs = ms;
     },
     /** Every request received, in arrival order. */
     requests,
