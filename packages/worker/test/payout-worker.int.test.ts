@@ -1,8 +1,9 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import pino from 'pino';
 import { getReferralPayoutStatus, httpGateway, listFailedPayouts, processReferralPayouts } from '@referrals/core';
-import { type FakeTreasury, readInvariants, startFakeTreasury } from '@referrals/testing';
+import { type FakeTreasury, readInvariants, startFakeTreasury, waitFor } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 import { REFERRAL_PAYOUTS, REFERRAL_PAYOUTS_DEAD_LETTER } from '../src/queues.ts';
 import { type RunningWorker, startWorker } from '../src/worker.ts';
@@ -147,5 +148,30 @@ describe('dead-lettered payout jobs', () => {
     expect(status).toMatchObject({ status: 'failed', attempts: 6, lastError: 'treasury answered 503' });
     expect(status.events.at(-1)).toMatchObject({ from: 'queued', to: 'failed', actor: 'worker' });
     expect((await listFailedPayouts(t.db, { limit: 10 })).items.map((i) => i.purchaseId)).toContain(id);
+  });
+});
+
+describe('outbox relay wake-ups', () => {
+  it('listens again after its connection is killed, without waiting for the poll', async () => {
+    // A poll far longer than the test: only NOTIFY can move these purchases.
+    const worker = await startWorker({ config: workerConfig(t.url, { OUTBOX_POLL_INTERVAL_MS: '600000' }), logger: pino({ level: 'silent' }) });
+    const relayBackends = async () =>
+      (
+        await sql<{ pid: number }>`select pid from pg_stat_activity
+          where datname = current_database() and application_name = 'referral-payouts-relay'`.execute(t.db)
+      ).rows.map((r) => r.pid);
+    try {
+      const [before] = await waitFor(async () => ((await relayBackends()).length === 1 ? relayBackends() : undefined), { what: 'the relay listener' });
+      await sql`select pg_terminate_backend(${before})`.execute(t.db);
+      await waitFor(async () => {
+        const pids = await relayBackends();
+        return pids.length === 1 && pids[0] !== before;
+      }, { what: 'the relay listener to reconnect' });
+
+      const ids = await queuedPurchases(t.db, 3);
+      await waitForStatus(t.db, ids, 'completed', 10_000);
+    } finally {
+      await worker.stop(5_000);
+    }
   });
 });
