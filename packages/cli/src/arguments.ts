@@ -15,7 +15,7 @@ export class UsageError extends Error {
 export type Command =
   | { kind: 'status'; purchaseId: string }
   | { kind: 'process'; purchaseId: string }
-  | { kind: 'list-failed'; limit: number }
+  | { kind: 'list-failed'; limit: number; cursor: string | undefined }
   | { kind: 'process-all-failed'; concurrency: number }
   | { kind: 'summary' };
 
@@ -50,6 +50,7 @@ export function parseArguments(argv: string[]): Invocation {
     .option('summary', { type: 'boolean', describe: 'Show payout health: counts, backlog, recent failures', group: 'Commands (exactly one):' })
     .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document on stdout instead of text' })
     .option('limit', { type: 'number', describe: `With --list-failed: how many to show (default ${LIST_LIMIT_DEFAULT}, max ${LIST_LIMIT_MAX})`, requiresArg: true })
+    .option('cursor', { type: 'string', describe: 'With --list-failed: the page after a previous one (its "Next page" / nextCursor)', requiresArg: true })
     .option('concurrency', { type: 'number', describe: `With --process-all-failed: purchases processed at once (default ${CONCURRENCY_DEFAULT}, 1..${CONCURRENCY_MAX})`, requiresArg: true })
     .option('verbose', { type: 'boolean', default: false, describe: 'Log to stderr and show stacks of errors' })
     .example(`npm run ${PROGRAM} -- --status <purchase-id>`, '')
@@ -77,6 +78,7 @@ export function parseArguments(argv: string[]): Invocation {
   const flag = given[0]!;
 
   if (args.limit !== undefined && flag !== 'list-failed') throw new UsageError('--limit only applies to --list-failed');
+  if (args.cursor !== undefined && flag !== 'list-failed') throw new UsageError('--cursor only applies to --list-failed');
   if (args.concurrency !== undefined && flag !== 'process-all-failed') throw new UsageError('--concurrency only applies to --process-all-failed');
 
   const common = { json: args.json === true, verbose: args.verbose === true };
@@ -85,7 +87,10 @@ export function parseArguments(argv: string[]): Invocation {
     case 'process':
       return { ...common, command: { kind: flag, purchaseId: purchaseId(flag, args[flag]) } };
     case 'list-failed':
-      return { ...common, command: { kind: flag, limit: boundedInteger('limit', args.limit, LIST_LIMIT_DEFAULT, 1, LIST_LIMIT_MAX) } };
+      return {
+        ...common,
+        command: { kind: flag, limit: boundedInteger('limit', args.limit, LIST_LIMIT_DEFAULT, 1, LIST_LIMIT_MAX), cursor: args.cursor },
+      };
     case 'process-all-failed':
       return {
         ...common,

@@ -45,7 +45,7 @@ function dispatch(ctx: CommandContext, command: Command, interrupt: AbortSignal)
     case 'process':
       return processOne(ctx, command.purchaseId);
     case 'list-failed':
-      return listFailed(ctx, command.limit);
+      return listFailed(ctx, command.limit, command.cursor);
     case 'process-all-failed':
       return processAllFailed(ctx, command.concurrency, interrupt);
     case 'summary':

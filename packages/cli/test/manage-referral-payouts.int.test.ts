@@ -198,8 +198,16 @@ describe('failed purchases in bulk', () => {
     expect(lines[4]).toMatch(/ 29\.99 EUR +1 +direct: treasury answered 500/);
     expect(lines.at(-2)).toBe('Retry all:  npm run manage-referral-payouts -- --process-all-failed');
     expect(lines.at(-1)).toBe('Retry one:  npm run manage-referral-payouts -- --process <purchase-id>');
-    expect(limited.stdout).toMatch(/^6 purchases with failed referral payouts \(newest 2 shown; --limit up to 500\):$/m);
+    expect(limited.stdout).toMatch(/^6 purchases with failed referral payouts \(2 shown, newest first\):$/m);
     expect(limited.stdout.split('\n').filter((l) => /^\d{4}-/.test(l))).toHaveLength(2);
+    const nextPage = /^Next page: {2}npm run manage-referral-payouts -- (--list-failed --limit 2 --cursor \S+)$/m.exec(limited.stdout);
+    expect(nextPage).not.toBeNull();
+    const second = await runCli(nextPage![1]!.split(' '), env());
+    expect(second.code).toBe(0);
+    expect(second.stdout.split('\n').filter((l) => /^\d{4}-/.test(l)).map((l) => l.split(/ {2,}/)[1])).toEqual([ids[3], ids[2]]);
+    const badCursor = await runCli(['--list-failed', '--cursor', 'bm9wZQ'], env());
+    expect(badCursor.code).toBe(2);
+    expect(badCursor.stderr).toBe('manage-referral-payouts: cursor is not one this endpoint handed out\n');
     const page = JSON.parse(listJson.stdout);
     expect(page.total).toBe(6);
     expect(page.items.map((i: { purchaseId: string }) => i.purchaseId)).toEqual([...ids].reverse());

@@ -8,21 +8,22 @@ export const RETRY_ALL = `npm run ${PROGRAM} -- --process-all-failed`;
 export const RETRY_ONE = `npm run ${PROGRAM} -- --process <purchase-id>`;
 
 /** Listing is a read: it exits 0 even when failures are listed. */
-export async function listFailed(ctx: CommandContext, limit: number): Promise<ExitCode> {
-  const page = await listFailedPayouts(ctx.db, { limit, order: 'newest' });
+export async function listFailed(ctx: CommandContext, limit: number, cursor: string | undefined): Promise<ExitCode> {
+  const page = await listFailedPayouts(ctx.db, { limit, cursor, order: 'newest' });
   if (ctx.json) {
     printJson(ctx, page);
     return EXIT.ok;
   }
-  if (page.total === 0) {
-    printLine(ctx, 'No failed referral payouts.');
+  if (page.items.length === 0) {
+    printLine(ctx, page.total === 0 ? 'No failed referral payouts.' : `No more failed referral payouts (${page.total} in all).`);
     return EXIT.ok;
   }
   printLine(ctx, `${page.total} purchase${page.total === 1 ? '' : 's'} with failed referral payouts` +
-    (page.items.length < page.total ? ` (newest ${page.items.length} shown; --limit up to 500)` : '') + ':');
+    (page.items.length < page.total ? ` (${page.items.length} shown, newest first)` : '') + ':');
   printLine(ctx);
   printLine(ctx, failedTable(page.items));
   printLine(ctx);
+  if (page.nextCursor !== null) printLine(ctx, `Next page:  npm run ${PROGRAM} -- --list-failed --limit ${limit} --cursor ${page.nextCursor}`);
   printLine(ctx, `Retry all:  ${RETRY_ALL}`);
   printLine(ctx, `Retry one:  ${RETRY_ONE}`);
   return EXIT.ok;
