@@ -91,7 +91,7 @@ function decodeCursor(cursor: string): { failedAt: string; id: string } {
   } catch {
     // fall through to the error below
   }
-  throw new DomainError('validation_failed', 'cursor is not one this endpoint handed out');
+  throw new DomainError('validation_failed', 'cursor is not valid: pass the nextCursor of a previous page');
 }
 
 /**

@@ -196,7 +196,7 @@ async function transferExternally(
       paid.push(paidLevel(level));
     } catch (error) {
       failures.push({ level: level.level, error });
-      log.warn({ level: level.level, err: error }, 'referral transfer failed');
+      log.warn({ payoutLevel: level.level, err: error }, 'referral transfer failed');
       await ctx.db
         .updateTable('referral_payouts')
         .set({ status: 'failed', error: errorMessage(error), updated_at: sql`now()` })
