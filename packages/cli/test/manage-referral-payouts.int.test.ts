@@ -207,7 +207,7 @@ describe('failed purchases in bulk', () => {
     expect(second.stdout.split('\n').filter((l) => /^\d{4}-/.test(l)).map((l) => l.split(/ {2,}/)[1])).toEqual([ids[3], ids[2]]);
     const badCursor = await runCli(['--list-failed', '--cursor', 'bm9wZQ'], env());
     expect(badCursor.code).toBe(2);
-    expect(badCursor.stderr).toBe('manage-referral-payouts: cursor is not one this endpoint handed out\n');
+    expect(badCursor.stderr).toBe('manage-referral-payouts: cursor is not valid: pass the nextCursor of a previous page\n');
     const page = JSON.parse(listJson.stdout);
     expect(page.total).toBe(6);
     expect(page.items.map((i: { purchaseId: string }) => i.purchaseId)).toEqual([...ids].reverse());
