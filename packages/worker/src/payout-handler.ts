@@ -48,8 +48,9 @@ export async function ensurePayoutQueues(boss: PgBoss, settings: PayoutQueueSett
   const transferSeconds = Math.ceil(settings.treasuryTimeoutMs / 1000);
   const options = {
     retryLimit: settings.retryLimit,
-    retryDelay: Math.max(1, settings.retryDelaySeconds),
-    retryBackoff: true,
+    retryDelay: settings.retryDelaySeconds,
+    // PAYOUT_RETRY_DELAY_SECONDS=0 means retry at once; any other value doubles (with jitter) per retry.
+    retryBackoff: settings.retryDelaySeconds > 0,
     expireInSeconds: 4 * transferSeconds + LEASE_MARGIN_SECONDS + 30,
     heartbeatSeconds: settings.heartbeatSeconds,
     notify: true,

@@ -44,6 +44,28 @@ function counter(metrics: string, name: string): number {
 }
 
 describe('the worker process', () => {
+  // First in the file: both processes install pg-boss and create the queues on a fresh database at once.
+  it('two workers over 500 confirmed purchases publish each once and pay each once', async () => {
+    const env = workerEnv(t.url, { WORKER_METRICS_PORT: '0', LOG_LEVEL: 'info', WORKER_CONCURRENCY: '4' });
+    const workers = [start(env), start(env)];
+    await Promise.all(workers.map((w) => waitFor(() => w.output().includes('worker started'), { what: 'worker start', timeoutMs: 30_000 })));
+
+    // Confirmed while both relays are listening, so they race for the same outbox rows.
+    const ids = await queuedPurchases(t.db, 500);
+    await waitForStatus(t.db, ids, 'completed', 120_000);
+
+    expect(await jobsPerPurchase(t.db, ids)).toEqual({ jobs: 500, distinct: 500 });
+    const metrics = await Promise.all(workers.map(metricsOf));
+    expect(metrics.reduce((sum, m) => sum + counter(m, 'referral_outbox_published_total'), 0)).toBe(500);
+    expect(metrics.reduce((sum, m) => sum + counter(m, 'referral_payout_jobs_total{outcome="completed"}'), 0)).toBe(500);
+    expect(metrics.every((m) => m.includes('referral_payout_confirm_to_completed_seconds_bucket'))).toBe(true);
+    expect(await doublePayouts(t.db)).toBe(0);
+    expect((await readInvariants(t.db)).ledgerTotals).toEqual({ EUR: 0 });
+
+    for (const w of workers) w.child.kill('SIGTERM');
+    expect((await Promise.all(workers.map((w) => w.exited))).map((e) => e.code)).toEqual([0, 0]);
+  });
+
   it('finishes the payout in hand on SIGTERM and exits 0', async () => {
     treasury = await startFakeTreasury({ kind: 'slow', delayMs: 1_500 });
     const [id] = await queuedPurchases(t.db, 1);
@@ -88,26 +110,5 @@ describe('the worker process', () => {
 
     second.child.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
-  });
-
-  it('two workers over 500 confirmed purchases publish each once and pay each once', async () => {
-    const env = workerEnv(t.url, { WORKER_METRICS_PORT: '0', LOG_LEVEL: 'info', WORKER_CONCURRENCY: '4' });
-    const workers = [start(env), start(env)];
-    await Promise.all(workers.map((w) => waitFor(() => w.output().includes('worker started'), { what: 'worker start', timeoutMs: 30_000 })));
-
-    // Confirmed while both relays are listening, so they race for the same outbox rows.
-    const ids = await queuedPurchases(t.db, 500);
-    await waitForStatus(t.db, ids, 'completed', 120_000);
-
-    expect(await jobsPerPurchase(t.db, ids)).toEqual({ jobs: 500, distinct: 500 });
-    const metrics = await Promise.all(workers.map(metricsOf));
-    expect(metrics.reduce((sum, m) => sum + counter(m, 'referral_outbox_published_total'), 0)).toBe(500);
-    expect(metrics.reduce((sum, m) => sum + counter(m, 'referral_payout_jobs_total{outcome="completed"}'), 0)).toBe(500);
-    expect(metrics.every((m) => m.includes('referral_payout_confirm_to_completed_seconds_bucket'))).toBe(true);
-    expect(await doublePayouts(t.db)).toBe(0);
-    expect((await readInvariants(t.db)).ledgerTotals).toEqual({ EUR: 0 });
-
-    for (const w of workers) w.child.kill('SIGTERM');
-    expect((await Promise.all(workers.map((w) => w.exited))).map((e) => e.code)).toEqual([0, 0]);
   });
 });
