@@ -40,6 +40,10 @@ export interface LoadResult {
   errors: Record<string, number>;
   /** Arrivals the client could not start on time (open loop), a sign the client itself lagged. */
   lateStarts: number;
+  /** Purchases confirmed over the whole run, warm-up included (to divide CPU time by). */
+  confirmedTotal: number;
+  /** CPU time this client used, ms. */
+  cpuMs: number;
 }
 
 interface Answer {
@@ -78,7 +82,19 @@ export async function runLoad(plan: LoadPlan): Promise<LoadResult> {
   const pending: string[] = plan.pendingIdsFile ? (JSON.parse(readFileSync(plan.pendingIdsFile, 'utf8')) as string[]) : [];
   let nextPending = 0;
 
-  const result: LoadResult = { elapsedMs: 0, confirmed: 0, requests: 0, createMs: [], confirmMs: [], pairMs: [], errors: {}, lateStarts: 0 };
+  const result: LoadResult = {
+    elapsedMs: 0,
+    confirmed: 0,
+    requests: 0,
+    createMs: [],
+    confirmMs: [],
+    pairMs: [],
+    errors: {},
+    lateStarts: 0,
+    confirmedTotal: 0,
+    cpuMs: 0,
+  };
+  const cpuAtStart = process.cpuUsage();
   const start = performance.now();
   const measureFrom = start + (plan.warmupMs ?? 0);
   const end = measureFrom + plan.durationMs;
@@ -130,6 +146,7 @@ export async function runLoad(plan: LoadPlan): Promise<LoadResult> {
       return;
     }
     const done = performance.now();
+    if (answer.status === 200) result.confirmedTotal++;
     if (!counted(scheduledAt, done)) return;
     result.requests++;
     result.confirmMs.push(done - sent);
@@ -167,6 +184,8 @@ export async function runLoad(plan: LoadPlan): Promise<LoadResult> {
   }
   result.elapsedMs = (open ? end : Math.min(performance.now(), end)) - measureFrom;
   agent.destroy();
+  const cpu = process.cpuUsage(cpuAtStart);
+  result.cpuMs = (cpu.user + cpu.system) / 1000;
   return result;
 }
 

@@ -126,16 +126,19 @@ function throughputTable(title: string, run: ThroughputRun): string[] {
     ...(run.create ? [`| create ${latencyCells(run.create)}`] : []),
     `| confirm ${latencyCells(run.confirm)}`,
     '',
+    ...(run.cpuMsPerConfirm
+      ? [`CPU ms per confirmed purchase: ${Object.entries(run.cpuMsPerConfirm).map(([k, v]) => `${k} ${v}`).join(', ')}.`, '']
+      : []),
   ];
 }
 
 function drainTable(runs: DrainRun[], what: string): string[] {
   return [
-    `| ${what} processes | count | time to empty | overall /s | steady /s (10–90 %) | transfers/s | peak RSS per process (MB) | peak connections |`,
-    '|---|---|---|---|---|---|---|---|',
+    `| ${what} processes | count | time to empty | overall /s | steady /s (10–90 %) | transfers/s | peak RSS per process (MB) | peak connections | CPU ms per item: processes / Postgres |`,
+    '|---|---|---|---|---|---|---|---|---|',
     ...runs.map(
       (r) =>
-        `| ${r.processes} | ${r.count} | ${r.timeToEmptySeconds} s${r.timedOut ? ' (timed out)' : ''} | ${r.overallPerSecond} | ${r.steadyPerSecond} | ${r.steadyTransfersPerSecond ?? '–'} | ${r.peakRssMbPerProcess.map((m) => m ?? '?').join(', ')} | ${r.peakConnections} |`,
+        `| ${r.processes} | ${r.count} | ${r.timeToEmptySeconds} s${r.timedOut ? ' (timed out)' : ''} | ${r.overallPerSecond} | ${r.steadyPerSecond} | ${r.steadyTransfersPerSecond ?? '–'} | ${r.peakRssMbPerProcess.map((m) => m ?? '?').join(', ')} | ${r.peakConnections} | ${r.cpuMsPerItem.processes} / ${r.cpuMsPerItem.postgres} |`,
     ),
     '',
   ];
@@ -171,11 +174,11 @@ export function renderMarkdown(report: Report): string {
       lines.push(
         `${pgb.pgbench}; confirm's transaction replayed on the real schema (purchase lock + update, 3 ledger rows in one statement under the balance trigger, outbox row, event row), \`-M extended\`, ${pgb.main.clients} clients.`,
         '',
-        '| synchronous_commit | seconds | TPS | latency avg | transactions | failed |',
-        '|---|---|---|---|---|---|',
+        '| synchronous_commit | seconds | TPS | latency avg | transactions | failed | Postgres CPU ms per transaction |',
+        '|---|---|---|---|---|---|---|',
         ...[pgb.main, pgb.asyncCommit]
           .filter((r) => r !== undefined)
-          .map((r) => `| ${r.synchronousCommit} | ${r.seconds} | **${r.tps}** | ${ms(r.latencyAvgMs)} | ${r.transactions} | ${r.failed} |`),
+          .map((r) => `| ${r.synchronousCommit} | ${r.seconds} | **${r.tps}** | ${ms(r.latencyAvgMs)} | ${r.transactions} | ${r.failed} | ${r.postgresCpuMsPerTransaction} |`),
         '',
         '<details><summary>pgbench script</summary>',
         '',

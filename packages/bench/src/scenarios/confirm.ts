@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { createDatabase } from '@referrals/core';
 import { readInvariants, type InvariantReport } from '@referrals/testing';
 import { type Bench, PLATFORM_FEE_BPS, runLoadClient, startApi, startWorkerProcess, stopAll } from '../harness.ts';
-import type { LoadResult } from '../load-client.ts';
+import { cpuDelta, cpuSnapshot } from '../cpu.ts';
+import type { LoadPlan, LoadResult } from '../load-client.ts';
 import type { Service } from '../processes.ts';
 import { seedMarketplace, seedPending } from '../seed.ts';
 import { type LatencySummary, round, summarize } from '../stats.ts';
@@ -21,6 +22,8 @@ export interface ThroughputRun {
   create: LatencySummary | undefined;
   confirm: LatencySummary;
   errors: Record<string, number>;
+  /** CPU ms per confirmed purchase (create + confirm pair, or confirm alone), by process, over the whole load run. */
+  cpuMsPerConfirm: Record<string, number> | undefined;
 }
 
 export interface ConfirmResult {
@@ -31,8 +34,9 @@ export interface ConfirmResult {
   invariants: InvariantReport;
 }
 
-export function throughput(load: LoadResult, connections: number): ThroughputRun {
+export function throughput(load: LoadResult, connections: number, cpu?: { api: number; worker: number | undefined; postgres: number }): ThroughputRun {
   const seconds = load.elapsedMs / 1000;
+  const per = (ms: number) => round(ms / Math.max(1, load.confirmedTotal), 3);
   return {
     connections,
     seconds: round(seconds, 1),
@@ -41,6 +45,27 @@ export function throughput(load: LoadResult, connections: number): ThroughputRun
     create: load.createMs.length ? summarize(load.createMs) : undefined,
     confirm: summarize(load.confirmMs),
     errors: load.errors,
+    cpuMsPerConfirm: cpu
+      ? {
+          api: per(cpu.api),
+          ...(cpu.worker === undefined ? {} : { worker: per(cpu.worker) }),
+          postgres: per(cpu.postgres),
+          loadClient: per(load.cpuMs),
+          total: per(cpu.api + (cpu.worker ?? 0) + cpu.postgres + load.cpuMs),
+        }
+      : undefined,
+  };
+}
+
+/** Runs the load client and accounts the CPU the API, the worker and Postgres spent meanwhile. */
+async function measured(bench: Bench, plan: LoadPlan, api: Service, worker: Service | undefined) {
+  const pids = [api.pid, ...(worker ? [worker.pid] : [])];
+  const before = cpuSnapshot(pids);
+  const load = await runLoadClient(bench, plan);
+  const delta = cpuDelta(before, cpuSnapshot(pids));
+  return {
+    load,
+    cpu: { api: delta.byPid.get(api.pid) ?? 0, worker: worker ? (delta.byPid.get(worker.pid) ?? 0) : undefined, postgres: delta.postgresMs },
   };
 }
 
@@ -55,10 +80,11 @@ export async function runConfirmScenario(bench: Bench, options: { withWorker?: b
     const market = await seedMarketplace(db.pool);
     const api = await startApi(bench, db.url);
     services.push(api);
-    if (withWorker) services.push(await startWorkerProcess(bench, db.url));
+    const worker = withWorker ? await startWorkerProcess(bench, db.url) : undefined;
+    if (worker) services.push(worker);
 
     bench.log(`confirm: create + confirm, ${connections} connections, ${seconds} s`);
-    const pairs = await runLoadClient(bench, {
+    const pairs = await measured(bench, {
       baseUrl: api.baseUrl,
       mode: 'closed',
       connections,
@@ -66,15 +92,15 @@ export async function runConfirmScenario(bench: Bench, options: { withWorker?: b
       warmupMs: bench.quick ? 500 : 2000,
       buyerIds: market.buyerIds,
       contentIds: market.contentIds,
-    });
+    }, api, worker);
 
     let confirmOnly: ThroughputRun | undefined;
     if (confirmOnlySeconds > 0) {
-      const pending = await seedPending(db.pool, Math.ceil(confirmOnlySeconds * 2.5 * Math.max(200, pairs.confirmed / (pairs.elapsedMs / 1000))), PLATFORM_FEE_BPS);
+      const pending = await seedPending(db.pool, Math.ceil(confirmOnlySeconds * 2.5 * Math.max(200, pairs.load.confirmed / (pairs.load.elapsedMs / 1000))), PLATFORM_FEE_BPS);
       const file = join(bench.logDir, 'pending-purchases.json');
       writeFileSync(file, JSON.stringify(pending));
       bench.log(`confirm: confirm only, ${connections} connections, ${confirmOnlySeconds} s`);
-      const load = await runLoadClient(bench, {
+      const only = await measured(bench, {
         baseUrl: api.baseUrl,
         mode: 'closed',
         connections,
@@ -83,14 +109,14 @@ export async function runConfirmScenario(bench: Bench, options: { withWorker?: b
         buyerIds: [],
         contentIds: [],
         pendingIdsFile: file,
-      });
-      confirmOnly = throughput(load, connections);
+      }, api, worker);
+      confirmOnly = throughput(only.load, connections, only.cpu);
     }
     const apiPeakRssKb = api.peakRssKb();
     await stopAll(services);
     const kysely = createDatabase(db.url, { max: 2 });
     const invariants = await readInvariants(kysely).finally(() => kysely.destroy());
-    return { createAndConfirm: throughput(pairs, connections), confirmOnly, withWorker, apiPeakRssKb, invariants };
+    return { createAndConfirm: throughput(pairs.load, connections, pairs.cpu), confirmOnly, withWorker, apiPeakRssKb, invariants };
   } finally {
     await stopAll(services);
     await db.drop();

@@ -12,6 +12,7 @@ import { type Bench, PLATFORM_FEE_BPS, productEnv, startWorkerProcess, stopAll }
 import { freePort, NOOP_BOSS_ENTRY, runToCompletion, type Service, startService, waitForHttp } from '../processes.ts';
 import { seedMarketplace, seedQueued } from '../seed.ts';
 import { round } from '../stats.ts';
+import { cpuDelta, type CpuSnapshot, cpuSnapshot, processCpuMs } from '../cpu.ts';
 
 export interface DrainRun {
   processes: number;
@@ -27,6 +28,8 @@ export interface DrainRun {
   peakRssMbPerProcess: (number | undefined)[];
   /** Most connections to the database seen while draining (all processes together). */
   peakConnections: number;
+  /** CPU ms per purchase (or job): the processes over their whole life, Postgres over the drain. */
+  cpuMsPerItem: { processes: number; postgres: number };
   /** Purchases left in each payout status (all `completed` when the drain worked). */
   finalStatus: Record<string, number> | undefined;
   invariants: InvariantReport | undefined;
@@ -81,8 +84,10 @@ async function drainWith(bench: Bench, processes: number, count: number, timeout
     await seedQueued(db.pool, count, PLATFORM_FEE_BPS);
     bench.log(`drain: ${count} queued purchases, ${processes} worker process(es)`);
     const startedAt = performance.now();
+    const cpuBefore = cpuSnapshot([]);
     services.push(...(await Promise.all(Array.from({ length: processes }, (_, i) => startWorkerProcess(bench, db.url, {}, `drain-worker-${processes}-${i + 1}`)))));
     const result = await follow(db.pool, count, startedAt, () => settledCount(db.pool), timeoutMs);
+    const cpuMsPerItem = cpuPerItem(services, cpuBefore, count);
     const peaks = services.map((s) => s.peakRssKb());
     const stopped = await Promise.all(services.map((s) => s.stop()));
     const { rows } = await db.pool.query<{ status: string; n: number }>(`select referral_payout_status as status, count(*)::int as n from purchases group by 1`);
@@ -94,6 +99,7 @@ async function drainWith(bench: Bench, processes: number, count: number, timeout
       processes,
       count,
       ...result,
+      cpuMsPerItem,
       steadyTransfersPerSecond: round(result.steadyPerSecond * perPurchase, 1),
       peakRssMbPerProcess: stopped.map((s, i) => mb(s.peakRssKb ?? peaks[i])),
       finalStatus: Object.fromEntries(rows.map((r) => [r.status, r.n])),
@@ -119,6 +125,7 @@ async function noopWith(bench: Bench, processes: number, count: number, timeoutM
     await runToCompletion('noop-insert', NOOP_BOSS_ENTRY, [], { DATABASE_URL: db.url, NOOP_ROLE: 'insert', NOOP_JOBS: String(count) }, bench.logDir);
     bench.log(`drain reference: ${count} no-op pg-boss jobs, ${processes} process(es)`);
     const startedAt = performance.now();
+    const cpuBefore = cpuSnapshot([]);
     services.push(
       ...(await Promise.all(
         Array.from({ length: processes }, async (_, i) => {
@@ -133,11 +140,13 @@ async function noopWith(bench: Bench, processes: number, count: number, timeoutM
       const { rows } = await db.pool.query<{ n: number }>(`select count(*)::int as n from pgboss.job where name = 'bench-noop' and state = 'completed'`);
       return rows[0]!.n;
     }, timeoutMs);
+    const cpuMsPerItem = cpuPerItem(services, cpuBefore, count);
     const stopped = await Promise.all(services.map((s) => s.stop()));
     return {
       processes,
       count,
       ...result,
+      cpuMsPerItem,
       steadyTransfersPerSecond: undefined,
       peakRssMbPerProcess: stopped.map((s) => mb(s.peakRssKb)),
       finalStatus: undefined,
@@ -147,6 +156,12 @@ async function noopWith(bench: Bench, processes: number, count: number, timeoutM
     await stopAll(services);
     await db.drop();
   }
+}
+
+function cpuPerItem(services: Service[], before: CpuSnapshot, count: number) {
+  const processMs = services.reduce((sum, s) => sum + (processCpuMs(s.pid) ?? 0), 0);
+  const { postgresMs } = cpuDelta(before, cpuSnapshot([]));
+  return { processes: round(processMs / count, 3), postgres: round(postgresMs / count, 3) };
 }
 
 const mb = (kb: number | undefined) => (kb === undefined ? undefined : round(kb / 1024, 1));

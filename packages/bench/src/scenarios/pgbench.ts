@@ -12,6 +12,7 @@ import { REFERRAL_PAYOUT_TOPIC } from '@referrals/core';
 import { type Bench, PLATFORM_FEE_BPS, serverFacts, type ServerFacts } from '../harness.ts';
 import { seedMarketplace, seedPending } from '../seed.ts';
 import { round } from '../stats.ts';
+import { startPostgresCpuSampler } from '../cpu.ts';
 
 const run = promisify(execFile);
 
@@ -23,6 +24,8 @@ export interface PgbenchRun {
   latencyAvgMs: number;
   transactions: number;
   failed: number;
+  /** CPU ms per transaction spent by Postgres (all its processes) while pgbench ran. */
+  postgresCpuMsPerTransaction: number;
 }
 
 export interface PgbenchResult {
@@ -77,19 +80,23 @@ END;
 async function pgbenchRun(bin: string, url: string, scriptFile: string, seconds: number, synchronousCommit: string | undefined): Promise<PgbenchRun> {
   const clients = 4;
   const env = { ...process.env, ...(synchronousCommit ? { PGOPTIONS: `-c synchronous_commit=${synchronousCommit}` } : {}) };
+  const sampler = startPostgresCpuSampler();
   const { stdout } = await run(bin, ['-n', '-M', 'extended', '-c', String(clients), '-j', '2', '-T', String(seconds), '-f', scriptFile, url], {
     env,
     maxBuffer: 10 * 1024 * 1024,
   });
+  const postgresMs = sampler.stop();
   const number = (pattern: RegExp) => Number(pattern.exec(stdout)?.[1] ?? Number.NaN);
+  const transactions = number(/number of transactions actually processed: (\d+)/);
   return {
     synchronousCommit: synchronousCommit ?? 'server default',
     clients,
     seconds,
     tps: round(number(/tps = ([\d.]+) \(without initial connection time\)/)),
     latencyAvgMs: round(number(/latency average = ([\d.]+) ms/)),
-    transactions: number(/number of transactions actually processed: (\d+)/),
+    transactions,
     failed: number(/number of failed transactions: (\d+)/) || 0,
+    postgresCpuMsPerTransaction: round(postgresMs / Math.max(1, transactions), 3),
   };
 }
 
