@@ -41,12 +41,16 @@ const server = new EmbeddedPostgresServer({
   onError: record,
 });
 
+const postgresProcess = () => (server as unknown as { process?: ChildProcess }).process;
+
 let stopping = false;
 async function stop(code: number) {
   if (stopping) return;
   stopping = true;
   try {
-    await server.stop();
+    // server.stop() waits for an exit event, which never comes if postgres has already exited.
+    const postgres = postgresProcess();
+    if (postgres && postgres.exitCode === null && postgres.signalCode === null) await server.stop();
   } finally {
     log.end(() => process.exit(code));
   }
@@ -72,9 +76,16 @@ try {
       await server.start();
     } catch (error) {
       // start() rejects without a reason when postgres exits early; its own words are in the log.
-      throw new Error(`postgres did not start on port ${options.port}: ${recent.slice(-4).join(' | ') || String(error)}`);
+      const said = recent
+        .filter((line) => /FATAL|ERROR|HINT|could not/.test(line))
+        .map((line) => line.replace(/^.*?\[\d+\]\s*/, ''))
+        .slice(-4);
+      throw new Error(
+        `postgres did not start on port ${options.port} (another server on it? set EMBEDDED_PG_PORT): ` +
+          `${said.join('; ') || String(error)} (log: ${options.logFile})`,
+      );
     }
-    const postgres = (server as unknown as { process?: ChildProcess }).process;
+    const postgres = postgresProcess();
     postgres?.once('exit', (code, signal) => {
       if (!stopping) {
         record(`postgres exited unexpectedly (${code ?? signal})`);

@@ -24,13 +24,11 @@ export interface EmbeddedPostgresOptions {
 
 export interface EmbeddedPostgres {
   url: string;
-  /** True when this start ran initdb; false when it found an existing cluster. */
-  initialised: boolean;
-  postgresPid: number;
-  helperPid: number;
+  /** Settles once Postgres accepts connections and the database exists; rejects with the reason it did not. */
+  ready: Promise<{ initialised: boolean; postgresPid: number }>;
   /** Settles when the helper exits, for whatever reason. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Fast shutdown of Postgres; resolves once the helper and Postgres are gone. */
+  /** Fast shutdown of Postgres, whether it is running or still starting; resolves once it is gone. */
   stop(timeoutMs?: number): Promise<void>;
 }
 
@@ -92,7 +90,8 @@ export function findUntraversableParent(dataDir: string, ids: UserIds | undefine
 
 const HELPER = fileURLToPath(new URL('./embedded-postgres-main.ts', import.meta.url));
 
-export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
+/** Starts the helper; throws at once when, as root, the data directory cannot work. */
+export function startEmbeddedPostgres(options: EmbeddedPostgresOptions): EmbeddedPostgres {
   const runningAsRoot = process.getuid?.() === 0;
   if (runningAsRoot) {
     const blocked = findUntraversableParent(options.dataDir);
@@ -114,17 +113,24 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     helper.once('exit', (code, signal) => resolveExit({ code, signal }));
   });
 
-  const ready = await new Promise<Extract<HelperMessage, { type: 'ready' }>>((resolveReady, reject) => {
+  let postgresPid: number | undefined;
+  const ready = new Promise<{ initialised: boolean; postgresPid: number }>((resolveReady, reject) => {
     let failure: string | undefined;
     helper.on('message', (message: HelperMessage) => {
-      if (message.type === 'ready') resolveReady(message);
-      else failure = message.message;
+      if (message.type === 'ready') {
+        postgresPid = message.postgresPid;
+        resolveReady(message);
+      } else {
+        failure = message.message;
+      }
     });
     helper.once('error', reject);
     void exited.then(({ code, signal }) =>
       reject(new EmbeddedPostgresError(failure ?? `embedded Postgres stopped during start-up (${code ?? signal}); see ${options.logFile}`)),
     );
   });
+  // A start-up failure is reported through `ready`; nobody may be awaiting it yet.
+  ready.catch(() => {});
 
   let stopping: Promise<void> | undefined;
   const stop = (timeoutMs = 30_000): Promise<void> => {
@@ -137,19 +143,12 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
         await exited;
         clearTimeout(timer);
       }
-      await waitForExit(ready.postgresPid, timeoutMs);
+      if (postgresPid) await waitForExit(postgresPid, timeoutMs);
     })();
     return stopping;
   };
 
-  return {
-    url: embeddedDatabaseUrl(options.port),
-    initialised: ready.initialised,
-    postgresPid: ready.postgresPid,
-    helperPid: helper.pid!,
-    exited,
-    stop,
-  };
+  return { url: embeddedDatabaseUrl(options.port), ready, exited, stop };
 }
 
 export function isAlive(pid: number): boolean {

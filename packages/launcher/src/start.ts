@@ -37,7 +37,6 @@ try {
 const dataDir = dataDirectory();
 const children = new Map<ChildName, ChildProcess>();
 let database: EmbeddedPostgres | undefined;
-let databasePending: Promise<EmbeddedPostgres> | undefined;
 let shuttingDown: Promise<never> | undefined;
 let signals = 0;
 
@@ -60,10 +59,9 @@ function shutdown(code: number): Promise<never> {
   shuttingDown ??= (async () => {
     try {
       await Promise.all([...children.values()].map((child) => stopChild(child)));
-      const db = database ?? (await databasePending?.catch(() => undefined));
-      if (db) {
+      if (database) {
         say('stopping the embedded Postgres…');
-        await db.stop();
+        await database.stop();
       }
       say('stopped.');
     } catch (error) {
@@ -134,10 +132,10 @@ async function main() {
   if (databaseUrl === '') {
     const pgDataDir = join(dataDir, 'postgres');
     say(`starting the embedded Postgres on port ${config.embeddedPgPort} (data in ${pgDataDir})…`);
-    databasePending = startEmbeddedPostgres({ dataDir: pgDataDir, port: config.embeddedPgPort, logFile: join(dataDir, 'postgres.log') });
-    database = await databasePending;
+    database = startEmbeddedPostgres({ dataDir: pgDataDir, port: config.embeddedPgPort, logFile: join(dataDir, 'postgres.log') });
+    const { initialised } = await database.ready;
     if (shuttingDown) await shuttingDown;
-    say(database.initialised ? 'created a new database cluster' : 'using the existing database cluster');
+    say(initialised ? 'created a new database cluster' : 'using the existing database cluster');
     void database.exited.then(({ code, signal }) => {
       if (!shuttingDown) {
         complain(`the embedded Postgres stopped unexpectedly (${signal ?? `exit code ${code}`}); see ${join(dataDir, 'postgres.log')}`);

@@ -134,7 +134,7 @@ describe('pnpm start with the embedded Postgres', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('serves the API, pays referrals, stops cleanly on SIGINT and keeps the data for the next start', async () => {
+  it('serves the API, pays referrals, stops cleanly on SIGINT, keeps the data for the next start, and stops when a child dies', async () => {
     const [pgPort, apiPort] = [await freePort(), await freePort()];
     const env = { REFERRALS_DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(pgPort), PORT: String(apiPort) };
 
@@ -182,6 +182,14 @@ describe('pnpm start with the embedded Postgres', () => {
     const again = await api.getPurchase(pending.id);
     expect(again).toMatchObject({ id: pending.id, status: 'confirmed', referralPayoutStatus: 'completed' });
 
-    await interruptAndCheckNothingLeft(second, dataDir);
+    // A child that dies on its own takes the others down, and the launcher says so with its exit code.
+    const started = descendants(second.child.pid!);
+    const worker = started.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('packages/worker/src/main.ts'));
+    expect(worker).toBeDefined();
+    process.kill(worker!, 'SIGKILL');
+    expect(await second.exited).toBe(1);
+    expect(second.output()).toContain('the worker exited unexpectedly');
+    expect(started.filter(running)).toEqual([]);
+    expect(processesMentioning(dataDir)).toEqual([]);
   });
 });
