@@ -4,6 +4,7 @@ import {
   type Database,
   DomainError,
   errorMessage,
+  LEASE_MARGIN_MS,
   markReferralPayoutFailed,
   type PayoutContext,
   PayoutFailedError,
@@ -35,9 +36,8 @@ export interface PayoutHandlerDeps {
   pollingIntervalSeconds: number;
 }
 
-// Mirrors the lease core takes on a purchase for a network transfer: a re-delivered job may wait
-// out a dead worker's lease before transferring itself.
-const LEASE_MARGIN_SECONDS = 15;
+// A re-delivered job may wait out a dead worker's lease on the purchase before transferring itself.
+const LEASE_MARGIN_SECONDS = Math.ceil(LEASE_MARGIN_MS / 1000);
 
 /**
  * The payout queue's settings, applied on every start so a changed PAYOUT_RETRY_* takes effect

@@ -58,7 +58,7 @@ export class PayoutFailedError extends DomainError {
 const SETTLED: ReadonlySet<ReferralPayoutStatus> = new Set(['completed', 'not_applicable']);
 
 // Headroom on top of the transfer timeouts before another processor may take the purchase over.
-const LEASE_MARGIN_MS = 5_000;
+export const LEASE_MARGIN_MS = 5_000;
 const LEASE_WAIT_STEP_MS = 100;
 
 type Prepared =
