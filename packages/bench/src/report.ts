@@ -18,6 +18,8 @@ export interface Machine {
   memoryGb: number;
   node: string;
   postgres: ServerFacts;
+  /** 1-minute load average when the run started and when it ended: other work on the machine shows here. */
+  loadAverage: { start: number; end: number };
 }
 
 export interface BenchResults {
@@ -151,7 +153,7 @@ export function renderMarkdown(report: Report): string {
     '',
     `Machine: ${machine.cores} cores (${machine.cpuModel}), ${machine.memoryGb} GB RAM, Node ${machine.node}, ${machine.postgres.postgresVersion.split(' on ')[0]}, ` +
       `synchronous_commit=${machine.postgres.synchronousCommit}, shared_buffers=${machine.postgres.sharedBuffers}, max_connections=${machine.postgres.maxConnections}. ` +
-      `Postgres, the API, the workers and the load client share those cores.`,
+      `Postgres, the API, the workers and the load client share those cores. Load average ${machine.loadAverage.start} at the start, ${machine.loadAverage.end} at the end.`,
     '',
     `Run with \`pnpm bench\` (${report.durationSeconds} s). Settings: ${Object.entries(report.settings).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}.`,
     '',
