@@ -29,6 +29,9 @@ export interface BenchSettings {
   logDir: string;
   /** Purchases inserted for the drain scenario. */
   drainCount: number;
+  /** Arrival rates (purchases/s) of the open-loop scenarios. */
+  endToEndRate?: number;
+  decouplingRate?: number;
 }
 
 export interface BenchDatabase {

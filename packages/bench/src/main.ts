@@ -9,6 +9,7 @@
  *   BENCH_QUICK=1                          a short smoke run (writes <date>-quick.*)
  *   BENCH_DRAIN_COUNT=n                    queued purchases for the drain (default 10000)
  *   BENCH_OUTPUT_DIR=dir                   where to write the report (default bench/results)
+ *   BENCH_E2E_RATE=n, BENCH_DECOUPLING_RATE=n   purchases/s of the open-loop scenarios (default 100 and 50)
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -40,6 +41,8 @@ export interface BenchOptions {
   quick: boolean;
   drainCount: number;
   outputDir: string;
+  endToEndRate?: number | undefined;
+  decouplingRate?: number | undefined;
 }
 
 export function optionsFromEnv(env: Record<string, string | undefined> = process.env): BenchOptions {
@@ -54,7 +57,17 @@ export function optionsFromEnv(env: Record<string, string | undefined> = process
     quick: env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true',
     drainCount,
     outputDir: env.BENCH_OUTPUT_DIR || join(REPO_ROOT, 'bench/results'),
+    endToEndRate: positive(env, 'BENCH_E2E_RATE'),
+    decouplingRate: positive(env, 'BENCH_DECOUPLING_RATE'),
   };
+}
+
+function positive(env: Record<string, string | undefined>, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got ${raw}`);
+  return value;
 }
 
 async function runScenario(bench: Bench, name: ScenarioName, results: BenchResults): Promise<void> {
@@ -70,6 +83,8 @@ async function runScenario(bench: Bench, name: ScenarioName, results: BenchResul
       return;
     case 'e2e':
       results.endToEnd = await runEndToEndScenario(bench);
+      // Half the rate as well: tells a capacity limit (latency falls away) from a fixed delay (it stays).
+      if (!bench.quick) results.endToEndHalfRate = await runEndToEndScenario(bench, results.endToEnd.rate / 2);
       return;
     case 'drain':
       results.drain = await runDrainScenario(bench);
@@ -84,7 +99,14 @@ export async function runBench(options: BenchOptions): Promise<{ report: Report;
   const started = new Date();
   const loadAtStart = round(loadavg()[0] ?? 0);
   const logDir = mkdtempSync(join(tmpdir(), 'referral-bench-'));
-  const bench = await openBench({ adminUrl: options.adminUrl, quick: options.quick, logDir, drainCount: options.drainCount });
+  const bench = await openBench({
+    adminUrl: options.adminUrl,
+    quick: options.quick,
+    logDir,
+    drainCount: options.drainCount,
+    endToEndRate: options.endToEndRate,
+    decouplingRate: options.decouplingRate,
+  });
   bench.log(`scenarios ${options.scenarios.join(', ')}${options.quick ? ' (quick)' : ''}; process logs in ${logDir}`);
 
   const admin = createPool(options.adminUrl, { max: 1 });
@@ -117,7 +139,12 @@ export async function runBench(options: BenchOptions): Promise<{ report: Report;
       postgres,
       loadAverage: { start: loadAtStart, end: round(loadavg()[0] ?? 0) },
     },
-    settings: { scenarios: options.scenarios, drainCount: options.drainCount },
+    settings: {
+      scenarios: options.scenarios,
+      drainCount: options.drainCount,
+      ...(options.endToEndRate ? { endToEndRate: options.endToEndRate } : {}),
+      ...(options.decouplingRate ? { decouplingRate: options.decouplingRate } : {}),
+    },
     summary: summarizeTargets(results),
     results,
     errors,

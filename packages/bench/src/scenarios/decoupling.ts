@@ -93,7 +93,7 @@ async function runCase(bench: Bench, mode: DecouplingRun['mode'], treasuryCase: 
 }
 
 export async function runDecouplingScenario(bench: Bench, options: { syncCases?: string[] } = {}): Promise<DecouplingResult> {
-  const rate = bench.quick ? 20 : 100;
+  const rate = bench.decouplingRate ?? (bench.quick ? 20 : 50);
   const seconds = bench.quick ? 2 : 10;
   const syncCases = options.syncCases ?? TREASURY_CASES.map((c) => c.name);
   const runs: DecouplingRun[] = [];

@@ -37,8 +37,8 @@ export interface EndToEndResult {
 
 const QUEUE = 'referral-payouts';
 
-export async function runEndToEndScenario(bench: Bench): Promise<EndToEndResult> {
-  const rate = bench.quick ? 20 : 100;
+export async function runEndToEndScenario(bench: Bench, rateOverride?: number): Promise<EndToEndResult> {
+  const rate = rateOverride ?? bench.endToEndRate ?? (bench.quick ? 20 : 100);
   const seconds = bench.quick ? 3 : 30;
   const db = await bench.database('e2e');
   const services: Service[] = [];
