@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql } from 'kysely';
+import { sql, type UpdateObject } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database, Tx } from '../db/database.ts';
-import type { Actor, PayoutLevel, PurchaseRow, ReferralPayoutRow, ReferralPayoutStatus } from '../db/types.ts';
+import type { Actor, DB, PayoutLevel, PurchaseRow, ReferralPayoutRow, ReferralPayoutStatus } from '../db/types.ts';
 import { DomainError, notFound } from '../errors.ts';
 import { recordMovement } from '../ledger/ledger.ts';
 import { applyBps } from '../money.ts';
@@ -64,7 +64,28 @@ const LEASE_WAIT_STEP_MS = 100;
 type Prepared =
   | { kind: 'settled'; outcome: ProcessOutcome }
   | { kind: 'leased-elsewhere'; until: Date }
-  | { kind: 'transfer'; purchase: PurchaseRow; attempt: number; pending: ReferralPayoutRow[] };
+  | { kind: 'transfer'; purchase: PurchaseRow; attempt: number; pending: LevelToPay[] };
+
+/** A level as planned (not yet recorded) or as read back from `referral_payouts`. */
+interface LevelToPay {
+  purchase_id: string;
+  level: PayoutLevel;
+  beneficiary_id: string;
+  rate_bps: number;
+  amount: number;
+  currency: string;
+  status: ReferralPayoutRow['status'];
+}
+
+type PaidLevelRow = LevelToPay & { reference: string };
+
+interface Chain {
+  direct_referrer_id: string | null;
+  grand_referrer_id: string | null;
+  active: boolean | null;
+  direct_rate_bps: number | null;
+  grand_rate_bps: number | null;
+}
 
 /**
  * The one function that pays a purchase's referral commissions; the worker, the admin endpoint and
@@ -115,23 +136,20 @@ async function prepare(
   options: ProcessOptions,
   leaseOwner: string,
 ): Promise<Prepared> {
-  const purchase = await lockPurchase(trx, purchaseId);
+  const { purchase, chain, leaseActive, hasLevels } = await lockForPayout(trx, purchaseId);
   if (SETTLED.has(purchase.referral_payout_status!)) {
     return { kind: 'settled', outcome: outcomeOf(purchase, false, []) };
   }
-  if (
-    ctx.gateway.kind === 'external' &&
-    purchase.referral_payout_lease_until !== null &&
-    purchase.referral_payout_lease_until.getTime() > Date.now() &&
-    purchase.referral_payout_lease_owner !== leaseOwner
-  ) {
-    return { kind: 'leased-elsewhere', until: purchase.referral_payout_lease_until };
+  if (ctx.gateway.kind === 'external' && leaseActive && purchase.referral_payout_lease_owner !== leaseOwner) {
+    return { kind: 'leased-elsewhere', until: purchase.referral_payout_lease_until! };
   }
 
   const attempt = purchase.referral_payout_attempts + 1;
-  let levels = await trx.selectFrom('referral_payouts').selectAll().where('purchase_id', '=', purchaseId).orderBy('level').execute();
-  if (levels.length === 0) {
-    const plan = await planLevels(trx, purchase, ctx.minPayout);
+  let levels: LevelToPay[];
+  if (hasLevels) {
+    levels = await trx.selectFrom('referral_payouts').selectAll().where('purchase_id', '=', purchaseId).orderBy('level').execute();
+  } else {
+    const plan = planLevels(purchase, chain, ctx.minPayout);
     if (plan.levels.length === 0) {
       const row = await transition(trx, purchase, options.actor, attempt, {
         referral_payout_status: 'not_applicable',
@@ -140,19 +158,24 @@ async function prepare(
       });
       return { kind: 'settled', outcome: outcomeOf(row, true, []) };
     }
-    levels = await trx.insertInto('referral_payouts').values(plan.levels).returningAll().execute();
+    levels = plan.levels;
   }
   const pending = levels.filter((l) => l.status !== 'paid');
 
   if (ctx.gateway.kind === 'in-database') {
+    // Everything below commits or rolls back together, so the levels are recorded already paid.
+    const paid: PaidLevelRow[] = [];
     for (const level of pending) {
       const { reference } = await ctx.gateway.transfer(trx, transferRequest(level));
-      await markLevelPaid(trx, level, reference);
+      paid.push({ ...level, reference });
     }
+    await recordLevelsPaid(trx, paid);
     const row = await complete(trx, purchase, options.actor, attempt);
     return { kind: 'settled', outcome: outcomeOf(row, true, pending.map(paidLevel)) };
   }
 
+  // Recorded as pending before any money moves: a crash mid-transfer leaves a row to retry.
+  if (!hasLevels) await trx.insertInto('referral_payouts').values(pending.map(plannedRow)).execute();
   const leaseMs = ctx.gateway.timeoutMs * Math.max(1, pending.length) + LEASE_MARGIN_MS;
   await trx
     .updateTable('purchases')
@@ -233,21 +256,48 @@ async function transferExternally(
 async function lockPurchase(trx: Tx, purchaseId: string): Promise<PurchaseRow> {
   const purchase = await trx.selectFrom('purchases').selectAll().where('id', '=', purchaseId).forUpdate().executeTakeFirst();
   if (!purchase) throw notFound('purchase', purchaseId);
-  if (purchase.status !== 'confirmed' || purchase.referral_payout_status === null) {
-    throw new DomainError('purchase_not_confirmed', `purchase ${purchaseId} is not confirmed yet; only confirmed purchases earn referral payouts`);
-  }
+  assertConfirmed(purchase);
   return purchase;
 }
 
+function assertConfirmed(purchase: PurchaseRow): void {
+  if (purchase.status !== 'confirmed' || purchase.referral_payout_status === null) {
+    throw new DomainError('purchase_not_confirmed', `purchase ${purchase.id} is not confirmed yet; only confirmed purchases earn referral payouts`);
+  }
+}
+
+/**
+ * Locks the purchase and reads, in the same round trip, what a payout needs: the buyer's chain and
+ * code, whether another processor's lease is still running (by the database clock), and whether
+ * levels were already recorded by an earlier attempt.
+ */
+async function lockForPayout(trx: Tx, purchaseId: string) {
+  const row = await trx
+    .selectFrom('purchases as p')
+    .leftJoin('user_referrals as r', 'r.user_id', 'p.buyer_id')
+    .leftJoin('referral_codes as c', 'c.code', 'r.code')
+    .selectAll('p')
+    .select((eb) => [
+      'r.direct_referrer_id',
+      'r.grand_referrer_id',
+      'c.active',
+      'c.direct_rate_bps',
+      'c.grand_rate_bps',
+      sql<boolean>`coalesce(p.referral_payout_lease_until > now(), false)`.as('lease_active'),
+      eb.exists(eb.selectFrom('referral_payouts as l').select('l.level').whereRef('l.purchase_id', '=', 'p.id')).as('has_levels'),
+    ])
+    .where('p.id', '=', purchaseId)
+    .forUpdate('p')
+    .executeTakeFirst();
+  if (!row) throw notFound('purchase', purchaseId);
+  const { direct_referrer_id, grand_referrer_id, active, direct_rate_bps, grand_rate_bps, lease_active, has_levels, ...purchase } = row;
+  assertConfirmed(purchase);
+  const chain: Chain = { direct_referrer_id, grand_referrer_id, active, direct_rate_bps, grand_rate_bps };
+  return { purchase, chain, leaseActive: lease_active, hasLevels: has_levels };
+}
+
 interface Plan {
-  levels: {
-    purchase_id: string;
-    level: PayoutLevel;
-    beneficiary_id: string;
-    rate_bps: number;
-    amount: number;
-    currency: string;
-  }[];
+  levels: LevelToPay[];
   reason: string;
 }
 
@@ -256,21 +306,15 @@ interface Plan {
  * floor(price × rate / 10000) with the rates of the code the buyer signed up with, capped so that
  * together they never exceed the fee the platform took at confirm.
  */
-async function planLevels(trx: Tx, purchase: PurchaseRow, minPayout: number): Promise<Plan> {
-  const chain = await trx
-    .selectFrom('user_referrals as r')
-    .innerJoin('referral_codes as c', 'c.code', 'r.code')
-    .select(['r.direct_referrer_id', 'r.grand_referrer_id', 'c.active', 'c.direct_rate_bps', 'c.grand_rate_bps'])
-    .where('r.user_id', '=', purchase.buyer_id)
-    .executeTakeFirst();
+function planLevels(purchase: PurchaseRow, chain: Chain, minPayout: number): Plan {
   if (purchase.price === 0) return { levels: [], reason: 'free_content' };
-  if (!chain) return { levels: [], reason: 'no_referrer' };
+  if (chain.direct_referrer_id === null) return { levels: [], reason: 'no_referrer' };
   if (!chain.active) return { levels: [], reason: 'code_inactive' };
 
   let budget = purchase.platform_fee ?? 0;
   const candidates: [PayoutLevel, string | null, number][] = [
-    ['direct', chain.direct_referrer_id, chain.direct_rate_bps],
-    ['grand', chain.grand_referrer_id, chain.grand_rate_bps],
+    ['direct', chain.direct_referrer_id, chain.direct_rate_bps ?? 0],
+    ['grand', chain.grand_referrer_id, chain.grand_rate_bps ?? 0],
   ];
   const levels: Plan['levels'] = [];
   for (const [level, beneficiary, rate] of candidates) {
@@ -278,12 +322,32 @@ async function planLevels(trx: Tx, purchase: PurchaseRow, minPayout: number): Pr
     const amount = Math.min(applyBps(purchase.price, rate), budget);
     if (amount < minPayout) continue;
     budget -= amount;
-    levels.push({ purchase_id: purchase.id, level, beneficiary_id: beneficiary, rate_bps: rate, amount, currency: purchase.currency });
+    levels.push({ purchase_id: purchase.id, level, beneficiary_id: beneficiary, rate_bps: rate, amount, currency: purchase.currency, status: 'pending' });
   }
   return { levels, reason: 'below_minimum' };
 }
 
-function transferRequest(level: ReferralPayoutRow): TransferRequest {
+const plannedRow = ({ status: _status, ...level }: LevelToPay) => level;
+
+/** Records levels paid in one statement, whether or not an earlier attempt recorded them pending. */
+async function recordLevelsPaid(trx: Tx, levels: PaidLevelRow[]): Promise<void> {
+  if (levels.length === 0) return;
+  await trx
+    .insertInto('referral_payouts')
+    .values(levels.map(({ status: _status, reference, ...level }) => ({ ...level, status: 'paid' as const, reference, paid_at: sql`now()` })))
+    .onConflict((oc) =>
+      oc.columns(['purchase_id', 'level']).doUpdateSet((eb) => ({
+        status: 'paid',
+        reference: eb.ref('excluded.reference'),
+        paid_at: sql`now()`,
+        error: null,
+        updated_at: sql`now()`,
+      })),
+    )
+    .execute();
+}
+
+function transferRequest(level: LevelToPay): TransferRequest {
   return {
     idempotencyKey: `${level.purchase_id}:${level.level}`,
     beneficiaryId: level.beneficiary_id,
@@ -294,7 +358,7 @@ function transferRequest(level: ReferralPayoutRow): TransferRequest {
 }
 
 /** Marks a level paid; false when it already was (a concurrent processor got there first). */
-async function markLevelPaid(trx: Tx, level: ReferralPayoutRow, reference: string): Promise<boolean> {
+async function markLevelPaid(trx: Tx, level: LevelToPay, reference: string): Promise<boolean> {
   const result = await trx
     .updateTable('referral_payouts')
     .set({ status: 'paid', reference, paid_at: sql`now()`, error: null, updated_at: sql`now()` })
@@ -313,38 +377,36 @@ function complete(trx: Tx, purchase: PurchaseRow, actor: Actor, attempt: number)
   });
 }
 
-/** Applies a status change to a locked purchase, clears its lease and appends the event. */
+/** Applies a status change to a locked purchase, clears its lease and appends the event: one statement. */
 async function transition(
   trx: Tx,
   purchase: PurchaseRow,
   actor: Actor,
   attempt: number,
-  change: Record<string, unknown>,
+  change: UpdateObject<DB, 'purchases'> & { referral_payout_status: ReferralPayoutStatus },
   error: string | null = null,
 ): Promise<PurchaseRow> {
-  const row = await trx
-    .updateTable('purchases')
-    .set({
-      ...change,
-      referral_payout_attempts: attempt,
-      referral_payout_lease_owner: null,
-      referral_payout_lease_until: null,
-    })
-    .where('id', '=', purchase.id)
-    .returningAll()
+  return trx
+    .with('changed', (db) =>
+      db
+        .updateTable('purchases')
+        .set({ ...change, referral_payout_attempts: attempt, referral_payout_lease_owner: null, referral_payout_lease_until: null })
+        .where('id', '=', purchase.id)
+        .returningAll(),
+    )
+    .with('event', (db) =>
+      db.insertInto('referral_payout_events').values({
+        purchase_id: purchase.id,
+        from_status: purchase.referral_payout_status,
+        to_status: change.referral_payout_status,
+        actor,
+        attempt,
+        error,
+      }),
+    )
+    .selectFrom('changed')
+    .selectAll()
     .executeTakeFirstOrThrow();
-  await trx
-    .insertInto('referral_payout_events')
-    .values({
-      purchase_id: purchase.id,
-      from_status: purchase.referral_payout_status,
-      to_status: row.referral_payout_status!,
-      actor,
-      attempt,
-      error,
-    })
-    .execute();
-  return row;
 }
 
 /**
@@ -428,7 +490,7 @@ function outcomeOf(row: PurchaseRow, changed: boolean, paid: PaidLevel[]): Proce
   };
 }
 
-const paidLevel = (level: ReferralPayoutRow): PaidLevel => ({ level: level.level, amount: level.amount, currency: level.currency });
+const paidLevel = (level: LevelToPay): PaidLevel => ({ level: level.level, amount: level.amount, currency: level.currency });
 
 export function errorMessage(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
