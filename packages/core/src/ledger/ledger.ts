@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
+import { type Insertable, sql } from 'kysely';
 import type { Database, Tx } from '../db/database.ts';
-import type { LedgerAccount } from '../db/types.ts';
+import type { LedgerAccount, LedgerEntriesTable } from '../db/types.ts';
 
 export interface Posting {
   account: LedgerAccount;
@@ -9,17 +9,16 @@ export interface Posting {
   amount: number;
 }
 
-/**
- * Records one balanced movement: all postings in one statement, so the ledger's statement trigger
- * sees the whole set and refuses it unless it sums to zero. Zero postings are left out.
- * Returns the movement's transaction id.
- */
-export async function recordMovement(
-  trx: Tx,
-  movement: { currency: string; purchaseId: string | null; postings: Posting[] },
-): Promise<string> {
+export interface Movement {
+  currency: string;
+  purchaseId: string | null;
+  postings: Posting[];
+}
+
+/** The ledger rows of one movement under a new transaction id; zero postings are left out. */
+export function movementRows(movement: Movement): Insertable<LedgerEntriesTable>[] {
   const transactionId = randomUUID();
-  const rows = movement.postings
+  return movement.postings
     .filter((p) => p.amount !== 0)
     .map((p) => ({
       transaction_id: transactionId,
@@ -29,8 +28,16 @@ export async function recordMovement(
       currency: movement.currency,
       purchase_id: movement.purchaseId,
     }));
+}
+
+/**
+ * Records one balanced movement: all postings in one statement, so the ledger's statement trigger
+ * sees the whole set and refuses it unless it sums to zero. Returns the movement's transaction id.
+ */
+export async function recordMovement(trx: Tx, movement: Movement): Promise<string> {
+  const rows = movementRows(movement);
   if (rows.length > 0) await trx.insertInto('ledger_entries').values(rows).execute();
-  return transactionId;
+  return rows[0]?.transaction_id ?? randomUUID();
 }
 
 /** Sum of every ledger entry per currency: all zero in a healthy ledger. */

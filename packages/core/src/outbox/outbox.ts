@@ -18,15 +18,6 @@ export interface OutboxRow<T extends OutboxTopic = OutboxTopic> {
   createdAt: Date;
 }
 
-export async function enqueueOutbox<T extends OutboxTopic>(
-  trx: Tx,
-  topic: T,
-  aggregateId: string,
-  payload: OutboxTopics[T],
-): Promise<void> {
-  await trx.insertInto('outbox').values({ topic, aggregate_id: aggregateId, payload: JSON.stringify(payload) }).execute();
-}
-
 /**
  * Wakes relays. Sent after the outbox row's transaction commits, not inside it: a NOTIFY inside a
  * transaction serialises every notifying commit. A lost wake-up costs one poll interval.

@@ -1,9 +1,10 @@
 import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import { DomainError, notFound } from '../errors.ts';
-import { recordMovement } from '../ledger/ledger.ts';
+import type { PurchaseRow } from '../db/types.ts';
+import { movementRows } from '../ledger/ledger.ts';
 import { treasuryDistribution } from '../money.ts';
-import { enqueueOutbox, notifyOutbox } from '../outbox/outbox.ts';
+import { notifyOutbox } from '../outbox/outbox.ts';
 import { type Purchase, toPurchase } from './purchase.ts';
 
 export const REFERRAL_PAYOUT_TOPIC = 'referral_payout.requested';
@@ -20,59 +21,32 @@ export interface ConfirmPurchaseResult {
 }
 
 /**
- * Confirms a paid purchase. One transaction marks it confirmed, records the treasury distribution
- * and decides the referral payout: `not_applicable` (free content, buyer without a referrer) or
- * `queued` with an outbox row the worker turns into payouts. Nothing on this path waits for a
- * payout. Confirming again with the same payment reference returns the stored result.
+ * Confirms a paid purchase. One statement — atomic on its own, so no transaction is held open
+ * across round trips — marks it confirmed, records the treasury distribution and decides the
+ * referral payout: `not_applicable` (free content, buyer without a referrer) or `queued` with an
+ * outbox row the worker turns into payouts. Nothing on this path waits for a payout. Confirming
+ * again with the same payment reference returns the stored result.
  */
 export async function confirmPurchase(
   db: Database,
   input: ConfirmPurchaseInput,
   options: { platformFeeBps: number },
 ): Promise<ConfirmPurchaseResult> {
-  const result = await db.transaction().execute(async (trx) => {
-    const current = await trx
-      .selectFrom('purchases as p')
-      .innerJoin('content as c', 'c.id', 'p.content_id')
-      .leftJoin('user_referrals as r', 'r.user_id', 'p.buyer_id')
-      .select(['p.status', 'p.price', 'p.currency', 'p.payment_reference', 'c.creator_id', 'r.direct_referrer_id'])
-      .where('p.id', '=', input.purchaseId)
-      .forUpdate('p')
-      .executeTakeFirst();
-    if (!current) throw notFound('purchase', input.purchaseId);
+  // Price, creator and referral chain are fixed once the purchase exists, so reading them without a
+  // lock is safe; the update below re-checks `pending`, and a concurrent confirm makes it a no-op.
+  const current = await db
+    .selectFrom('purchases as p')
+    .innerJoin('content as c', 'c.id', 'p.content_id')
+    .leftJoin('user_referrals as r', 'r.user_id', 'p.buyer_id')
+    .select(['p.status', 'p.price', 'p.currency', 'c.creator_id', 'r.direct_referrer_id'])
+    .where('p.id', '=', input.purchaseId)
+    .executeTakeFirst();
+  if (!current) throw notFound('purchase', input.purchaseId);
 
-    if (current.status === 'confirmed') {
-      if (current.payment_reference !== input.paymentReference) {
-        throw new DomainError(
-          'conflict',
-          `purchase ${input.purchaseId} is already confirmed with another payment reference`,
-        );
-      }
-      const row = await trx.selectFrom('purchases').selectAll().where('id', '=', input.purchaseId).executeTakeFirstOrThrow();
-      return { row, replayed: true };
-    }
-
+  if (current.status === 'pending') {
     const { platformFee, creatorShare } = treasuryDistribution(current.price, options.platformFeeBps);
     const reason = current.price === 0 ? 'free_content' : current.direct_referrer_id === null ? 'no_referrer' : null;
-    const payoutStatus = reason === null ? 'queued' : 'not_applicable';
-
-    const row = await trx
-      .updateTable('purchases')
-      .set({
-        status: 'confirmed',
-        payment_reference: input.paymentReference,
-        confirmed_at: sql`now()`,
-        platform_fee: platformFee,
-        referral_payout_status: payoutStatus,
-        referral_payout_reason: reason,
-        referral_payout_queued_at: reason === null ? sql`now()` : null,
-        referral_payout_completed_at: reason === null ? null : sql`now()`,
-      })
-      .where('id', '=', input.purchaseId)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-
-    await recordMovement(trx, {
+    const ledger = movementRows({
       currency: current.currency,
       purchaseId: input.purchaseId,
       postings: [
@@ -81,21 +55,51 @@ export async function confirmPurchase(
         { account: 'platform_treasury', userId: null, amount: platformFee },
       ],
     });
-
-    if (payoutStatus === 'queued') {
-      await enqueueOutbox(trx, REFERRAL_PAYOUT_TOPIC, input.purchaseId, { purchaseId: input.purchaseId });
+    const ledgerInsert = ledger.length
+      ? sql`, ledger as (
+          insert into ledger_entries (transaction_id, account, user_id, amount, currency, purchase_id)
+          select * from (values ${sql.join(ledger.map((r) => sql`(${r.transaction_id}::uuid, ${r.account}, ${r.user_id}::uuid, ${r.amount}::bigint, ${r.currency}, ${r.purchase_id}::uuid)`))}) v
+          where exists (select 1 from confirmed))`
+      : sql``;
+    const { rows } = await sql<PurchaseRow>`
+      with confirmed as (
+        update purchases set
+          status = 'confirmed',
+          payment_reference = ${input.paymentReference},
+          confirmed_at = now(),
+          platform_fee = ${platformFee},
+          referral_payout_status = ${reason === null ? 'queued' : 'not_applicable'},
+          referral_payout_reason = ${reason},
+          referral_payout_queued_at = case when ${reason === null} then now() end,
+          referral_payout_completed_at = case when ${reason === null} then null else now() end
+        where id = ${input.purchaseId} and status = 'pending'
+        returning *
+      )${ledgerInsert},
+      outbox_row as (
+        insert into outbox (topic, aggregate_id, payload)
+        select ${REFERRAL_PAYOUT_TOPIC}, id, jsonb_build_object('purchaseId', id)
+          from confirmed where referral_payout_status = 'queued'
+      ),
+      event as (
+        insert into referral_payout_events (purchase_id, from_status, to_status, actor, attempt)
+        select id, null, referral_payout_status, 'api', 0 from confirmed
+      )
+      select * from confirmed`.execute(db);
+    const row = rows[0];
+    if (row) {
+      if (row.referral_payout_status === 'queued') {
+        // The purchase is committed: a failed wake-up must not turn its answer into an error. The
+        // relay's poll picks the row up within OUTBOX_POLL_INTERVAL_MS.
+        await notifyOutbox(db).catch(() => undefined);
+      }
+      return { purchase: toPurchase(row), replayed: false };
     }
-    await trx
-      .insertInto('referral_payout_events')
-      .values({ purchase_id: input.purchaseId, from_status: null, to_status: payoutStatus, actor: 'api', attempt: 0, error: null })
-      .execute();
-    return { row, replayed: false };
-  });
-
-  if (!result.replayed && result.row.referral_payout_status === 'queued') {
-    // The purchase is committed: a failed wake-up must not turn its answer into an error. The relay's
-    // poll picks the row up within OUTBOX_POLL_INTERVAL_MS.
-    await notifyOutbox(db).catch(() => undefined);
+    // A concurrent confirm got there first: answer as a replay of it, below.
   }
-  return { purchase: toPurchase(result.row), replayed: result.replayed };
+
+  const row = await db.selectFrom('purchases').selectAll().where('id', '=', input.purchaseId).executeTakeFirstOrThrow();
+  if (row.payment_reference !== input.paymentReference) {
+    throw new DomainError('conflict', `purchase ${input.purchaseId} is already confirmed with another payment reference`);
+  }
+  return { purchase: toPurchase(row), replayed: true };
 }
