@@ -18,7 +18,7 @@ export interface Machine {
   memoryGb: number;
   node: string;
   postgres: ServerFacts;
-  /** 1-minute load average when the run started and when it ended: other work on the machine shows here. */
+  /** 1-minute load average before the run (other work) and at its end (which includes this run). */
   loadAverage: { start: number; end: number };
 }
 
@@ -155,7 +155,7 @@ export function renderMarkdown(report: Report): string {
     '',
     `Machine: ${machine.cores} cores (${machine.cpuModel}), ${machine.memoryGb} GB RAM, Node ${machine.node}, ${machine.postgres.postgresVersion.split(' on ')[0]}, ` +
       `synchronous_commit=${machine.postgres.synchronousCommit}, shared_buffers=${machine.postgres.sharedBuffers}, max_connections=${machine.postgres.maxConnections}. ` +
-      `Postgres, the API, the workers and the load client share those cores. Load average ${machine.loadAverage.start} at the start, ${machine.loadAverage.end} at the end.`,
+      `Postgres, the API, the workers and the load client share those cores. 1-minute load average ${machine.loadAverage.start} before the run (other work on the machine) and ${machine.loadAverage.end} at its end (this run included).`,
     '',
     `Run with \`pnpm bench\` (${report.durationSeconds} s). Settings: ${Object.entries(report.settings).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}.`,
     '',
