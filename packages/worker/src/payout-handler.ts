@@ -1,4 +1,4 @@
-import type { JobWithMetadata, PgBoss } from 'pg-boss';
+import type { JobResult, JobWithMetadata, PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
 import {
   type Database,
@@ -8,7 +8,9 @@ import {
   markReferralPayoutFailed,
   type PayoutContext,
   PayoutFailedError,
-  processReferralPayouts,
+  type PayoutRequest,
+  type PayoutResult,
+  processReferralPayoutsBatch,
 } from '@referrals/core';
 import type { WorkerMetrics } from './metrics.ts';
 import { parsePurchaseJob, REFERRAL_PAYOUTS, REFERRAL_PAYOUTS_DEAD_LETTER } from './queues.ts';
@@ -35,6 +37,9 @@ export interface PayoutHandlerDeps {
   /** Idle poll of each slot; NOTIFY wakes them sooner. pg-boss minimum 0.5. */
   pollingIntervalSeconds: number;
 }
+
+// Jobs one slot fetches and settles together.
+const MAX_BATCH = 4;
 
 // A re-delivered job may wait out a dead worker's lease on the purchase before transferring itself.
 const LEASE_MARGIN_SECONDS = Math.ceil(LEASE_MARGIN_MS / 1000);
@@ -66,29 +71,21 @@ export async function ensurePayoutQueues(boss: PgBoss, settings: PayoutQueueSett
 }
 
 /**
- * Registers the payout handler: one pg-boss worker per concurrency slot, each taking one job at a
- * time. A slot that finishes a job fetches again at once, and a slot that starts one wakes an idle
- * sibling, so a backlog keeps every slot busy instead of each waiting out its poll interval.
+ * Registers the payout handler: pg-boss workers that each take a batch of up to MAX_BATCH jobs,
+ * WORKER_CONCURRENCY jobs in all. A slot that finishes a batch fetches again at once, and a slot
+ * that starts one wakes an idle sibling, so a backlog keeps every slot busy instead of each waiting
+ * out its poll interval.
  */
 export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<void> {
   const { boss, metrics } = deps;
   const slots: { id: string | undefined; busy: boolean }[] = [];
 
-  const handle = async (job: JobWithMetadata<unknown>): Promise<unknown> => {
-    const log = deps.logger.child({ jobId: job.id, attempt: job.retryCount + 1 });
-    const parsed = parsePurchaseJob(job.data);
-    if (!parsed) {
-      // No retry can fix a payload this worker never wrote; completing it keeps it out of the way.
-      log.error({ data: job.data }, 'payout job without a valid purchaseId; dropped');
-      return { dropped: 'invalid_payload' };
-    }
-    // The last attempt pg-boss will make: a failure now leaves the purchase `failed` at once.
-    const finalAttempt = job.retryCount >= job.retryLimit;
-    const started = performance.now();
-    const elapsed = () => (performance.now() - started) / 1000;
-    try {
-      const outcome = await processReferralPayouts({ ...deps.payouts, logger: log }, parsed.purchaseId, { actor: 'worker', finalAttempt });
-      metrics.payoutDuration.observe({ outcome: outcome.status }, elapsed());
+  /** One job's result for pg-boss, with its metrics and log line. */
+  const settle = (job: JobWithMetadata<unknown>, result: PayoutResult, finalAttempt: boolean, seconds: number, jobLog: Logger): JobResult => {
+    const log = jobLog.child({ purchaseId: result.purchaseId });
+    if ('outcome' in result) {
+      const { outcome } = result;
+      metrics.payoutDuration.observe({ outcome: outcome.status }, seconds);
       if (outcome.changed) {
         metrics.purchases.inc({ outcome: outcome.status });
         for (const level of outcome.paid) metrics.levels.inc({ level: level.level, result: 'paid' });
@@ -96,43 +93,77 @@ export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<vo
           metrics.confirmToCompleted.observe((outcome.completedAt.getTime() - outcome.confirmedAt.getTime()) / 1000);
         }
       }
-      return { status: outcome.status, paid: outcome.paid.map((p) => p.level) };
-    } catch (error) {
-      metrics.payoutDuration.observe({ outcome: 'error' }, elapsed());
-      if (error instanceof PayoutFailedError) {
-        metrics.purchases.inc({ outcome: error.outcome.status === 'failed' ? 'failed' : 'retry' });
-        for (const level of error.failedLevels) metrics.levels.inc({ level, result: 'failed' });
-        log.warn({ purchaseId: parsed.purchaseId, finalAttempt, attempts: error.outcome.attempts, err: error.cause ?? error }, 'referral payout attempt failed');
-        throw error;
-      }
-      if (error instanceof DomainError) {
-        // not_found / purchase_not_confirmed: the purchase will not change under a retry.
-        log.error({ purchaseId: parsed.purchaseId, code: error.code, err: error }, 'payout job refers to a purchase that cannot be paid; dropped');
-        return { dropped: error.code };
-      }
-      log.error({ purchaseId: parsed.purchaseId, err: error }, 'referral payout attempt failed unexpectedly');
-      throw error;
+      return { id: job.id, status: 'completed', output: { status: outcome.status, paid: outcome.paid.map((p) => p.level) } };
     }
+    const { error } = result;
+    metrics.payoutDuration.observe({ outcome: 'error' }, seconds);
+    if (error instanceof PayoutFailedError) {
+      metrics.purchases.inc({ outcome: error.outcome.status === 'failed' ? 'failed' : 'retry' });
+      for (const level of error.failedLevels) metrics.levels.inc({ level, result: 'failed' });
+      log.warn({ finalAttempt, attempts: error.outcome.attempts, err: error.cause ?? error }, 'referral payout attempt failed');
+      return { id: job.id, status: 'failed', output: { message: errorMessage(error) } };
+    }
+    if (error instanceof DomainError) {
+      // not_found / purchase_not_confirmed: the purchase will not change under a retry.
+      log.error({ code: error.code, err: error }, 'payout job refers to a purchase that cannot be paid; dropped');
+      return { id: job.id, status: 'completed', output: { dropped: error.code } };
+    }
+    log.error({ err: error }, 'referral payout attempt failed unexpectedly');
+    return { id: job.id, status: 'failed', output: { message: errorMessage(error) } };
   };
 
-  for (let index = 0; index < deps.concurrency; index++) {
+  const handleBatch = async (jobs: JobWithMetadata<unknown>[]): Promise<JobResult[]> => {
+    const started = performance.now();
+    const results: JobResult[] = [];
+    const requests: (PayoutRequest & { job: JobWithMetadata<unknown>; finalAttempt: boolean; logger: Logger })[] = [];
+    for (const job of jobs) {
+      const parsed = parsePurchaseJob(job.data);
+      if (!parsed) {
+        // No retry can fix a payload this worker never wrote; completing it keeps it out of the way.
+        deps.logger.error({ jobId: job.id, data: job.data }, 'payout job without a valid purchaseId; dropped');
+        results.push({ id: job.id, status: 'completed', output: { dropped: 'invalid_payload' } });
+        continue;
+      }
+      // The last attempt pg-boss will make: a failure now leaves the purchase `failed` at once.
+      requests.push({
+        job,
+        purchaseId: parsed.purchaseId,
+        finalAttempt: job.retryCount >= job.retryLimit,
+        logger: deps.logger.child({ jobId: job.id, attempt: job.retryCount + 1 }),
+      });
+    }
+    const settled = await processReferralPayoutsBatch({ ...deps.payouts, logger: deps.logger }, requests, 'worker');
+    const seconds = (performance.now() - started) / 1000;
+    settled.forEach((result, i) => {
+      const { job, finalAttempt, logger } = requests[i]!;
+      results.push(settle(job, result, finalAttempt, seconds, logger));
+    });
+    return results;
+  };
+
+  // Each slot fetches a batch, pays it through processReferralPayoutsBatch (one transaction for the
+  // ledger gateway) and settles the jobs with one statement per outcome, so round trips are shared
+  // by the batch instead of paid per purchase. A purchase that fails is retried alone.
+  const batchSize = Math.min(deps.concurrency, MAX_BATCH);
+  for (let remaining = deps.concurrency; remaining > 0; remaining -= batchSize) {
     const slot: { id: string | undefined; busy: boolean } = { id: undefined, busy: false };
     slots.push(slot);
     slot.id = await boss.work(
       REFERRAL_PAYOUTS,
       {
-        batchSize: 1,
+        batchSize: Math.min(batchSize, remaining),
         includeMetadata: true,
+        perJobResults: true,
         pollingIntervalSeconds: deps.pollingIntervalSeconds,
         notifyPollingIntervalSeconds: deps.pollingIntervalSeconds,
       },
-      async ([job]: JobWithMetadata<unknown>[]) => {
-        if (!job) return undefined;
+      async (jobs: JobWithMetadata<unknown>[]): Promise<JobResult[]> => {
+        if (jobs.length === 0) return [];
         slot.busy = true;
         const idle = slots.find((s) => !s.busy && s.id !== undefined);
         if (idle?.id) boss.notifyWorker(idle.id);
         try {
-          return await handle(job);
+          return await handleBatch(jobs);
         } finally {
           slot.busy = false;
           if (slot.id) boss.notifyWorker(slot.id);

@@ -1,5 +1,5 @@
 import type { Tx } from '../db/database.ts';
-import { recordMovement } from '../ledger/ledger.ts';
+import { type Movement, movementRows } from '../ledger/ledger.ts';
 
 export interface TransferRequest {
   /** `<purchase id>:<level>`: the same transfer always carries the same key. */
@@ -20,25 +20,35 @@ export interface TransferResult {
  * and relies on the idempotency key for a retried transfer to take effect once.
  */
 export type PayoutGateway =
-  | { kind: 'in-database'; name: string; transfer(trx: Tx, request: TransferRequest): Promise<TransferResult> }
+  | { kind: 'in-database'; name: string; transfer(trx: Tx, requests: TransferRequest[]): Promise<TransferResult[]> }
   | { kind: 'external'; name: string; timeoutMs: number; transfer(request: TransferRequest): Promise<TransferResult> };
 
-/** Moves the amount from the platform treasury to the beneficiary's referral earnings. */
+/**
+ * Moves each amount from the platform treasury to the beneficiary's referral earnings: one balanced
+ * movement per transfer, all written in one statement. A movement's transaction id is its reference.
+ */
 export const ledgerGateway: PayoutGateway = {
   kind: 'in-database',
   name: 'ledger',
-  async transfer(trx, request) {
-    const reference = await recordMovement(trx, {
-      currency: request.currency,
-      purchaseId: request.purchaseId,
-      postings: [
-        { account: 'platform_treasury', userId: null, amount: -request.amount },
-        { account: 'referral_earnings', userId: request.beneficiaryId, amount: request.amount },
-      ],
-    });
-    return { reference };
+  async transfer(trx, requests) {
+    const movements = requests.map((request) => movementRows(referralMovement(request)));
+    const rows = movements.flat();
+    if (rows.length > 0) await trx.insertInto('ledger_entries').values(rows).execute();
+    return movements.map((m) => ({ reference: m[0]!.transaction_id }));
   },
 };
+
+/** The ledger movement of a referral payout, whichever gateway moved the money. */
+export function referralMovement(request: Pick<TransferRequest, 'amount' | 'currency' | 'purchaseId' | 'beneficiaryId'>): Movement {
+  return {
+    currency: request.currency,
+    purchaseId: request.purchaseId,
+    postings: [
+      { account: 'platform_treasury', userId: null, amount: -request.amount },
+      { account: 'referral_earnings', userId: request.beneficiaryId, amount: request.amount },
+    ],
+  };
+}
 
 export class TransferError extends Error {
   override name = 'TransferError';

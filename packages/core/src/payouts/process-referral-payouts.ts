@@ -7,7 +7,7 @@ import type { Actor, DB, PayoutLevel, PurchaseRow, ReferralPayoutRow, ReferralPa
 import { DomainError, notFound } from '../errors.ts';
 import { recordMovement } from '../ledger/ledger.ts';
 import { applyBps } from '../money.ts';
-import type { PayoutGateway, TransferRequest } from './payout-gateway.ts';
+import { type PayoutGateway, referralMovement, type TransferRequest } from './payout-gateway.ts';
 
 export interface PayoutContext {
   db: Database;
@@ -104,20 +104,30 @@ export async function processReferralPayouts(
   options: ProcessOptions,
 ): Promise<ProcessOutcome> {
   const log = ctx.logger.child({ purchaseId, actor: options.actor });
-  const leaseOwner = randomUUID();
-
-  for (;;) {
-    let prepared: Prepared;
+  if (ctx.gateway.kind === 'in-database') {
+    let result: ProcessOutcome | DomainError | undefined;
     try {
-      prepared = await ctx.db.transaction().execute((trx) => prepare(trx, ctx, purchaseId, options, leaseOwner));
+      result = (await ctx.db.transaction().execute((trx) => settleInDatabase(trx, ctx, [purchaseId], options.actor))).get(purchaseId);
     } catch (error) {
-      if (error instanceof DomainError) throw error;
       // Nothing was committed: record the failed attempt on its own and hand the error back.
       throw await recordFailure(ctx, purchaseId, options, [], error, undefined);
     }
+    if (result instanceof DomainError || result === undefined) throw result ?? notFound('purchase', purchaseId);
+    if (result.changed) log.info({ status: result.status, paid: result.paid }, 'referral payout settled');
+    return result;
+  }
 
+  const leaseOwner = randomUUID();
+  for (;;) {
+    let prepared: Prepared;
+    try {
+      prepared = await ctx.db.transaction().execute((trx) => prepareExternal(trx, ctx, purchaseId, options.actor, leaseOwner));
+    } catch (error) {
+      if (error instanceof DomainError) throw error;
+      throw await recordFailure(ctx, purchaseId, options, [], error, undefined);
+    }
     if (prepared.kind === 'settled') {
-      if (prepared.outcome.changed) log.info({ status: prepared.outcome.status, paid: prepared.outcome.paid }, 'referral payout settled');
+      if (prepared.outcome.changed) log.info({ status: prepared.outcome.status }, 'referral payout settled');
       return prepared.outcome;
     }
     if (prepared.kind === 'leased-elsewhere') {
@@ -129,29 +139,140 @@ export async function processReferralPayouts(
   }
 }
 
-async function prepare(
+export interface PayoutRequest {
+  purchaseId: string;
+  /** As in ProcessOptions: this request's last attempt. */
+  finalAttempt?: boolean;
+  /** Logger for this purchase's lines (e.g. carrying the job id); defaults to the context's. */
+  logger?: Logger;
+}
+
+export type PayoutResult = { purchaseId: string; outcome: ProcessOutcome } | { purchaseId: string; error: unknown };
+
+/**
+ * Several purchases at once, with the same guarantees as processReferralPayouts one by one. With
+ * an in-database gateway they settle in one transaction (the worker's drain rate is bound by
+ * statements per purchase); if that transaction fails, each purchase is processed on its own so a
+ * failure is recorded against the purchase that caused it and the others still settle.
+ */
+export async function processReferralPayoutsBatch(
+  ctx: PayoutContext,
+  requests: PayoutRequest[],
+  actor: Actor,
+): Promise<PayoutResult[]> {
+  if (ctx.gateway.kind === 'in-database' && requests.length > 1) {
+    try {
+      const ids = requests.map((r) => r.purchaseId);
+      const results = await ctx.db.transaction().execute((trx) => settleInDatabase(trx, ctx, ids, actor));
+      return requests.map(({ purchaseId, logger }) => {
+        const result = results.get(purchaseId) ?? notFound('purchase', purchaseId);
+        if (result instanceof DomainError) return { purchaseId, error: result };
+        if (result.changed) {
+          (logger ?? ctx.logger).info({ purchaseId, actor, status: result.status, paid: result.paid }, 'referral payout settled');
+        }
+        return { purchaseId, outcome: result };
+      });
+    } catch (error) {
+      ctx.logger.warn({ err: error, purchases: requests.length }, 'batch of referral payouts failed; settling them one by one');
+    }
+  }
+  return Promise.all(
+    requests.map(async ({ purchaseId, finalAttempt, logger }): Promise<PayoutResult> => {
+      try {
+        return { purchaseId, outcome: await processReferralPayouts({ ...ctx, logger: logger ?? ctx.logger }, purchaseId, { actor, finalAttempt }) };
+      } catch (error) {
+        return { purchaseId, error };
+      }
+    }),
+  );
+}
+
+/**
+ * Settles purchases with an in-database gateway inside `trx`: locks them (in id order, so two
+ * batches never deadlock), decides each one's levels, transfers all of them in one call to the
+ * gateway, records the levels paid and the purchases completed. A purchase that does not exist or is
+ * not confirmed gets its DomainError instead of an outcome; any other error rolls back the batch.
+ */
+async function settleInDatabase(
   trx: Tx,
   ctx: PayoutContext,
-  purchaseId: string,
-  options: ProcessOptions,
-  leaseOwner: string,
-): Promise<Prepared> {
-  const { purchase, chain, leaseActive, hasLevels } = await lockForPayout(trx, purchaseId);
+  purchaseIds: string[],
+  actor: Actor,
+): Promise<Map<string, ProcessOutcome | DomainError>> {
+  if (ctx.gateway.kind !== 'in-database') throw new Error('unreachable: in-database settlement with an external gateway');
+  const results = new Map<string, ProcessOutcome | DomainError>();
+  const locked = await lockForPayout(trx, purchaseIds);
+  for (const id of purchaseIds) if (!locked.some((l) => l.purchase.id === id)) results.set(id, notFound('purchase', id));
+
+  const open = locked.filter(({ purchase }) => {
+    if (!isConfirmed(purchase)) results.set(purchase.id, notConfirmed(purchase.id));
+    else if (SETTLED.has(purchase.referral_payout_status!)) results.set(purchase.id, outcomeOf(purchase, false, []));
+    else return true;
+    return false;
+  });
+  const recorded = await recordedLevels(trx, open.filter((l) => l.hasLevels).map((l) => l.purchase.id));
+
+  const toComplete: { purchase: PurchaseRow; pending: LevelToPay[] }[] = [];
+  for (const { purchase, chain, hasLevels } of open) {
+    const attempt = purchase.referral_payout_attempts + 1;
+    if (hasLevels) {
+      toComplete.push({ purchase, pending: (recorded.get(purchase.id) ?? []).filter((l) => l.status !== 'paid') });
+      continue;
+    }
+    const plan = planLevels(purchase, chain, ctx.minPayout);
+    if (plan.levels.length > 0) {
+      toComplete.push({ purchase, pending: plan.levels });
+      continue;
+    }
+    const row = await transition(trx, purchase, actor, attempt, {
+      referral_payout_status: 'not_applicable',
+      referral_payout_reason: plan.reason,
+      referral_payout_completed_at: sql`now()`,
+    });
+    results.set(purchase.id, outcomeOf(row, true, []));
+  }
+
+  // Everything below commits or rolls back together, so the levels are recorded already paid.
+  const pending = toComplete.flatMap((p) => p.pending);
+  const transfers = await ctx.gateway.transfer(trx, pending.map(transferRequest));
+  await recordLevelsPaid(trx, pending.map((level, i) => ({ ...level, reference: transfers[i]!.reference })));
+  for (const { purchase, pending: paid } of toComplete) {
+    const row = await complete(trx, purchase, actor, purchase.referral_payout_attempts + 1);
+    results.set(purchase.id, outcomeOf(row, true, paid.map(paidLevel)));
+  }
+  return results;
+}
+
+async function recordedLevels(trx: Tx, purchaseIds: string[]): Promise<Map<string, LevelToPay[]>> {
+  const byPurchase = new Map<string, LevelToPay[]>();
+  if (purchaseIds.length === 0) return byPurchase;
+  const rows = await trx.selectFrom('referral_payouts').selectAll().where('purchase_id', 'in', purchaseIds).orderBy('level').execute();
+  for (const row of rows) byPurchase.set(row.purchase_id, [...(byPurchase.get(row.purchase_id) ?? []), row]);
+  return byPurchase;
+}
+
+/** Prepares one purchase for an external gateway: levels recorded pending, then a lease taken. */
+async function prepareExternal(trx: Tx, ctx: PayoutContext, purchaseId: string, actor: Actor, leaseOwner: string): Promise<Prepared> {
+  if (ctx.gateway.kind !== 'external') throw new Error('unreachable: external preparation with an in-database gateway');
+  const [locked] = await lockForPayout(trx, [purchaseId]);
+  if (!locked) throw notFound('purchase', purchaseId);
+  const { purchase, chain, leaseActive, hasLevels } = locked;
+  if (!isConfirmed(purchase)) throw notConfirmed(purchaseId);
   if (SETTLED.has(purchase.referral_payout_status!)) {
     return { kind: 'settled', outcome: outcomeOf(purchase, false, []) };
   }
-  if (ctx.gateway.kind === 'external' && leaseActive && purchase.referral_payout_lease_owner !== leaseOwner) {
+  if (leaseActive && purchase.referral_payout_lease_owner !== leaseOwner) {
     return { kind: 'leased-elsewhere', until: purchase.referral_payout_lease_until! };
   }
 
   const attempt = purchase.referral_payout_attempts + 1;
   let levels: LevelToPay[];
   if (hasLevels) {
-    levels = await trx.selectFrom('referral_payouts').selectAll().where('purchase_id', '=', purchaseId).orderBy('level').execute();
+    levels = (await recordedLevels(trx, [purchaseId])).get(purchaseId) ?? [];
   } else {
     const plan = planLevels(purchase, chain, ctx.minPayout);
     if (plan.levels.length === 0) {
-      const row = await transition(trx, purchase, options.actor, attempt, {
+      const row = await transition(trx, purchase, actor, attempt, {
         referral_payout_status: 'not_applicable',
         referral_payout_reason: plan.reason,
         referral_payout_completed_at: sql`now()`,
@@ -159,23 +280,10 @@ async function prepare(
       return { kind: 'settled', outcome: outcomeOf(row, true, []) };
     }
     levels = plan.levels;
+    // Recorded as pending before any money moves: a crash mid-transfer leaves a row to retry.
+    await trx.insertInto('referral_payouts').values(levels.map(plannedRow)).execute();
   }
   const pending = levels.filter((l) => l.status !== 'paid');
-
-  if (ctx.gateway.kind === 'in-database') {
-    // Everything below commits or rolls back together, so the levels are recorded already paid.
-    const paid: PaidLevelRow[] = [];
-    for (const level of pending) {
-      const { reference } = await ctx.gateway.transfer(trx, transferRequest(level));
-      paid.push({ ...level, reference });
-    }
-    await recordLevelsPaid(trx, paid);
-    const row = await complete(trx, purchase, options.actor, attempt);
-    return { kind: 'settled', outcome: outcomeOf(row, true, pending.map(paidLevel)) };
-  }
-
-  // Recorded as pending before any money moves: a crash mid-transfer leaves a row to retry.
-  if (!hasLevels) await trx.insertInto('referral_payouts').values(pending.map(plannedRow)).execute();
   const leaseMs = ctx.gateway.timeoutMs * Math.max(1, pending.length) + LEASE_MARGIN_MS;
   await trx
     .updateTable('purchases')
@@ -206,14 +314,7 @@ async function transferExternally(
       // The treasury moved the money; mirror it in the ledger with the level's status change.
       await ctx.db.transaction().execute(async (trx) => {
         if (await markLevelPaid(trx, level, reference)) {
-          await recordMovement(trx, {
-            currency: level.currency,
-            purchaseId: level.purchase_id,
-            postings: [
-              { account: 'platform_treasury', userId: null, amount: -level.amount },
-              { account: 'referral_earnings', userId: level.beneficiary_id, amount: level.amount },
-            ],
-          });
+          await recordMovement(trx, referralMovement({ amount: level.amount, currency: level.currency, purchaseId: level.purchase_id, beneficiaryId: level.beneficiary_id }));
         }
       });
       paid.push(paidLevel(level));
@@ -256,23 +357,22 @@ async function transferExternally(
 async function lockPurchase(trx: Tx, purchaseId: string): Promise<PurchaseRow> {
   const purchase = await trx.selectFrom('purchases').selectAll().where('id', '=', purchaseId).forUpdate().executeTakeFirst();
   if (!purchase) throw notFound('purchase', purchaseId);
-  assertConfirmed(purchase);
+  if (!isConfirmed(purchase)) throw notConfirmed(purchaseId);
   return purchase;
 }
 
-function assertConfirmed(purchase: PurchaseRow): void {
-  if (purchase.status !== 'confirmed' || purchase.referral_payout_status === null) {
-    throw new DomainError('purchase_not_confirmed', `purchase ${purchase.id} is not confirmed yet; only confirmed purchases earn referral payouts`);
-  }
-}
+const isConfirmed = (purchase: PurchaseRow) => purchase.status === 'confirmed' && purchase.referral_payout_status !== null;
+
+const notConfirmed = (purchaseId: string) =>
+  new DomainError('purchase_not_confirmed', `purchase ${purchaseId} is not confirmed yet; only confirmed purchases earn referral payouts`);
 
 /**
- * Locks the purchase and reads, in the same round trip, what a payout needs: the buyer's chain and
- * code, whether another processor's lease is still running (by the database clock), and whether
- * levels were already recorded by an earlier attempt.
+ * Locks the purchases (in id order) and reads, in the same round trip, what a payout needs: each
+ * buyer's chain and code, whether another processor's lease is still running (by the database
+ * clock), and whether levels were already recorded by an earlier attempt.
  */
-async function lockForPayout(trx: Tx, purchaseId: string) {
-  const row = await trx
+async function lockForPayout(trx: Tx, purchaseIds: string[]) {
+  const rows = await trx
     .selectFrom('purchases as p')
     .leftJoin('user_referrals as r', 'r.user_id', 'p.buyer_id')
     .leftJoin('referral_codes as c', 'c.code', 'r.code')
@@ -286,14 +386,16 @@ async function lockForPayout(trx: Tx, purchaseId: string) {
       sql<boolean>`coalesce(p.referral_payout_lease_until > now(), false)`.as('lease_active'),
       eb.exists(eb.selectFrom('referral_payouts as l').select('l.level').whereRef('l.purchase_id', '=', 'p.id')).as('has_levels'),
     ])
-    .where('p.id', '=', purchaseId)
+    .where('p.id', 'in', purchaseIds)
+    .orderBy('p.id')
     .forUpdate('p')
-    .executeTakeFirst();
-  if (!row) throw notFound('purchase', purchaseId);
-  const { direct_referrer_id, grand_referrer_id, active, direct_rate_bps, grand_rate_bps, lease_active, has_levels, ...purchase } = row;
-  assertConfirmed(purchase);
-  const chain: Chain = { direct_referrer_id, grand_referrer_id, active, direct_rate_bps, grand_rate_bps };
-  return { purchase, chain, leaseActive: lease_active, hasLevels: has_levels };
+    .execute();
+  return rows.map(({ direct_referrer_id, grand_referrer_id, active, direct_rate_bps, grand_rate_bps, lease_active, has_levels, ...purchase }) => ({
+    purchase,
+    chain: { direct_referrer_id, grand_referrer_id, active, direct_rate_bps, grand_rate_bps } satisfies Chain,
+    leaseActive: lease_active,
+    hasLevels: Boolean(has_levels),
+  }));
 }
 
 interface Plan {
