@@ -276,7 +276,7 @@ export function renderMarkdown(report: Report): string {
         'time to empty counts from spawning the processes (start-up included).',
       '',
       ...drainTable(dr.drains, 'worker'),
-      `Reference in the same run: pg-boss with the worker's settings and a no-op handler, ${dr.count} jobs inserted up front:`,
+      `Reference in the same run: plain pg-boss (8 slots, one job per fetch, LISTEN/NOTIFY, 0.5 s polling) with a no-op handler, ${dr.count} jobs inserted up front:`,
       '',
       ...drainTable(dr.noop, 'no-op'),
       ...dr.drains.map((r) => `* ${r.processes} worker(s): final status ${JSON.stringify(r.finalStatus)}; invariants ${JSON.stringify(r.invariants)}`),

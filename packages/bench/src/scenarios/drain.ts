@@ -1,7 +1,7 @@
 /**
  * Scenario 5, drain: N confirmed purchases already queued (inserted by SQL with their outbox rows),
  * then 1, 2 and 4 worker processes empty the backlog: payouts per second, time to empty, peak RSS
- * per worker. In the same run, pg-boss with a no-op handler and the worker's settings moves N jobs
+ * per worker. In the same run, plain pg-boss (one job per fetch) with a no-op handler moves N jobs
  * through the same number of processes: the reference the drain rate is judged against.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
