@@ -81,7 +81,7 @@ export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<vo
   const slots: { id: string | undefined; busy: boolean }[] = [];
 
   /** One job's result for pg-boss, with its metrics and log line. */
-  const settle = (job: JobWithMetadata<unknown>, result: PayoutResult, finalAttempt: boolean, seconds: number, jobLog: Logger): JobResult => {
+  const settle = (job: JobWithMetadata<unknown>, result: PayoutResult, seconds: number, jobLog: Logger): JobResult => {
     const log = jobLog.child({ purchaseId: result.purchaseId });
     if ('outcome' in result) {
       const { outcome } = result;
@@ -100,7 +100,7 @@ export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<vo
     if (error instanceof PayoutFailedError) {
       metrics.purchases.inc({ outcome: error.outcome.status === 'failed' ? 'failed' : 'retry' });
       for (const level of error.failedLevels) metrics.levels.inc({ level, result: 'failed' });
-      log.warn({ finalAttempt, attempts: error.outcome.attempts, err: error.cause ?? error }, 'referral payout attempt failed');
+      // processReferralPayouts has logged the failure, with its attempt and resulting status.
       return { id: job.id, status: 'failed', output: { message: errorMessage(error) } };
     }
     if (error instanceof DomainError) {
@@ -135,8 +135,8 @@ export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<vo
     const settled = await processReferralPayoutsBatch({ ...deps.payouts, logger: deps.logger }, requests, 'worker');
     const seconds = (performance.now() - started) / 1000;
     settled.forEach((result, i) => {
-      const { job, finalAttempt, logger } = requests[i]!;
-      results.push(settle(job, result, finalAttempt, seconds, logger));
+      const { job, logger } = requests[i]!;
+      results.push(settle(job, result, seconds, logger));
     });
     return results;
   };
