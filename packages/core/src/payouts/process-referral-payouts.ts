@@ -67,15 +67,7 @@ type Prepared =
   | { kind: 'transfer'; purchase: PurchaseRow; attempt: number; pending: LevelToPay[] };
 
 /** A level as planned (not yet recorded) or as read back from `referral_payouts`. */
-interface LevelToPay {
-  purchase_id: string;
-  level: PayoutLevel;
-  beneficiary_id: string;
-  rate_bps: number;
-  amount: number;
-  currency: string;
-  status: ReferralPayoutRow['status'];
-}
+type LevelToPay = Pick<ReferralPayoutRow, 'purchase_id' | 'level' | 'beneficiary_id' | 'rate_bps' | 'amount' | 'currency' | 'status'>;
 
 type PaidLevelRow = LevelToPay & { reference: string };
 
