@@ -2,16 +2,20 @@ import { sql } from 'kysely';
 import type { RouteContext, TypedApp } from '../app.ts';
 import { StatusSchema } from '../schemas.ts';
 
+// Probes and scrapes arrive every few seconds: their request lines would drown the log.
+const QUIET = 'warn' as const;
+
 export function healthRoutes(app: TypedApp, ctx: RouteContext): void {
   app.get(
     '/healthz',
-    { schema: { summary: 'The process is up', tags: ['operations'], response: { 200: StatusSchema } } },
+    { logLevel: QUIET, schema: { summary: 'The process is up', tags: ['operations'], response: { 200: StatusSchema } } },
     async () => ({ status: 'ok' }),
   );
 
   app.get(
     '/readyz',
     {
+      logLevel: QUIET,
       schema: {
         summary: 'The database answers; 503 while it does not',
         tags: ['operations'],
@@ -31,7 +35,7 @@ export function healthRoutes(app: TypedApp, ctx: RouteContext): void {
 
   app.get(
     '/metrics',
-    { schema: { summary: 'Prometheus metrics', tags: ['operations'] } },
+    { logLevel: QUIET, schema: { summary: 'Prometheus metrics', tags: ['operations'] } },
     async (_request, reply) => {
       const text = await ctx.metrics.render();
       return reply.type(ctx.metrics.registry.contentType).send(text);
