@@ -18,6 +18,7 @@ export interface Config {
   readonly payoutRetryLimit: number;
   readonly payoutRetryDelaySeconds: number;
   readonly outboxPollIntervalMs: number;
+  readonly outboxRetentionDays: number;
   readonly workerConcurrency: number;
   readonly workerMetricsPort: number | undefined;
   readonly embeddedPgPort: number;
@@ -110,6 +111,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     payoutRetryLimit: integer(env, 'PAYOUT_RETRY_LIMIT', 5, 0, 100),
     payoutRetryDelaySeconds: integer(env, 'PAYOUT_RETRY_DELAY_SECONDS', 2, 0, 3600),
     outboxPollIntervalMs: integer(env, 'OUTBOX_POLL_INTERVAL_MS', 1000, 10, 3_600_000),
+    outboxRetentionDays: integer(env, 'OUTBOX_RETENTION_DAYS', 7, 1, 3650),
     workerConcurrency: integer(env, 'WORKER_CONCURRENCY', 8, 1, 256),
     workerMetricsPort: optionalInteger(env, 'WORKER_METRICS_PORT', 0, 65535),
     embeddedPgPort: integer(env, 'EMBEDDED_PG_PORT', 54329, 1, 65535),

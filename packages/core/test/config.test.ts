@@ -17,6 +17,7 @@ describe('loadConfig', () => {
       payoutRetryLimit: 5,
       payoutRetryDelaySeconds: 2,
       outboxPollIntervalMs: 1000,
+      outboxRetentionDays: 7,
       workerConcurrency: 8,
       workerMetricsPort: undefined,
       embeddedPgPort: 54329,

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { fromKysely, type JobInsert, type PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
-import { claimUnpublished, type Database, markPublished, OUTBOX_CHANNEL, type OutboxRow } from '@referrals/core';
+import { claimUnpublished, type Database, markPublished, OUTBOX_CHANNEL, type OutboxRow, prunePublishedOutbox } from '@referrals/core';
 import { OUTBOX_ROUTES, type QueueName } from './queues.ts';
 
 export interface RelayDeps {
@@ -10,6 +10,8 @@ export interface RelayDeps {
   databaseUrl: string;
   /** OUTBOX_POLL_INTERVAL_MS: the fallback when a wake-up is lost. */
   pollIntervalMs: number;
+  /** OUTBOX_RETENTION_DAYS: published rows older than this are deleted. */
+  retentionDays: number;
   logger: Logger;
   batchSize?: number;
   onPublished?(count: number): void;
@@ -23,6 +25,7 @@ export interface Relay {
 }
 
 const DEFAULT_BATCH = 200;
+const PRUNE_EVERY_MS = 3600_000;
 const RECONNECT_MAX_MS = 10_000;
 
 /**
@@ -86,6 +89,14 @@ export function startRelay(deps: RelayDeps): Relay {
 
   const listener = listenForOutbox(deps.databaseUrl, wake, log);
 
+  // Published rows are history once their job exists; without pruning the table only grows.
+  const prune = () =>
+    prunePublishedOutbox(deps.db, deps.retentionDays)
+      .then((deleted) => deleted > 0 && log.info({ deleted, retentionDays: deps.retentionDays }, 'pruned published outbox rows'))
+      .catch((error) => log.warn({ err: error }, 'pruning the outbox failed; trying again later'));
+  const pruneTimer = setInterval(prune, PRUNE_EVERY_MS).unref();
+  void prune();
+
   const loop = (async () => {
     while (!stopped) {
       wakeRequested = false;
@@ -111,6 +122,7 @@ export function startRelay(deps: RelayDeps): Relay {
     drain,
     async stop() {
       stopped = true;
+      clearInterval(pruneTimer);
       wakeUp?.();
       await listener.close();
       await loop;

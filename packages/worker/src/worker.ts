@@ -91,6 +91,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       boss,
       databaseUrl: config.databaseUrl,
       pollIntervalMs: config.outboxPollIntervalMs,
+      retentionDays: config.outboxRetentionDays,
       logger,
       onPublished: (count) => metrics.outboxPublished.inc(count),
     });

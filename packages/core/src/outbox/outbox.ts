@@ -54,6 +54,30 @@ export async function markPublished(trx: Tx, ids: number[]): Promise<void> {
   await trx.updateTable('outbox').set({ published_at: sql`now()` }).where('id', 'in', ids).execute();
 }
 
+/**
+ * Deletes published rows older than the retention, in batches so no statement holds many locks.
+ * Unpublished rows are never touched. Returns how many rows went.
+ */
+export async function prunePublishedOutbox(db: Database, retentionDays: number, batchSize = 5000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const result = await db
+      .deleteFrom('outbox')
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('outbox')
+          .select('id')
+          .where('published_at', '<', sql<Date>`now() - make_interval(days => ${retentionDays})`)
+          .orderBy('id')
+          .limit(batchSize),
+      )
+      .executeTakeFirst();
+    const deleted = Number(result.numDeletedRows);
+    total += deleted;
+    if (deleted < batchSize) return total;
+  }
+}
+
 export interface OutboxBacklog {
   unpublished: number;
   oldestAgeSeconds: number | null;
