@@ -228,11 +228,40 @@ async function settleInDatabase(
   const pending = toComplete.flatMap((p) => p.pending);
   const transfers = await ctx.gateway.transfer(trx, pending.map(transferRequest));
   await recordLevelsPaid(trx, pending.map((level, i) => ({ ...level, reference: transfers[i]!.reference })));
+  const completed = await completeAll(trx, toComplete.map((c) => c.purchase), actor);
   for (const { purchase, pending: paid } of toComplete) {
-    const row = await complete(trx, purchase, actor, purchase.referral_payout_attempts + 1);
-    results.set(purchase.id, outcomeOf(row, true, paid.map(paidLevel)));
+    results.set(purchase.id, outcomeOf(completed.get(purchase.id)!, true, paid.map(paidLevel)));
   }
   return results;
+}
+
+/**
+ * `complete` for many locked purchases in one statement: each becomes `completed` with its attempt
+ * counted, its lease cleared and its event appended.
+ */
+async function completeAll(trx: Tx, purchases: PurchaseRow[], actor: Actor): Promise<Map<string, PurchaseRow>> {
+  if (purchases.length === 0) return new Map();
+  const ids = purchases.map((p) => p.id);
+  const from = purchases.map((p) => p.referral_payout_status);
+  const { rows } = await sql<PurchaseRow>`
+    with changed as (
+      update purchases set
+        referral_payout_status = 'completed',
+        referral_payout_reason = null,
+        referral_payout_completed_at = now(),
+        referral_payout_attempts = referral_payout_attempts + 1,
+        referral_payout_lease_owner = null,
+        referral_payout_lease_until = null
+      where id = any(${ids}::uuid[])
+      returning *
+    ),
+    event as (
+      insert into referral_payout_events (purchase_id, from_status, to_status, actor, attempt)
+      select c.id, prior.from_status, 'completed', ${actor}, c.referral_payout_attempts
+        from changed c join unnest(${ids}::uuid[], ${from}::text[]) as prior(id, from_status) on prior.id = c.id
+    )
+    select * from changed`.execute(trx);
+  return new Map(rows.map((row) => [row.id, row]));
 }
 
 async function recordedLevels(trx: Tx, purchaseIds: string[]): Promise<Map<string, LevelToPay[]>> {
