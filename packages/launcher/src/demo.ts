@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadConfig } from '@referrals/core';
+import { formatMoney as money, loadConfig } from '@referrals/core';
 import { type ApiClient, type ApiPayoutStatus, apiClient } from './api-client.ts';
 import { embeddedDatabaseUrl } from './embedded-postgres.ts';
 import { dataDirectory, readAdminToken } from './local-setup.ts';
@@ -19,7 +19,6 @@ const TREASURY_URL = `http://127.0.0.1:${TREASURY_PORT}`;
 const TREASURY_LIMIT = 500;
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
-const money = (amount: number, currency: string) => `${(amount / 100).toFixed(2)} ${currency}`;
 
 if (process.argv[2] === 'treasury') runTreasury();
 else if (process.argv[2] === undefined) await runDemo().catch(stop);
