@@ -1,4 +1,4 @@
-import { ConfigError, DomainError, loadConfig } from '@referrals/core';
+import { ConfigError, DomainError, loadConfig, sqlState } from '@referrals/core';
 import { type Command, parseArguments, PROGRAM, UsageError } from './arguments.ts';
 import { type CommandContext, createCommandContext, createLogger, type Output } from './command-context.ts';
 import { listFailed } from './commands/list-failed.ts';
@@ -69,8 +69,9 @@ function describe(error: unknown): string {
   if (error instanceof UsageError || error instanceof ConfigError || error instanceof DomainError) return error.message;
   const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : undefined;
   if (code !== undefined && CONNECTION_CODES.has(code)) return `cannot reach the database named by DATABASE_URL (${code})`;
-  if (code === '42P01') return `the database is not migrated (${(error as Error).message}); run: npm run db:migrate`;
-  if (code !== undefined && /^[0-9A-Z]{5}$/.test(code)) return `database error: ${(error as Error).message}`;
+  const state = sqlState(error);
+  if (state === '42P01') return `the database is not migrated (${(error as Error).message}); run: npm run db:migrate`;
+  if (state !== undefined) return `database error: ${(error as Error).message}`;
   const message = error instanceof Error ? error.message : String(error);
   return message === '' ? 'unexpected error (run with --verbose for details)' : message;
 }
