@@ -57,6 +57,10 @@ export const orNone = (value: string | number | null | undefined) => (value === 
 /** Status words as operators read them. */
 export const statusLabel = (status: string | null) => (status === null ? 'pending (not confirmed)' : status.replace('_', ' '));
 
+/** The status, and why it was decided when there is a reason: "not applicable (no referrer)". */
+export const statusWithReason = (status: string | null, reason: string | null) =>
+  statusLabel(status) + (reason ? ` (${reason.replace(/_/g, ' ')})` : '');
+
 /** Long errors are cut in tables; --json and --status show them whole. */
 export function truncate(text: string | null, max = 60): string {
   if (text === null) return NONE;

@@ -1,4 +1,5 @@
 import type { Output } from './command-context.ts';
+import { statusLabel } from './format.ts';
 
 export interface ProgressItem {
   purchaseId: string;
@@ -36,7 +37,7 @@ export function createProgress(out: Output, total: number): Progress {
   return {
     advance(item) {
       done++;
-      out.write(`[${String(done).padStart(width)}/${total}] ${item.purchaseId} ${item.status.replace('_', ' ')}${item.error ? `: ${item.error}` : ''}\n`);
+      out.write(`[${String(done).padStart(width)}/${total}] ${item.purchaseId} ${statusLabel(item.status)}${item.error ? `: ${item.error}` : ''}\n`);
     },
     finish() {},
   };

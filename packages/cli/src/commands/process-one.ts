@@ -1,7 +1,7 @@
 import { getReferralPayoutStatus, PayoutFailedError, processReferralPayouts } from '@referrals/core';
 import { type CommandContext, printJson, printLine } from '../command-context.ts';
 import { EXIT, type ExitCode } from '../exit-codes.ts';
-import { money } from '../format.ts';
+import { money, statusLabel, statusWithReason } from '../format.ts';
 import { renderStatus } from './status.ts';
 
 /**
@@ -31,10 +31,10 @@ export async function processOne(ctx: CommandContext, purchaseId: string): Promi
     const headline = error
       ? `Processing failed: ${error}`
       : !changed
-        ? `Nothing to do: referral payouts were already ${view.status?.replace('_', ' ')}.`
+        ? `Nothing to do: referral payouts were already ${statusLabel(view.status)}.`
         : paid.length > 0
           ? `Paid ${paid.map((p) => `${p.level} ${money(p.amount, p.currency)}`).join(', ')}.`
-          : `Settled as ${view.status?.replace('_', ' ')}${view.reason ? ` (${view.reason.replace(/_/g, ' ')})` : ''}.`;
+          : `Settled as ${statusWithReason(view.status, view.reason)}.`;
     printLine(ctx, `${headline}\n\n${renderStatus(view)}`);
   }
   return settled ? EXIT.ok : EXIT.stillFailed;

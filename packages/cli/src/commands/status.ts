@@ -1,7 +1,7 @@
 import { getReferralPayoutStatus, type ReferralPayoutStatusView } from '@referrals/core';
 import { type CommandContext, printJson, printLine } from '../command-context.ts';
 import { EXIT, type ExitCode } from '../exit-codes.ts';
-import { fields, money, NONE, orNone, rate, statusLabel, table, timestamp, truncate } from '../format.ts';
+import { fields, money, NONE, orNone, rate, statusLabel, statusWithReason, table, timestamp, truncate } from '../format.ts';
 
 /** Any purchase that exists exits 0 whatever its payout status: this command only reads. */
 export async function showStatus(ctx: CommandContext, purchaseId: string): Promise<ExitCode> {
@@ -17,7 +17,7 @@ export function renderStatus(view: ReferralPayoutStatusView): string {
   const parts = [
     fields([
       ['Purchase', view.purchaseId],
-      ['Referral payout', statusLabel(view.status) + (view.reason ? ` (${view.reason.replace(/_/g, ' ')})` : '')],
+      ['Referral payout', statusWithReason(view.status, view.reason)],
       ['Attempts', String(view.attempts)],
       ['Last error', orNone(view.lastError)],
       ['Queued at', timestamp(view.queuedAt)],
