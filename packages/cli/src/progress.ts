@@ -1,14 +1,9 @@
 import type { Output } from './command-context.ts';
+import type { BulkResult } from './commands/process-all-failed.ts';
 import { statusLabel } from './format.ts';
 
-export interface ProgressItem {
-  purchaseId: string;
-  status: string;
-  error: string | null;
-}
-
 export interface Progress {
-  advance(item: ProgressItem, counts: { completed: number; failed: number }): void;
+  advance(item: BulkResult, counts: { completed: number; failed: number }): void;
   finish(): void;
 }
 

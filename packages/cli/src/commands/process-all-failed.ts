@@ -4,6 +4,7 @@ import { EXIT, type ExitCode } from '../exit-codes.ts';
 import { fields, table, truncate } from '../format.ts';
 import { createProgress } from '../progress.ts';
 import { RETRY_ONE } from './list-failed.ts';
+import { isSettled } from './process-one.ts';
 
 const PAGE = 500;
 
@@ -32,7 +33,7 @@ export async function processAllFailed(ctx: CommandContext, concurrency: number,
       const index = next++;
       const result = await retry(ctx, purchaseIds[index]!);
       results[index] = result;
-      if (result.status === 'completed' || result.status === 'not_applicable') counts.completed++;
+      if (isSettled(result.status)) counts.completed++;
       else counts.failed++;
       progress.advance(result, counts);
     }
@@ -41,7 +42,7 @@ export async function processAllFailed(ctx: CommandContext, concurrency: number,
   progress.finish();
 
   const done = results.filter((r): r is BulkResult => r !== undefined);
-  const stillFailed = done.filter((r) => r.status !== 'completed' && r.status !== 'not_applicable');
+  const stillFailed = done.filter((r) => !isSettled(r.status));
   const report = {
     total: purchaseIds.length,
     completed: done.filter((r) => r.status === 'completed').length,
@@ -100,8 +101,8 @@ async function retry(ctx: CommandContext, purchaseId: string): Promise<BulkResul
     // A failed attempt is recorded by the payout function; its outcome says where the purchase stands
     // (another processor may have settled it meanwhile).
     if (error instanceof PayoutFailedError) {
-      const settled = error.outcome.status === 'completed' || error.outcome.status === 'not_applicable';
-      return { purchaseId, status: error.outcome.status, error: settled ? null : errorMessage(error.cause ?? error) };
+      const { status } = error.outcome;
+      return { purchaseId, status, error: isSettled(status) ? null : errorMessage(error.cause ?? error) };
     }
     ctx.logger.error({ err: error, purchaseId }, 'referral payout could not be processed');
     return { purchaseId, status: 'failed', error: errorMessage(error) };

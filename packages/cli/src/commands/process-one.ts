@@ -4,6 +4,9 @@ import { EXIT, type ExitCode } from '../exit-codes.ts';
 import { money, statusLabel, statusWithReason } from '../format.ts';
 import { renderStatus } from './status.ts';
 
+/** Nothing is left to pay: the purchase needs no operator. */
+export const isSettled = (status: string | null) => status === 'completed' || status === 'not_applicable';
+
 /**
  * Runs the one payout function for one purchase, then shows the resulting status. Exit 1 when the
  * purchase is not settled afterwards (still failed, or queued with a recorded error).
@@ -23,7 +26,6 @@ export async function processOne(ctx: CommandContext, purchaseId: string): Promi
   }
   // Read back what is recorded now, whoever settled it (this call, or a worker racing it).
   const view = await getReferralPayoutStatus(ctx.db, purchaseId);
-  const settled = view.status === 'completed' || view.status === 'not_applicable';
 
   if (ctx.json) {
     printJson(ctx, { ...view, processed: { changed, paid, error } });
@@ -37,5 +39,5 @@ export async function processOne(ctx: CommandContext, purchaseId: string): Promi
           : `Settled as ${statusWithReason(view.status, view.reason)}.`;
     printLine(ctx, `${headline}\n\n${renderStatus(view)}`);
   }
-  return settled ? EXIT.ok : EXIT.stillFailed;
+  return isSettled(view.status) ? EXIT.ok : EXIT.stillFailed;
 }
