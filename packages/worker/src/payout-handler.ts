@@ -1,7 +1,6 @@
 import type { JobResult, JobWithMetadata, PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
 import {
-  type Database,
   DomainError,
   errorMessage,
   LEASE_MARGIN_MS,
@@ -28,7 +27,6 @@ export interface PayoutQueueSettings {
 
 export interface PayoutHandlerDeps {
   boss: PgBoss;
-  db: Database;
   payouts: Omit<PayoutContext, 'logger'>;
   logger: Logger;
   metrics: WorkerMetrics;
@@ -186,7 +184,7 @@ export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<vo
       }
       const lastError = job.sourceOutput ? errorMessage(outputMessage(job.sourceOutput)) : 'payout retries exhausted';
       try {
-        const status = await markReferralPayoutFailed(deps.db, parsed.purchaseId, 'worker', lastError);
+        const status = await markReferralPayoutFailed(deps.payouts.db, parsed.purchaseId, 'worker', lastError);
         log.warn({ purchaseId: parsed.purchaseId, status }, 'referral payout retries exhausted');
         return { status };
       } catch (error) {

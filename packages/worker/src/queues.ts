@@ -1,4 +1,4 @@
-import type { OutboxTopic, OutboxTopics } from '@referrals/core';
+import { type OutboxTopic, type OutboxTopics, REFERRAL_PAYOUT_TOPIC } from '@referrals/core';
 
 export const REFERRAL_PAYOUTS = 'referral-payouts';
 export const REFERRAL_PAYOUTS_DEAD_LETTER = 'referral-payouts-dead-letter';
@@ -16,7 +16,7 @@ export type QueueName = keyof Queues;
  * purchase id), so replaying a row cannot enqueue a second job for the same purchase.
  */
 export const OUTBOX_ROUTES: { [T in OutboxTopic]: { queue: QueueName; job(aggregateId: string, payload: OutboxTopics[T]): { id: string; data: Queues[QueueName] } } } = {
-  'referral_payout.requested': {
+  [REFERRAL_PAYOUT_TOPIC]: {
     queue: REFERRAL_PAYOUTS,
     job: (aggregateId, payload) => ({ id: aggregateId, data: { purchaseId: payload.purchaseId } }),
   },

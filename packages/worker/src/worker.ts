@@ -79,7 +79,6 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     const metrics = createWorkerMetrics({ db, boss });
     await registerPayoutHandler({
       boss,
-      db,
       payouts: { db, gateway: options.gateway ?? gatewayFromConfig(config), minPayout: config.referralMinPayout },
       logger,
       metrics,

@@ -32,12 +32,11 @@ export function movementRows(movement: Movement): Insertable<LedgerEntriesTable>
 
 /**
  * Records one balanced movement: all postings in one statement, so the ledger's statement trigger
- * sees the whole set and refuses it unless it sums to zero. Returns the movement's transaction id.
+ * sees the whole set and refuses it unless it sums to zero.
  */
-export async function recordMovement(trx: Tx, movement: Movement): Promise<string> {
+export async function recordMovement(trx: Tx, movement: Movement): Promise<void> {
   const rows = movementRows(movement);
   if (rows.length > 0) await trx.insertInto('ledger_entries').values(rows).execute();
-  return rows[0]?.transaction_id ?? randomUUID();
 }
 
 /** Sum of every ledger entry per currency: all zero in a healthy ledger. */

@@ -10,6 +10,8 @@ export interface OutboxTopics {
 }
 export type OutboxTopic = keyof OutboxTopics;
 
+export const REFERRAL_PAYOUT_TOPIC = 'referral_payout.requested' satisfies OutboxTopic;
+
 export interface OutboxRow<T extends OutboxTopic = OutboxTopic> {
   id: number;
   topic: T;

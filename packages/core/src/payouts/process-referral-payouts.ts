@@ -64,7 +64,7 @@ const LEASE_WAIT_STEP_MS = 100;
 type Prepared =
   | { kind: 'settled'; outcome: ProcessOutcome }
   | { kind: 'leased-elsewhere'; until: Date }
-  | { kind: 'transfer'; purchase: PurchaseRow; attempt: number; pending: LevelToPay[] };
+  | { kind: 'transfer'; purchase: PurchaseRow; pending: LevelToPay[] };
 
 /** A level as planned (not yet recorded) or as read back from `referral_payouts`. */
 type LevelToPay = Pick<ReferralPayoutRow, 'purchase_id' | 'level' | 'beneficiary_id' | 'rate_bps' | 'amount' | 'currency' | 'status'>;
@@ -97,14 +97,15 @@ export async function processReferralPayouts(
 ): Promise<ProcessOutcome> {
   const log = ctx.logger.child({ purchaseId, actor: options.actor });
   if (ctx.gateway.kind === 'in-database') {
-    let result: ProcessOutcome | DomainError | undefined;
+    let result: ProcessOutcome | DomainError;
     try {
-      result = (await ctx.db.transaction().execute((trx) => settleInDatabase(trx, ctx, [purchaseId], options.actor))).get(purchaseId);
+      // settleInDatabase answers for every id it is given.
+      result = (await ctx.db.transaction().execute((trx) => settleInDatabase(trx, ctx, [purchaseId], options.actor))).get(purchaseId)!;
     } catch (error) {
       // Nothing was committed: record the failed attempt on its own and hand the error back.
       throw await recordFailure(ctx, purchaseId, options, [], error, undefined);
     }
-    if (result instanceof DomainError || result === undefined) throw result ?? notFound('purchase', purchaseId);
+    if (result instanceof DomainError) throw result;
     if (result.changed) log.info({ status: result.status, paid: result.paid }, 'referral payout settled');
     return result;
   }
@@ -206,7 +207,6 @@ async function settleInDatabase(
 
   const toComplete: { purchase: PurchaseRow; pending: LevelToPay[] }[] = [];
   for (const { purchase, chain, hasLevels } of open) {
-    const attempt = purchase.referral_payout_attempts + 1;
     if (hasLevels) {
       toComplete.push({ purchase, pending: (recorded.get(purchase.id) ?? []).filter((l) => l.status !== 'paid') });
       continue;
@@ -216,12 +216,7 @@ async function settleInDatabase(
       toComplete.push({ purchase, pending: plan.levels });
       continue;
     }
-    const row = await transition(trx, purchase, actor, attempt, {
-      referral_payout_status: 'not_applicable',
-      referral_payout_reason: plan.reason,
-      referral_payout_completed_at: sql`now()`,
-    });
-    results.set(purchase.id, outcomeOf(row, true, []));
+    results.set(purchase.id, outcomeOf(await settleNotApplicable(trx, purchase, actor, plan.reason), true, []));
   }
 
   // Everything below commits or rolls back together, so the levels are recorded already paid.
@@ -286,19 +281,13 @@ async function prepareExternal(trx: Tx, ctx: PayoutContext, purchaseId: string, 
     return { kind: 'leased-elsewhere', until: purchase.referral_payout_lease_until! };
   }
 
-  const attempt = purchase.referral_payout_attempts + 1;
   let levels: LevelToPay[];
   if (hasLevels) {
     levels = (await recordedLevels(trx, [purchaseId])).get(purchaseId) ?? [];
   } else {
     const plan = planLevels(purchase, chain, ctx.minPayout);
     if (plan.levels.length === 0) {
-      const row = await transition(trx, purchase, actor, attempt, {
-        referral_payout_status: 'not_applicable',
-        referral_payout_reason: plan.reason,
-        referral_payout_completed_at: sql`now()`,
-      });
-      return { kind: 'settled', outcome: outcomeOf(row, true, []) };
+      return { kind: 'settled', outcome: outcomeOf(await settleNotApplicable(trx, purchase, actor, plan.reason), true, []) };
     }
     levels = plan.levels;
     // Recorded as pending before any money moves: a crash mid-transfer leaves a row to retry.
@@ -314,7 +303,7 @@ async function prepareExternal(trx: Tx, ctx: PayoutContext, purchaseId: string, 
     })
     .where('id', '=', purchaseId)
     .execute();
-  return { kind: 'transfer', purchase, attempt, pending };
+  return { kind: 'transfer', purchase, pending };
 }
 
 async function transferExternally(
@@ -369,7 +358,7 @@ async function transferExternally(
     if (unpaid.length > 0) {
       throw new Error(`levels ${unpaid.map((u) => u.level).join(', ')} are still unpaid`);
     }
-    return complete(trx, current, options.actor, prepared.attempt);
+    return (await completeAll(trx, [current], options.actor)).get(current.id)!;
   });
   log.info({ status: row.referral_payout_status, paid }, 'referral payout settled');
   return outcomeOf(row, true, paid);
@@ -492,10 +481,11 @@ async function markLevelPaid(trx: Tx, level: LevelToPay, reference: string): Pro
   return result.numUpdatedRows > 0n;
 }
 
-function complete(trx: Tx, purchase: PurchaseRow, actor: Actor, attempt: number): Promise<PurchaseRow> {
-  return transition(trx, purchase, actor, attempt, {
-    referral_payout_status: 'completed',
-    referral_payout_reason: null,
+/** Nothing to pay: the purchase is settled as `not_applicable` with the plan's reason. */
+function settleNotApplicable(trx: Tx, purchase: PurchaseRow, actor: Actor, reason: string): Promise<PurchaseRow> {
+  return transition(trx, purchase, actor, purchase.referral_payout_attempts + 1, {
+    referral_payout_status: 'not_applicable',
+    referral_payout_reason: reason,
     referral_payout_completed_at: sql`now()`,
   });
 }

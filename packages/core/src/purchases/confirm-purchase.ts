@@ -4,10 +4,8 @@ import { DomainError, notFound } from '../errors.ts';
 import type { PurchaseRow } from '../db/types.ts';
 import { movementRows } from '../ledger/ledger.ts';
 import { treasuryDistribution } from '../money.ts';
-import { notifyOutbox } from '../outbox/outbox.ts';
+import { notifyOutbox, REFERRAL_PAYOUT_TOPIC } from '../outbox/outbox.ts';
 import { type Purchase, toPurchase } from './purchase.ts';
-
-export const REFERRAL_PAYOUT_TOPIC = 'referral_payout.requested';
 
 export interface ConfirmPurchaseInput {
   purchaseId: string;
