@@ -1,16 +1,17 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { confirmPurchase, createPurchase, httpGateway, processReferralPayouts, referralEarnings } from '@referrals/core';
-import { confirmedPurchase, seedReferralChain, type ReferralChain } from '@referrals/testing';
+import { confirmedPurchase, type FakeTreasury, seedReferralChain, startFakeTreasury, type ReferralChain } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
-import { admin, ADMIN_TOKEN, expectHealthyLedger, rowCounts, silent, startFailingTreasury, testApp } from './support.ts';
+import { admin, ADMIN_TOKEN, expectHealthyLedger, rowCounts, silent, testApp } from './support.ts';
 
 const t = useTestDatabase();
 let app: ReturnType<typeof testApp>;
-let treasury: Awaited<ReturnType<typeof startFailingTreasury>>;
+let treasury: FakeTreasury;
 
 beforeAll(async () => {
   app = testApp(t.db, t.url);
-  treasury = await startFailingTreasury();
+  // Refuses every transfer with a 500, to make real payout failures.
+  treasury = await startFakeTreasury({ kind: 'fail', times: Infinity });
 });
 afterAll(async () => {
   await app.close();

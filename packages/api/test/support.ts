@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { sql } from 'kysely';
 import pino from 'pino';
 import { expect } from 'vitest';
@@ -47,24 +45,4 @@ export async function expectHealthyLedger(db: Database): Promise<void> {
   const report = await readInvariants(db);
   for (const total of Object.values(report.ledgerTotals)) expect(total).toBe(0);
   expect(report).toMatchObject({ confirmedWithoutStatus: 0, queuedWithoutOutbox: 0, payoutsOverFee: 0, doubleCredits: 0 });
-}
-
-/** A local treasury that refuses every transfer with a 500, to make real payout failures. */
-export async function startFailingTreasury(): Promise<{ url: string; requests: () => number; close: () => Promise<void> }> {
-  let count = 0;
-  const server: Server = createServer((request, response) => {
-    count++;
-    request.resume();
-    request.on('end', () => {
-      response.writeHead(500, { 'content-type': 'application/json' });
-      response.end(JSON.stringify({ error: { code: 'treasury_down', message: 'treasury is down for maintenance' } }));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests: () => count,
-    close: () => new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve()))),
-  };
 }
