@@ -19,13 +19,25 @@ export interface MarketplaceSize {
   contents: number;
 }
 
+async function inTransaction(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    await work(client);
+    await client.query('commit');
+  } catch (error) {
+    await client.query('rollback');
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
 export const DEFAULT_SIZE: MarketplaceSize = { grands: 10, directs: 100, buyers: 1000, contents: 20 };
 
 /** Buyers each have a two-level chain; prices are 10.00–20.00 EUR so every level pays. */
 export async function seedMarketplace(pool: pg.Pool, size: MarketplaceSize = DEFAULT_SIZE): Promise<Marketplace> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+  await inTransaction(pool, async (client) => {
     await client.query(`insert into users (handle) select 'grand_' || g from generate_series(1, $1::int) g`, [size.grands]);
     await client.query(`insert into referral_codes (code, owner_id)
       select 'GRAND' || substr(handle, 7), id from users where handle like 'grand\\_%'`);
@@ -51,13 +63,7 @@ export async function seedMarketplace(pool: pg.Pool, size: MarketplaceSize = DEF
     await client.query(`insert into users (handle) select 'creator_' || c from generate_series(1, $1::int) c`, [size.contents]);
     await client.query(`insert into content (creator_id, title, price, currency)
       select id, 'Bench content ' || handle, 1000 + 50 * substr(handle, 9)::int, 'EUR' from users where handle like 'creator\\_%'`);
-    await client.query('commit');
-  } catch (error) {
-    await client.query('rollback');
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
   const buyers = await pool.query<{ id: string }>(`select id from users where handle like 'buyer\\_%' order by id`);
   const contents = await pool.query<{ id: string }>('select id from content order by id');
   await pool.query('analyze');
@@ -101,9 +107,7 @@ export async function seedPending(pool: pg.Pool, count: number, platformFeeBps: 
  * `queued`, the treasury distribution in the ledger, an unpublished outbox row and the first event.
  */
 export async function seedQueued(pool: pg.Pool, count: number, platformFeeBps: number): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
+  await inTransaction(pool, async (client) => {
     await client.query(
       `create temporary table drain_purchases on commit drop as
        select gen_random_uuid() as id, b.id as buyer_id, c.id as content_id, c.price, c.currency ${PURCHASE_SOURCE}`,
@@ -136,12 +140,6 @@ export async function seedQueued(pool: pg.Pool, count: number, platformFeeBps: n
       `insert into referral_payout_events (purchase_id, from_status, to_status, actor, attempt)
        select id, null, 'queued', 'api', 0 from drain_purchases`,
     );
-    await client.query('commit');
-  } catch (error) {
-    await client.query('rollback');
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
   await pool.query('analyze');
 }
