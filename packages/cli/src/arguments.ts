@@ -1,11 +1,11 @@
 import yargs from 'yargs';
+import { MAX_FAILED_PAGE } from '@referrals/core';
 
 export const PROGRAM = 'manage-referral-payouts';
 
-export const LIST_LIMIT_DEFAULT = 50;
-export const LIST_LIMIT_MAX = 500;
-export const CONCURRENCY_DEFAULT = 4;
-export const CONCURRENCY_MAX = 32;
+const LIST_LIMIT_DEFAULT = 50;
+const CONCURRENCY_DEFAULT = 4;
+const CONCURRENCY_MAX = 32;
 
 /** Bad invocation: exit 2 before anything touches the database. */
 export class UsageError extends Error {
@@ -49,7 +49,7 @@ export function parseArguments(argv: string[]): Invocation {
     .option('process-all-failed', { type: 'boolean', describe: 'Retry every failed purchase, oldest first', group: 'Commands (exactly one):' })
     .option('summary', { type: 'boolean', describe: 'Show payout health: counts, backlog, recent failures', group: 'Commands (exactly one):' })
     .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document on stdout instead of text' })
-    .option('limit', { type: 'number', describe: `With --list-failed: how many to show (default ${LIST_LIMIT_DEFAULT}, max ${LIST_LIMIT_MAX})`, requiresArg: true })
+    .option('limit', { type: 'number', describe: `With --list-failed: how many to show (default ${LIST_LIMIT_DEFAULT}, max ${MAX_FAILED_PAGE})`, requiresArg: true })
     .option('cursor', { type: 'string', describe: 'With --list-failed: the page after a previous one (its "Next page" / nextCursor)', requiresArg: true })
     .option('concurrency', { type: 'number', describe: `With --process-all-failed: purchases processed at once (default ${CONCURRENCY_DEFAULT}, 1..${CONCURRENCY_MAX})`, requiresArg: true })
     .option('verbose', { type: 'boolean', default: false, describe: 'Log to stderr and show stacks of errors' })
@@ -89,7 +89,7 @@ export function parseArguments(argv: string[]): Invocation {
     case 'list-failed':
       return {
         ...common,
-        command: { kind: flag, limit: boundedInteger('limit', args.limit, LIST_LIMIT_DEFAULT, 1, LIST_LIMIT_MAX), cursor: args.cursor },
+        command: { kind: flag, limit: boundedInteger('limit', args.limit, LIST_LIMIT_DEFAULT, 1, MAX_FAILED_PAGE), cursor: args.cursor },
       };
     case 'process-all-failed':
       return {

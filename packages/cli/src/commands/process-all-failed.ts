@@ -1,12 +1,10 @@
-import { errorMessage, listFailedPayouts, PayoutFailedError, processReferralPayouts } from '@referrals/core';
+import { errorMessage, listFailedPayouts, MAX_FAILED_PAGE, PayoutFailedError, processReferralPayouts } from '@referrals/core';
 import { type CommandContext, printJson, printLine } from '../command-context.ts';
 import { EXIT, type ExitCode } from '../exit-codes.ts';
 import { fields, table, truncate } from '../format.ts';
 import { createProgress } from '../progress.ts';
 import { RETRY_ONE } from './list-failed.ts';
 import { isSettled } from './process-one.ts';
-
-const PAGE = 500;
 
 export interface BulkResult {
   purchaseId: string;
@@ -86,7 +84,7 @@ async function failedPurchaseIds(ctx: CommandContext): Promise<string[]> {
   const ids: string[] = [];
   let cursor: string | undefined;
   do {
-    const page = await listFailedPayouts(ctx.db, { limit: PAGE, cursor, order: 'oldest' });
+    const page = await listFailedPayouts(ctx.db, { limit: MAX_FAILED_PAGE, cursor, order: 'oldest' });
     ids.push(...page.items.map((i) => i.purchaseId));
     cursor = page.nextCursor ?? undefined;
   } while (cursor !== undefined);
