@@ -6,12 +6,11 @@
  */
 import { sql } from 'kysely';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { type Database, outboxBacklog, type ProcessOutcome, type PayoutLevel, type ReferralPayoutStatus } from '@referrals/core';
+import { countByPayoutStatus, type Database, outboxBacklog, type PayoutLevel, type ProcessOutcome, type ReferralPayoutStatus } from '@referrals/core';
 
 /** pg-boss queue the worker consumes; its depth is read from pg-boss's own table. */
 export const PAYOUT_QUEUE = 'referral-payouts';
 
-const STATUSES: ReferralPayoutStatus[] = ['queued', 'completed', 'failed', 'not_applicable'];
 
 // Payouts and end-to-end lag range from milliseconds (ledger gateway) to minutes (retries).
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -94,17 +93,11 @@ export function createApiMetrics(db: Database): ApiMetrics {
 
   async function refreshGauges(): Promise<void> {
     const [counts, backlog, depth] = await Promise.all([
-      db
-        .selectFrom('purchases')
-        .select(['referral_payout_status as status', sql<number>`count(*)`.as('n')])
-        .where('referral_payout_status', 'is not', null)
-        .groupBy('referral_payout_status')
-        .execute(),
+      countByPayoutStatus(db),
       outboxBacklog(db),
       readQueueDepth(),
     ]);
-    for (const status of STATUSES) purchasesByStatus.set({ referral_payout_status: status }, 0);
-    for (const row of counts) purchasesByStatus.set({ referral_payout_status: row.status! }, Number(row.n));
+    for (const [status, n] of Object.entries(counts)) purchasesByStatus.set({ referral_payout_status: status }, n);
     outboxUnpublished.set(backlog.unpublished);
     outboxOldestAge.set(backlog.oldestAgeSeconds ?? 0);
     queueDepth.set(depth);

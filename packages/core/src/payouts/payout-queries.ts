@@ -149,14 +149,22 @@ export interface PayoutSummary {
   recentFailures: FailedPayoutItem[];
 }
 
+/** Confirmed purchases per referral payout status, every status present (0 when none). */
+export async function countByPayoutStatus(db: Database): Promise<Record<ReferralPayoutStatus, number>> {
+  const rows = await db
+    .selectFrom('purchases')
+    .select(['referral_payout_status as status', sql<number>`count(*)`.as('n')])
+    .where('referral_payout_status', 'is not', null)
+    .groupBy('referral_payout_status')
+    .execute();
+  const counts: Record<ReferralPayoutStatus, number> = { queued: 0, completed: 0, failed: 0, not_applicable: 0 };
+  for (const row of rows) counts[row.status!] = Number(row.n);
+  return counts;
+}
+
 export async function payoutSummary(db: Database): Promise<PayoutSummary> {
   const [counts, queued, outbox, failures, recent] = await Promise.all([
-    db
-      .selectFrom('purchases')
-      .select(['referral_payout_status as status', sql<number>`count(*)`.as('n')])
-      .where('referral_payout_status', 'is not', null)
-      .groupBy('referral_payout_status')
-      .execute(),
+    countByPayoutStatus(db),
     db
       .selectFrom('purchases')
       .select(sql<number | null>`extract(epoch from now() - min(referral_payout_queued_at))::float8`.as('age'))
@@ -174,10 +182,8 @@ export async function payoutSummary(db: Database): Promise<PayoutSummary> {
       .executeTakeFirstOrThrow(),
     listFailedPayouts(db, { limit: 5 }),
   ]);
-  const byStatus: Record<ReferralPayoutStatus, number> = { queued: 0, completed: 0, failed: 0, not_applicable: 0 };
-  for (const row of counts) byStatus[row.status!] = Number(row.n);
   return {
-    counts: byStatus,
+    counts,
     oldestQueuedAgeSeconds: queued.age === null ? null : Number(queued.age),
     outbox,
     failuresLastHour: Number(failures.hour),
