@@ -1,2 +1,2 @@
 export { type AppDeps, BODY_LIMIT_BYTES, buildApp } from './app.ts';
-export { type ApiMetrics, createApiMetrics, PAYOUT_QUEUE } from './metrics.ts';
+export { type ApiMetrics, createApiMetrics } from './metrics.ts';

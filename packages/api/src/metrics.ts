@@ -6,10 +6,9 @@
  */
 import { sql } from 'kysely';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { countByPayoutStatus, type Database, outboxBacklog, type PayoutLevel, type ProcessOutcome, type ReferralPayoutStatus } from '@referrals/core';
+import { countByPayoutStatus, REFERRAL_PAYOUT_QUEUE, type Database, outboxBacklog, type PayoutLevel, type ProcessOutcome, type ReferralPayoutStatus } from '@referrals/core';
 
 /** pg-boss queue the worker consumes; its depth is read from pg-boss's own table. */
-export const PAYOUT_QUEUE = 'referral-payouts';
 
 
 // Payouts and end-to-end lag range from milliseconds (ledger gateway) to minutes (retries).
@@ -78,7 +77,7 @@ export function createApiMetrics(db: Database): ApiMetrics {
   });
   const queueDepth = new Gauge({
     name: 'referral_payout_queue_depth',
-    help: `Jobs waiting in the pg-boss queue "${PAYOUT_QUEUE}" (states created and retry)`,
+    help: `Jobs waiting in the pg-boss queue "${REFERRAL_PAYOUT_QUEUE}" (states created and retry)`,
     registers: [registry],
   });
 
@@ -87,7 +86,7 @@ export function createApiMetrics(db: Database): ApiMetrics {
     const exists = await sql<{ present: boolean }>`select to_regclass('pgboss.job') is not null as present`.execute(db);
     if (!exists.rows[0]?.present) return 0;
     const depth = await sql<{ n: number }>`
-      select count(*) as n from pgboss.job where name = ${PAYOUT_QUEUE} and state in ('created', 'retry')`.execute(db);
+      select count(*) as n from pgboss.job where name = ${REFERRAL_PAYOUT_QUEUE} and state in ('created', 'retry')`.execute(db);
     return Number(depth.rows[0]?.n ?? 0);
   }
 

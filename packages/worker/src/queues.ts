@@ -1,6 +1,6 @@
-import { type OutboxTopic, type OutboxTopics, REFERRAL_PAYOUT_TOPIC } from '@referrals/core';
+import { type OutboxTopic, type OutboxTopics, REFERRAL_PAYOUT_QUEUE, REFERRAL_PAYOUT_TOPIC } from '@referrals/core';
 
-export const REFERRAL_PAYOUTS = 'referral-payouts';
+export const REFERRAL_PAYOUTS = REFERRAL_PAYOUT_QUEUE;
 export const REFERRAL_PAYOUTS_DEAD_LETTER = 'referral-payouts-dead-letter';
 
 /** Every queue the worker uses, and the payload its jobs carry. Handlers are keyed by it. */

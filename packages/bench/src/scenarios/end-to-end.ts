@@ -8,7 +8,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
-import { createDatabase } from '@referrals/core';
+import { createDatabase, REFERRAL_PAYOUT_QUEUE } from '@referrals/core';
 import { readInvariants, type InvariantReport } from '@referrals/testing';
 import { type Bench, runLoadClient, startApi, startWorkerProcess, stopAll } from '../harness.ts';
 import type { Service } from '../processes.ts';
@@ -35,7 +35,6 @@ export interface EndToEndResult {
   invariants: InvariantReport;
 }
 
-const QUEUE = 'referral-payouts';
 
 export async function runEndToEndScenario(bench: Bench, rateOverride?: number): Promise<EndToEndResult> {
   const rate = rateOverride ?? bench.endToEndRate ?? (bench.quick ? 20 : 100);
@@ -67,7 +66,7 @@ export async function runEndToEndScenario(bench: Bench, rateOverride?: number): 
          join outbox o on o.aggregate_id = p.id
          left join pgboss.job j on j.name = $2 and j.id = p.id
         where p.confirmed_at >= $1 and p.referral_payout_status = 'completed'`,
-      [mark[0]!.at, QUEUE],
+      [mark[0]!.at, REFERRAL_PAYOUT_QUEUE],
     );
     const { rows: counts } = await db.pool.query<{ purchases: number; completed: number }>(
       `select count(*)::int as purchases, count(*) filter (where referral_payout_status = 'completed')::int as completed

@@ -12,6 +12,9 @@ export type OutboxTopic = keyof OutboxTopics;
 
 export const REFERRAL_PAYOUT_TOPIC = 'referral_payout.requested' satisfies OutboxTopic;
 
+/** The job queue the relay routes referral payouts to: the worker consumes it, the API reports its depth. */
+export const REFERRAL_PAYOUT_QUEUE = 'referral-payouts';
+
 export interface OutboxRow<T extends OutboxTopic = OutboxTopic> {
   id: number;
   topic: T;
