@@ -1,9 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import { DomainError, notFound } from '../errors.ts';
 import type { PurchaseRow } from '../db/types.ts';
-import { movementRows } from '../ledger/ledger.ts';
-import { treasuryDistribution } from '../money.ts';
+import { BPS_DENOMINATOR } from '../money.ts';
 import { notifyOutbox, REFERRAL_PAYOUT_TOPIC } from '../outbox/outbox.ts';
 import { type Purchase, toPurchase } from './purchase.ts';
 
@@ -30,72 +30,73 @@ export async function confirmPurchase(
   input: ConfirmPurchaseInput,
   options: { platformFeeBps: number },
 ): Promise<ConfirmPurchaseResult> {
-  // Price, creator and referral chain are fixed once the purchase exists, so reading them without a
-  // lock is safe; the update below re-checks `pending`, and a concurrent confirm makes it a no-op.
-  const current = await db
-    .selectFrom('purchases as p')
-    .innerJoin('content as c', 'c.id', 'p.content_id')
-    .leftJoin('user_referrals as r', 'r.user_id', 'p.buyer_id')
-    .select(['p.status', 'p.price', 'p.currency', 'c.creator_id', 'r.direct_referrer_id'])
-    .where('p.id', '=', input.purchaseId)
-    .executeTakeFirst();
-  if (!current) throw notFound('purchase', input.purchaseId);
-
-  if (current.status === 'pending') {
-    const { platformFee, creatorShare } = treasuryDistribution(current.price, options.platformFeeBps);
-    const reason = current.price === 0 ? 'free_content' : current.direct_referrer_id === null ? 'no_referrer' : null;
-    const ledger = movementRows({
-      currency: current.currency,
-      purchaseId: input.purchaseId,
-      postings: [
-        { account: 'buyer_payment_clearing', userId: null, amount: -current.price },
-        { account: 'creator_earnings', userId: current.creator_id, amount: creatorShare },
-        { account: 'platform_treasury', userId: null, amount: platformFee },
-      ],
-    });
-    const ledgerInsert = ledger.length
-      ? sql`, ledger as (
-          insert into ledger_entries (transaction_id, account, user_id, amount, currency, purchase_id)
-          select * from (values ${sql.join(ledger.map((r) => sql`(${r.transaction_id}::uuid, ${r.account}, ${r.user_id}::uuid, ${r.amount}::bigint, ${r.currency}, ${r.purchase_id}::uuid)`))}) v
-          where exists (select 1 from confirmed))`
-      : sql``;
-    const { rows } = await sql<PurchaseRow>`
-      with confirmed as (
-        update purchases set
-          status = 'confirmed',
-          payment_reference = ${input.paymentReference},
-          confirmed_at = now(),
-          platform_fee = ${platformFee},
-          referral_payout_status = ${reason === null ? 'queued' : 'not_applicable'},
-          referral_payout_reason = ${reason},
-          referral_payout_queued_at = case when ${reason === null} then now() end,
-          referral_payout_completed_at = case when ${reason === null} then null else now() end
-        where id = ${input.purchaseId} and status = 'pending'
-        returning *
-      )${ledgerInsert},
-      outbox_row as (
-        insert into outbox (topic, aggregate_id, payload)
-        select ${REFERRAL_PAYOUT_TOPIC}, id, jsonb_build_object('purchaseId', id)
-          from confirmed where referral_payout_status = 'queued'
-      ),
-      event as (
-        insert into referral_payout_events (purchase_id, from_status, to_status, actor, attempt)
-        select id, null, referral_payout_status, 'api', 0 from confirmed
-      )
-      select * from confirmed`.execute(db);
-    const row = rows[0];
-    if (row) {
-      if (row.referral_payout_status === 'queued') {
-        // The purchase is committed: a failed wake-up must not turn its answer into an error. The
-        // relay's poll picks the row up within OUTBOX_POLL_INTERVAL_MS.
-        await notifyOutbox(db).catch(() => undefined);
-      }
-      return { purchase: toPurchase(row), replayed: false };
+  if (!Number.isInteger(options.platformFeeBps) || options.platformFeeBps < 0 || options.platformFeeBps > BPS_DENOMINATOR) {
+    throw new RangeError(`platform fee must be 0..${BPS_DENOMINATOR} bps, got ${options.platformFeeBps}`);
+  }
+  // The fee, the creator's share and the payout decision are computed inside the statement from the
+  // purchase, its content and the buyer's chain (all fixed once the purchase exists), so a confirm is
+  // one round trip instead of a read and then a write. Integer division of non-negative bigints
+  // floors, as money.applyBps does. Two concurrent confirms: the second one's update re-checks
+  // `status = 'pending'` on the row the first committed, updates nothing and answers as a replay.
+  const { rows } = await sql<PurchaseRow>`
+    with target as (
+      select p.id, c.creator_id,
+             p.price * ${options.platformFeeBps}::bigint / ${BPS_DENOMINATOR} as fee,
+             case when p.price = 0 then 'free_content'
+                  when r.direct_referrer_id is null then 'no_referrer' end as reason
+        from purchases p
+        join content c on c.id = p.content_id
+        left join user_referrals r on r.user_id = p.buyer_id
+       where p.id = ${input.purchaseId} and p.status = 'pending'
+    ),
+    confirmed as (
+      update purchases p set
+        status = 'confirmed',
+        payment_reference = ${input.paymentReference},
+        confirmed_at = now(),
+        platform_fee = t.fee,
+        referral_payout_status = case when t.reason is null then 'queued' else 'not_applicable' end,
+        referral_payout_reason = t.reason,
+        referral_payout_queued_at = case when t.reason is null then now() end,
+        referral_payout_completed_at = case when t.reason is null then null else now() end
+      from target t
+      where p.id = t.id and p.status = 'pending'
+      returning p.*, t.creator_id as ledger_creator_id
+    ),
+    ledger as (
+      insert into ledger_entries (transaction_id, account, user_id, amount, currency, purchase_id)
+      select ${randomUUID()}::uuid, v.account, v.user_id, v.amount, c.currency, c.id
+        from confirmed c
+        cross join lateral (values
+          ('buyer_payment_clearing', null::uuid, -c.price),
+          ('creator_earnings', c.ledger_creator_id, c.price - c.platform_fee),
+          ('platform_treasury', null::uuid, c.platform_fee)
+        ) v (account, user_id, amount)
+       where v.amount <> 0
+    ),
+    outbox_row as (
+      insert into outbox (topic, aggregate_id, payload)
+      select ${REFERRAL_PAYOUT_TOPIC}, id, jsonb_build_object('purchaseId', id)
+        from confirmed where referral_payout_status = 'queued'
+    ),
+    event as (
+      insert into referral_payout_events (purchase_id, from_status, to_status, actor, attempt)
+      select id, null, referral_payout_status, 'api', 0 from confirmed
+    )
+    select * from confirmed`.execute(db);
+  const confirmed = rows[0];
+  if (confirmed) {
+    if (confirmed.referral_payout_status === 'queued') {
+      // The purchase is committed: a failed wake-up must not turn its answer into an error. The
+      // relay's poll picks the row up within OUTBOX_POLL_INTERVAL_MS.
+      await notifyOutbox(db).catch(() => undefined);
     }
-    // A concurrent confirm got there first: answer as a replay of it, below.
+    return { purchase: toPurchase(confirmed), replayed: false };
   }
 
-  const row = await db.selectFrom('purchases').selectAll().where('id', '=', input.purchaseId).executeTakeFirstOrThrow();
+  // Not pending (or absent): a replay of an earlier confirm, a conflict, or an unknown purchase.
+  const row = await db.selectFrom('purchases').selectAll().where('id', '=', input.purchaseId).executeTakeFirst();
+  if (!row) throw notFound('purchase', input.purchaseId);
   if (row.payment_reference !== input.paymentReference) {
     throw new DomainError('conflict', `purchase ${input.purchaseId} is already confirmed with another payment reference`);
   }
