@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { prunePublishedOutbox } from '@referrals/core';
+import { prunePublishedOutbox, publishedPastRetention } from '@referrals/core';
 import { confirmedPurchase, seedReferralChain } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 
@@ -21,5 +21,20 @@ describe('prunePublishedOutbox', () => {
     const left = await t.db.selectFrom('outbox').select('aggregate_id').execute();
     expect(left.map((r) => r.aggregate_id).sort()).toEqual(purchases.slice(3).map((p) => p.id).sort());
     expect(await prunePublishedOutbox(t.db, 7)).toBe(0);
+  });
+
+  it('finds a batch through the published_at index, not by scanning the outbox', async () => {
+    // Enough published history that a sequential scan would be the planner's choice without it.
+    await sql`
+      insert into outbox (topic, aggregate_id, payload, created_at, published_at)
+      select 'referral_payout.requested', gen_random_uuid(), '{}'::jsonb, now() - make_interval(days => 30 - g / 1000),
+             now() - make_interval(days => 30 - g / 1000)
+        from generate_series(1, 20000) g`.execute(t.db);
+    await sql`analyze outbox`.execute(t.db);
+
+    const plan = await publishedPastRetention(t.db, 7, 5000).explain();
+    const text = plan.map((row) => Object.values(row).join(' ')).join('\n');
+    expect(text).toContain('outbox_published_at_idx');
+    expect(text).not.toMatch(/Seq Scan/);
   });
 });

@@ -60,6 +60,19 @@ export async function markPublished(trx: Tx, ids: number[]): Promise<void> {
 }
 
 /**
+ * Ids of the oldest published rows past the retention, oldest first by `published_at`: a range read
+ * of outbox_published_at_idx that stops at `limit`, however large the outbox has grown.
+ */
+export function publishedPastRetention(db: Database, retentionDays: number, limit: number) {
+  return db
+    .selectFrom('outbox')
+    .select('id')
+    .where('published_at', '<', sql<Date>`now() - make_interval(days => ${retentionDays})`)
+    .orderBy('published_at')
+    .limit(limit);
+}
+
+/**
  * Deletes published rows older than the retention, in batches so no statement holds many locks.
  * Unpublished rows are never touched. Returns how many rows went.
  */
@@ -68,14 +81,7 @@ export async function prunePublishedOutbox(db: Database, retentionDays: number, 
   for (;;) {
     const result = await db
       .deleteFrom('outbox')
-      .where('id', 'in', (eb) =>
-        eb
-          .selectFrom('outbox')
-          .select('id')
-          .where('published_at', '<', sql<Date>`now() - make_interval(days => ${retentionDays})`)
-          .orderBy('id')
-          .limit(batchSize),
-      )
+      .where('id', 'in', publishedPastRetention(db, retentionDays, batchSize))
       .executeTakeFirst();
     const deleted = Number(result.numDeletedRows);
     total += deleted;
