@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { formatMoney as money, loadConfig } from '@referrals/core';
 import { type ApiClient, type ApiPayoutStatus, apiClient } from './api-client.ts';
 import { embeddedDatabaseUrl } from './embedded-postgres.ts';
-import { dataDirectory, readAdminToken } from './local-setup.ts';
+import { apiBaseUrl, dataDirectory, readAdminToken } from './local-setup.ts';
 
 const TREASURY_PORT = Number(process.env.DEMO_TREASURY_PORT ?? 4010);
 const TREASURY_URL = `http://127.0.0.1:${TREASURY_PORT}`;
@@ -30,14 +30,17 @@ function stop(error: unknown): never {
 }
 
 async function runDemo() {
-  const apiUrl = process.env.API_URL ?? 'http://127.0.0.1:3000';
-  const token = process.env.ADMIN_API_TOKEN?.trim() || readAdminToken(dataDirectory());
+  // The same environment as `pnpm start` (HOST, PORT, ADMIN_API_TOKEN, REFERRALS_DATA_DIR, ...), so
+  // a system started with PORT=3917 is the one the demo talks to.
+  const config = loadConfig(process.env, { requireDatabaseUrl: false });
+  const apiUrl = apiBaseUrl(config);
+  const token = config.adminApiToken ?? readAdminToken(dataDirectory());
   if (!token) throw new Error(`no admin token: set ADMIN_API_TOKEN, or run \`pnpm start\` once (it keeps one in ${dataDirectory()}/admin-token)`);
   try {
     const ready = await fetch(`${apiUrl}/readyz`, { signal: AbortSignal.timeout(3_000) });
     if (!ready.ok) throw new Error(`answered ${ready.status}`);
   } catch (error) {
-    throw new Error(`the API at ${apiUrl} is not ready (${error instanceof Error ? error.message : String(error)}); start it with \`pnpm start\` (or set API_URL)`);
+    throw new Error(`the API at ${apiUrl} is not ready (${error instanceof Error ? error.message : String(error)}); start it with \`pnpm start\`, with the same HOST and PORT as this demo`);
   }
   const api = apiClient(apiUrl, token);
   const tag = randomBytes(2).toString('hex');
@@ -84,7 +87,7 @@ async function runDemo() {
   );
   say(`  ${purchase.id}  ${describe(outcome)}`);
 
-  const databaseUrl = process.env.DATABASE_URL ?? embeddedDatabaseUrl(loadConfig(process.env, { requireDatabaseUrl: false }).embeddedPgPort);
+  const databaseUrl = config.databaseUrl || embeddedDatabaseUrl(config.embeddedPgPort);
   const cli = 'npm run manage-referral-payouts --';
   say();
   if (outcome.status === 'failed') {

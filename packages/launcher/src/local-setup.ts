@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Config } from '@referrals/core';
 
 /** Local state of `pnpm start` and `pnpm demo`: the embedded database and the admin token. */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -38,4 +39,14 @@ export function readOrCreateAdminToken(dataDir: string): { token: string; file: 
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return { token: readAdminToken(dataDir)!, file };
     throw error;
   }
+}
+
+/**
+ * The URL a client on this machine reaches the API at: HOST and PORT as `pnpm start` gives them to
+ * the API, with a wildcard bind address replaced by loopback.
+ */
+export function apiBaseUrl(config: Pick<Config, 'host' | 'port'>): string {
+  const { host } = config;
+  const reachable = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+  return `http://${reachable}:${config.port}`;
 }

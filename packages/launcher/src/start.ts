@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type Config, ConfigError, createDatabase, loadConfig, migrate } from '@referrals/core';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.ts';
-import { dataDirectory, readOrCreateAdminToken, REPO_ROOT } from './local-setup.ts';
+import { apiBaseUrl, dataDirectory, readOrCreateAdminToken, REPO_ROOT } from './local-setup.ts';
 
 const CHILD_STOP_TIMEOUT_MS = 20_000;
 const READY_TIMEOUT_MS = 60_000;
@@ -118,12 +118,6 @@ async function waitUntilReady(baseUrl: string): Promise<void> {
   }
 }
 
-function browsableHost(host: string): string {
-  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
-  if (host === '::') return '[::1]';
-  return host.includes(':') ? `[${host}]` : host;
-}
-
 async function main() {
   mkdirSync(dataDir, { recursive: true, mode: 0o755 });
   const admin = config.adminApiToken ? { token: config.adminApiToken, file: undefined } : readOrCreateAdminToken(dataDir);
@@ -158,7 +152,7 @@ async function main() {
   startChild('api', env);
   startChild('worker', env);
 
-  const apiUrl = `http://${browsableHost(config.host)}:${config.port}`;
+  const apiUrl = apiBaseUrl(config);
   await waitUntilReady(apiUrl);
 
   const shownDatabaseUrl = database ? databaseUrl : redactPassword(databaseUrl);

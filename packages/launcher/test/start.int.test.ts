@@ -81,11 +81,11 @@ interface Launch {
   exited: Promise<number | null>;
 }
 
-function launch(env: NodeJS.ProcessEnv): Launch {
+function launch(env: NodeJS.ProcessEnv, entry = 'start.ts'): Launch {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, LOG_LEVEL: 'warn' };
   delete childEnv.DATABASE_URL;
   delete childEnv.ADMIN_API_TOKEN;
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'packages/launcher/src/start.ts')], {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'packages/launcher/src', entry)], {
     cwd: REPO_ROOT,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -171,6 +171,12 @@ describe('pnpm start with the embedded Postgres', () => {
       ['direct', direct.id, 1000],
       ['grand', grand.id, 500],
     ]);
+
+    // `pnpm demo` reads the same environment: PORT and the kept admin token find this system.
+    const demo = launch(env, 'demo.ts');
+    expect(await demo.exited, demo.output()).toBe(0);
+    expect(demo.output()).toContain(`Referral chain (through http://127.0.0.1:${apiPort}):`);
+    expect(demo.output()).toMatch(/completed: paid direct 1\.20 EUR, grand 0\.60 EUR/);
 
     await interruptAndCheckNothingLeft(first, dataDir);
 
