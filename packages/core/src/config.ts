@@ -1,70 +1,159 @@
 /**
  * Configuration, parsed once from the environment into a frozen object. An invalid value stops
  * start-up with a message naming the variable; nothing else in the code reads process.env.
+ *
+ * Adding a variable is a one-place change: add it to `ConfigSchema` below (name, type, default,
+ * bounds, description). The typed `Config` key (camelCase of the name), validation and its error
+ * message follow from the schema; then run `pnpm docs:config` to regenerate README's table (a test
+ * fails while README and the schema differ). Only rules that involve two variables live in
+ * `loadConfig` itself.
  */
-export type PayoutGatewayKind = 'ledger' | 'http';
+import { type Static, type TLiteral, type TSchema, type TUnion, Type } from '@sinclair/typebox';
+import { FormatRegistry } from '@sinclair/typebox';
+import { type ValueError, ValueErrorType } from '@sinclair/typebox/errors';
+import { Value } from '@sinclair/typebox/value';
 
-export interface Config {
-  readonly databaseUrl: string;
-  readonly host: string;
-  readonly port: number;
-  readonly logLevel: string;
-  readonly adminApiToken: string | undefined;
-  readonly platformFeeBps: number;
-  readonly referralMinPayout: number;
-  readonly payoutGateway: PayoutGatewayKind;
-  readonly treasuryUrl: string | undefined;
-  readonly treasuryTimeoutMs: number;
-  readonly payoutRetryLimit: number;
-  readonly payoutRetryDelaySeconds: number;
-  readonly outboxPollIntervalMs: number;
-  readonly outboxRetentionDays: number;
-  readonly workerConcurrency: number;
-  readonly workerMetricsPort: number | undefined;
-  readonly embeddedPgPort: number;
+/** Annotations the README table reads besides `description` and `default`. */
+interface Documented {
+  description: string;
+  /** What leaving the variable unset means, for variables without a default. */
+  whenUnset?: string;
 }
+
+const URL_FORMAT = 'url';
+if (!FormatRegistry.Has(URL_FORMAT)) FormatRegistry.Set(URL_FORMAT, (value) => URL.canParse(value));
+
+function integer(minimum: number, maximum: number, fallback: number, doc: Documented) {
+  return Type.Integer({ minimum, maximum, default: fallback, ...doc });
+}
+
+function url(protocols: readonly string[], doc: Documented) {
+  return Type.String({ format: URL_FORMAT, protocols, ...doc });
+}
+
+function oneOf<const T extends readonly string[]>(values: T, fallback: T[number], doc: Documented) {
+  return Type.Union(
+    values.map((value) => Type.Literal(value)),
+    { default: fallback, ...doc },
+  ) as unknown as TUnion<TLiteral<T[number]>[]>;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const PAYOUT_GATEWAY_KINDS = ['ledger', 'http'] as const;
+export type PayoutGatewayKind = (typeof PAYOUT_GATEWAY_KINDS)[number];
+
+/** Every environment variable the processes read, in README order. */
+export const ConfigSchema = Type.Object({
+  DATABASE_URL: Type.Optional(
+    url(['postgres:', 'postgresql:'], {
+      description: 'Postgres connection string',
+      whenUnset: 'required; `pnpm start` starts an embedded Postgres instead',
+    }),
+  ),
+  HOST: Type.String({
+    default: '127.0.0.1',
+    description: "where the API listens (the worker's metrics bind to it too)",
+  }),
+  PORT: integer(0, 65535, 3000, { description: 'port the API listens on' }),
+  LOG_LEVEL: oneOf(LOG_LEVELS, 'info', { description: 'pino level' }),
+  ADMIN_API_TOKEN: Type.Optional(
+    Type.String({
+      minLength: 16,
+      description: 'bearer token for admin routes',
+      whenUnset: 'admin routes answer 401',
+    }),
+  ),
+  PLATFORM_FEE_BPS: integer(0, 10_000, 3000, {
+    description: "platform fee in basis points; a code's direct + grand rate may not exceed it",
+  }),
+  REFERRAL_MIN_PAYOUT: integer(1, Number.MAX_SAFE_INTEGER, 1, {
+    description: 'minor units; a level below it is not paid',
+  }),
+  PAYOUT_GATEWAY: oneOf(PAYOUT_GATEWAY_KINDS, 'ledger', {
+    description: '`ledger` credits referral earnings in the same transaction; `http` calls the treasury',
+  }),
+  TREASURY_URL: Type.Optional(
+    url(['http:', 'https:'], {
+      description: 'the treasury service; payouts are `POST {TREASURY_URL}/transfers` with an `Idempotency-Key`',
+      whenUnset: 'required when `PAYOUT_GATEWAY` is `http`',
+    }),
+  ),
+  TREASURY_TIMEOUT_MS: integer(1, 600_000, 5000, { description: 'per transfer' }),
+  PAYOUT_RETRY_LIMIT: integer(0, 100, 5, {
+    description: 'retries after the first attempt before a purchase is `failed`',
+  }),
+  PAYOUT_RETRY_DELAY_SECONDS: integer(0, 3600, 2, {
+    description: 'first retry delay, doubling each time (0 = immediate)',
+  }),
+  OUTBOX_POLL_INTERVAL_MS: integer(10, 3_600_000, 1000, {
+    description: "relay's fallback poll; LISTEN/NOTIFY wakes it at once",
+  }),
+  OUTBOX_RETENTION_DAYS: integer(1, 3650, 7, {
+    description: 'the worker deletes outbox rows published longer ago than this (hourly)',
+  }),
+  WORKER_CONCURRENCY: integer(1, 256, 8, { description: 'payouts in flight per worker process' }),
+  WORKER_METRICS_PORT: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: 65535, description: "worker's Prometheus `/metrics`", whenUnset: 'off' }),
+  ),
+  EMBEDDED_PG_PORT: integer(1, 65535, 54329, { description: 'port of the embedded Postgres of `pnpm start`' }),
+});
+
+type ConfigEnv = Static<typeof ConfigSchema>;
+type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}`
+  ? `${Lowercase<Head>}${Capitalize<CamelCase<Tail>>}`
+  : Lowercase<S>;
+type FromSchema = { readonly [K in keyof ConfigEnv as CamelCase<K & string>]-?: ConfigEnv[K] };
+
+/** `databaseUrl` is '' only when a caller allowed it to be unset (the launcher). */
+export type Config = Readonly<Omit<FromSchema, 'databaseUrl'> & { databaseUrl: string }>;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
 type Env = Record<string, string | undefined>;
+type VariableName = keyof typeof ConfigSchema.properties;
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+function camelCase(name: string): string {
+  return name.toLowerCase().replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
+}
 
 function read(env: Env, name: string): string | undefined {
   const value = env[name];
   return value === undefined || value.trim() === '' ? undefined : value.trim();
 }
 
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = read(env, name);
-  if (raw === undefined) return fallback;
-  if (!/^-?\d+$/.test(raw)) throw new ConfigError(`${name} must be an integer, got "${raw}"`);
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new ConfigError(`${name} must be between ${min} and ${max}, got ${raw}`);
-  }
-  return value;
+/** Environment values are strings; integers are converted only when they are written as one. */
+function convert(schema: TSchema, raw: string): unknown {
+  return schema.type === 'integer' && /^-?\d+$/.test(raw) ? Number(raw) : raw;
 }
 
-function optionalInteger(env: Env, name: string, min: number, max: number): number | undefined {
-  return read(env, name) === undefined ? undefined : integer(env, name, 0, min, max);
+function describeChoices(values: readonly string[]): string {
+  return values.length === 2 ? `"${values[0]}" or "${values[1]}"` : `one of ${values.join(', ')}`;
 }
 
-function url(env: Env, name: string, protocols: string[]): string | undefined {
-  const raw = read(env, name);
-  if (raw === undefined) return undefined;
-  let parsed: URL;
-  try {
-    parsed = new URL(raw);
-  } catch {
-    throw new ConfigError(`${name} must be a URL, got "${raw}"`);
+function literals(schema: TSchema): string[] {
+  return (schema.anyOf as TSchema[]).map((member) => String(member.const));
+}
+
+function message(error: ValueError, raw: string): string {
+  const name = error.path.slice(1);
+  const { schema } = error;
+  switch (error.type) {
+    case ValueErrorType.Integer:
+      return `${name} must be an integer, got "${raw}"`;
+    case ValueErrorType.IntegerMinimum:
+    case ValueErrorType.IntegerMaximum:
+      return `${name} must be between ${schema.minimum} and ${schema.maximum}, got ${raw}`;
+    case ValueErrorType.Union:
+      return `${name} must be ${describeChoices(literals(schema))}, got "${raw}"`;
+    case ValueErrorType.StringMinLength:
+      return `${name} must be at least ${schema.minLength} characters`;
+    case ValueErrorType.StringFormat:
+      return `${name} must be a URL, got "${raw}"`;
+    default:
+      return `${name} is invalid (${error.message}), got "${raw}"`;
   }
-  if (!protocols.includes(parsed.protocol)) {
-    throw new ConfigError(`${name} must use ${protocols.join(' or ')}, got "${parsed.protocol}"`);
-  }
-  return raw;
 }
 
 export interface LoadConfigOptions {
@@ -73,47 +162,37 @@ export interface LoadConfigOptions {
 }
 
 export function loadConfig(env: Env = process.env, options: LoadConfigOptions = {}): Config {
-  const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
-  if (databaseUrl === undefined && options.requireDatabaseUrl !== false) {
+  const properties: Record<string, TSchema> = ConfigSchema.properties;
+  const values: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(properties)) {
+    const raw = read(env, name);
+    if (raw !== undefined) values[name] = convert(schema, raw);
+  }
+  Value.Default(ConfigSchema, values);
+
+  const error = Value.Errors(ConfigSchema, values).First();
+  if (error !== undefined) throw new ConfigError(message(error, read(env, error.path.slice(1)) ?? ''));
+
+  for (const [name, schema] of Object.entries(properties)) {
+    const protocols = schema.protocols as string[] | undefined;
+    const value = values[name];
+    if (protocols === undefined || typeof value !== 'string') continue;
+    const { protocol } = new URL(value);
+    if (!protocols.includes(protocol)) {
+      throw new ConfigError(`${name} must use ${protocols.join(' or ')}, got "${protocol}"`);
+    }
+  }
+
+  const parsed = values as ConfigEnv;
+  if (parsed.DATABASE_URL === undefined && options.requireDatabaseUrl !== false) {
     throw new ConfigError('DATABASE_URL is required (e.g. postgres://postgres@127.0.0.1:5432/referrals)');
   }
-
-  const logLevel = read(env, 'LOG_LEVEL') ?? 'info';
-  if (!LOG_LEVELS.includes(logLevel)) {
-    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
-  }
-
-  const payoutGateway = read(env, 'PAYOUT_GATEWAY') ?? 'ledger';
-  if (payoutGateway !== 'ledger' && payoutGateway !== 'http') {
-    throw new ConfigError(`PAYOUT_GATEWAY must be "ledger" or "http", got "${payoutGateway}"`);
-  }
-  const treasuryUrl = url(env, 'TREASURY_URL', ['http:', 'https:']);
-  if (payoutGateway === 'http' && treasuryUrl === undefined) {
+  if (parsed.PAYOUT_GATEWAY === 'http' && parsed.TREASURY_URL === undefined) {
     throw new ConfigError('TREASURY_URL is required when PAYOUT_GATEWAY is "http"');
   }
 
-  const adminApiToken = read(env, 'ADMIN_API_TOKEN');
-  if (adminApiToken !== undefined && adminApiToken.length < 16) {
-    throw new ConfigError('ADMIN_API_TOKEN must be at least 16 characters');
-  }
-
-  return Object.freeze({
-    databaseUrl: databaseUrl ?? '',
-    host: read(env, 'HOST') ?? '127.0.0.1',
-    port: integer(env, 'PORT', 3000, 0, 65535),
-    logLevel,
-    adminApiToken,
-    platformFeeBps: integer(env, 'PLATFORM_FEE_BPS', 3000, 0, 10000),
-    referralMinPayout: integer(env, 'REFERRAL_MIN_PAYOUT', 1, 1, Number.MAX_SAFE_INTEGER),
-    payoutGateway,
-    treasuryUrl,
-    treasuryTimeoutMs: integer(env, 'TREASURY_TIMEOUT_MS', 5000, 1, 600_000),
-    payoutRetryLimit: integer(env, 'PAYOUT_RETRY_LIMIT', 5, 0, 100),
-    payoutRetryDelaySeconds: integer(env, 'PAYOUT_RETRY_DELAY_SECONDS', 2, 0, 3600),
-    outboxPollIntervalMs: integer(env, 'OUTBOX_POLL_INTERVAL_MS', 1000, 10, 3_600_000),
-    outboxRetentionDays: integer(env, 'OUTBOX_RETENTION_DAYS', 7, 1, 3650),
-    workerConcurrency: integer(env, 'WORKER_CONCURRENCY', 8, 1, 256),
-    workerMetricsPort: optionalInteger(env, 'WORKER_METRICS_PORT', 0, 65535),
-    embeddedPgPort: integer(env, 'EMBEDDED_PG_PORT', 54329, 1, 65535),
-  });
+  const config: Record<string, unknown> = {};
+  for (const name of Object.keys(properties) as VariableName[]) config[camelCase(name)] = parsed[name];
+  config.databaseUrl = parsed.DATABASE_URL ?? '';
+  return Object.freeze(config) as Config;
 }

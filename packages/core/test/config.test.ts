@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '@referrals/core';
+import { ConfigError, ConfigSchema, loadConfig } from '@referrals/core';
 
 const base = { DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/referrals' };
 
@@ -41,6 +41,24 @@ describe('loadConfig', () => {
   ])('refuses %j naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('refuses a DATABASE_URL that is not a URL', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'not a url' })).toThrow('DATABASE_URL must be a URL, got "not a url"');
+  });
+
+  it.each(Object.keys(ConfigSchema.properties).filter((name) => name !== 'HOST'))(
+    'names %s when its value is invalid',
+    (name) => {
+      expect(() => loadConfig({ ...base, [name]: 'x!' })).toThrow(new RegExp(`^${name} `));
+    },
+  );
+
+  it('reads each variable into its camelCase key', () => {
+    const config = loadConfig({ ...base, WORKER_METRICS_PORT: '9464', ADMIN_API_TOKEN: ' 0123456789abcdef ' });
+    expect(config.workerMetricsPort).toBe(9464);
+    expect(config.adminApiToken).toBe('0123456789abcdef');
+    expect(Object.keys(config)).toHaveLength(Object.keys(ConfigSchema.properties).length);
   });
 
   it('lets the launcher start without DATABASE_URL', () => {
