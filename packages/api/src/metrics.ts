@@ -6,7 +6,7 @@
  */
 import { sql } from 'kysely';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { countByPayoutStatus, REFERRAL_PAYOUT_QUEUE, type Database, outboxBacklog, type PayoutLevel, type ProcessOutcome, type ReferralPayoutStatus } from '@referrals/core';
+import { countByPayoutStatus, REFERRAL_PAYOUT_QUEUE, type Database, outboxBacklog, type PayoutLevel, type ProcessOutcome, readTreasuryGate, type ReferralPayoutStatus, TREASURY_GATE_STATES } from '@referrals/core';
 
 /** pg-boss queue the worker consumes; its depth is read from pg-boss's own table. */
 
@@ -81,6 +81,13 @@ export function createApiMetrics(db: Database): ApiMetrics {
     registers: [registry],
   });
 
+  const treasuryGate = new Gauge({
+    name: 'referral_treasury_gate_state',
+    help: 'Treasury gate shared by all workers: 1 for its current state (closed, open, half_open, paused), 0 for the others',
+    labelNames: ['state'],
+    registers: [registry],
+  });
+
   async function readQueueDepth(): Promise<number> {
     // The worker creates pg-boss's schema on its first start; before that the queue is empty.
     const exists = await sql<{ present: boolean }>`select to_regclass('pgboss.job') is not null as present`.execute(db);
@@ -91,11 +98,13 @@ export function createApiMetrics(db: Database): ApiMetrics {
   }
 
   async function refreshGauges(): Promise<void> {
-    const [counts, backlog, depth] = await Promise.all([
+    const [counts, backlog, depth, gate] = await Promise.all([
       countByPayoutStatus(db),
       outboxBacklog(db),
       readQueueDepth(),
+      readTreasuryGate(db),
     ]);
+    for (const state of TREASURY_GATE_STATES) treasuryGate.set({ state }, state === gate.state ? 1 : 0);
     for (const [status, n] of Object.entries(counts)) purchasesByStatus.set({ referral_payout_status: status }, n);
     outboxUnpublished.set(backlog.unpublished);
     outboxOldestAge.set(backlog.oldestAgeSeconds ?? 0);

@@ -175,6 +175,19 @@ export const FailedListSchema = Type.Object(
   { additionalProperties: false },
 );
 
+export const TreasuryGateSchema = Type.Object(
+  {
+    state: Type.Union([Type.Literal('closed'), Type.Literal('open'), Type.Literal('half_open'), Type.Literal('paused')], {
+      description: 'closed: transfers go through; open: the circuit breaker stopped them until a probe succeeds; half_open: that probe is in flight; paused: an operator stopped them',
+    }),
+    since: Timestamp,
+    reason: Nullable(Type.String()),
+    by: Nullable(Type.String({ description: 'who paused payouts' })),
+    lastError: Nullable(Type.String({ description: 'the last transient treasury failure' })),
+  },
+  { additionalProperties: false },
+);
+
 export const SummarySchema = Type.Object(
   {
     counts: Type.Object(
@@ -189,6 +202,7 @@ export const SummarySchema = Type.Object(
     failuresLastHour: Type.Integer(),
     failuresLastDay: Type.Integer(),
     recentFailures: Type.Array(FailedItem),
+    treasury: TreasuryGateSchema,
   },
   { additionalProperties: false },
 );

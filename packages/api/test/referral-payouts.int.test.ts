@@ -235,6 +235,7 @@ describe('GET /api/marketplace/referral-payouts/summary', () => {
     expect(summary.failuresLastHour).toBe(summary.counts.failed);
     expect(summary.failuresLastDay).toBe(summary.counts.failed);
     expect(Array.isArray(summary.recentFailures)).toBe(true);
+    expect(summary.treasury).toEqual({ state: 'closed', since: expect.any(String), reason: null, by: null, lastError: null });
   });
 });
 

@@ -15,3 +15,5 @@ export * from './outbox/outbox.ts';
 export * from './payouts/payout-gateway.ts';
 export * from './payouts/process-referral-payouts.ts';
 export * from './payouts/payout-queries.ts';
+export * from './treasury/treasury-gate.ts';
+export { classifyTreasuryStatus, transferFailureKind, type TransferFailureKind } from './treasury/transfer-failure.ts';

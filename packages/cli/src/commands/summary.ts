@@ -1,7 +1,7 @@
-import { payoutSummary } from '@referrals/core';
+import { type PayoutSummary, payoutSummary } from '@referrals/core';
 import { type CommandContext, printJson, printLine } from '../command-context.ts';
 import { EXIT, type ExitCode } from '../exit-codes.ts';
-import { duration, fields } from '../format.ts';
+import { duration, fields, orNone, timestamp } from '../format.ts';
 import { failedTable, RETRY_ALL } from './list-failed.ts';
 
 /** Health figures; a read, so it exits 0 whatever they show. */
@@ -23,6 +23,8 @@ export async function showSummary(ctx: CommandContext): Promise<ExitCode> {
       ['Not applicable', n(counts.not_applicable)],
       ['Outbox backlog', `${n(summary.outbox.unpublished)}${summary.outbox.unpublished > 0 ? `  (oldest ${duration(summary.outbox.oldestAgeSeconds)})` : ''}`],
       ['Failures', `${summary.failuresLastHour} in the last hour, ${summary.failuresLastDay} in the last day`],
+      ['Treasury', treasuryLine(summary.treasury)],
+      ...(summary.treasury.lastError === null ? [] : [['Last treasury error', orNone(summary.treasury.lastError)] as [string, string]]),
     ]),
   );
   if (summary.recentFailures.length > 0) {
@@ -33,4 +35,17 @@ export async function showSummary(ctx: CommandContext): Promise<ExitCode> {
     printLine(ctx, `Retry all:  ${RETRY_ALL}`);
   }
   return EXIT.ok;
+}
+
+/** "closed", or why transfers are stopped and since when. */
+function treasuryLine(gate: PayoutSummary['treasury']): string {
+  const since = `since ${timestamp(gate.since)}`;
+  switch (gate.state) {
+    case 'closed':
+      return `closed (transfers go through) ${since}`;
+    case 'paused':
+      return `PAUSED by ${gate.by} ${since}: ${gate.reason}`;
+    default:
+      return `${gate.state === 'open' ? 'OPEN' : 'HALF-OPEN (probing)'} circuit breaker ${since}: ${gate.reason}`;
+  }
 }

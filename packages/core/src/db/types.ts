@@ -114,6 +114,34 @@ export interface ReferralPayoutEventsTable {
   at: Timestamp;
 }
 
+export type TreasuryGateState = 'closed' | 'open' | 'half_open' | 'paused';
+
+export interface TreasuryGateTable {
+  id: Generated<boolean>;
+  state: TreasuryGateState;
+  since: Timestamp;
+  consecutive_failures: number;
+  last_error: string | null;
+  last_error_at: NullableTimestamp;
+  probe_interval_ms: number | null;
+  next_probe_at: NullableTimestamp;
+  probe_owner: string | null;
+  probe_until: NullableTimestamp;
+  paused_by: string | null;
+  paused_reason: string | null;
+}
+
+export interface TreasuryGateEventsTable {
+  id: Generated<number>;
+  from_state: TreasuryGateState;
+  to_state: TreasuryGateState;
+  actor: Actor;
+  operator: string | null;
+  reason: string | null;
+  error: string | null;
+  at: Timestamp;
+}
+
 export interface DB {
   users: UsersTable;
   referral_codes: ReferralCodesTable;
@@ -124,6 +152,8 @@ export interface DB {
   referral_payouts: ReferralPayoutsTable;
   outbox: OutboxTable;
   referral_payout_events: ReferralPayoutEventsTable;
+  treasury_gate: TreasuryGateTable;
+  treasury_gate_events: TreasuryGateEventsTable;
 }
 
 export type PurchaseRow = Selectable<PurchasesTable>;
@@ -135,3 +165,4 @@ export type UserRow = Selectable<UsersTable>;
 export type ContentRow = Selectable<ContentTable>;
 export type UserReferralRow = Selectable<UserReferralsTable>;
 export type ReferralPayoutEventRow = Selectable<ReferralPayoutEventsTable>;
+export type TreasuryGateRow = Selectable<TreasuryGateTable>;

@@ -3,6 +3,7 @@ import type { Database } from '../db/database.ts';
 import type { Actor, LevelPayoutStatus, PayoutLevel, ReferralPayoutStatus } from '../db/types.ts';
 import { DomainError, notFound } from '../errors.ts';
 import { type OutboxBacklog, outboxBacklog } from '../outbox/outbox.ts';
+import { type TreasurySummary, treasurySummary } from '../treasury/treasury-gate.ts';
 
 export interface ReferralPayoutStatusView {
   purchaseId: string;
@@ -147,6 +148,7 @@ export interface PayoutSummary {
   failuresLastHour: number;
   failuresLastDay: number;
   recentFailures: FailedPayoutItem[];
+  treasury: TreasurySummary;
 }
 
 /** Confirmed purchases per referral payout status, every status present (0 when none). */
@@ -163,7 +165,7 @@ export async function countByPayoutStatus(db: Database): Promise<Record<Referral
 }
 
 export async function payoutSummary(db: Database): Promise<PayoutSummary> {
-  const [counts, queued, outbox, failures, recent] = await Promise.all([
+  const [counts, queued, outbox, failures, recent, treasury] = await Promise.all([
     countByPayoutStatus(db),
     db
       .selectFrom('purchases')
@@ -181,6 +183,7 @@ export async function payoutSummary(db: Database): Promise<PayoutSummary> {
       .where('referral_payout_failed_at', '>', sql<Date>`now() - interval '1 day'`)
       .executeTakeFirstOrThrow(),
     listFailedPayouts(db, { limit: 5 }),
+    treasurySummary(db),
   ]);
   return {
     counts,
@@ -189,5 +192,6 @@ export async function payoutSummary(db: Database): Promise<PayoutSummary> {
     failuresLastHour: Number(failures.hour),
     failuresLastDay: Number(failures.day),
     recentFailures: recent.items,
+    treasury,
   };
 }
