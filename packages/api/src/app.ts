@@ -10,11 +10,12 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { type Config, type Database, gatewayFromConfig, type PayoutGateway } from '@referrals/core';
-import { adminGuard } from './admin-auth.ts';
+import { AdminTokens, adminGuard } from './admin-auth.ts';
 import { errorHandler, notFoundHandler } from './http-errors.ts';
 import { type ApiMetrics, createApiMetrics } from './metrics.ts';
 import { healthRoutes } from './routes/health.ts';
 import { marketplaceRoutes } from './routes/marketplace.ts';
+import { payoutOperationRoutes } from './routes/payout-operations.ts';
 import { referralPayoutRoutes } from './routes/referral-payouts.ts';
 import { signUpRoutes } from './routes/sign-up.ts';
 
@@ -33,6 +34,7 @@ export interface RouteContext {
   logger: Logger;
   gateway: PayoutGateway;
   metrics: ApiMetrics;
+  adminTokens: AdminTokens;
   requireAdmin: ReturnType<typeof adminGuard>;
 }
 
@@ -55,15 +57,18 @@ export function buildApp(deps: AppDeps): TypedApp {
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  const adminTokens = new AdminTokens(deps.config);
   const ctx: RouteContext = {
     config: deps.config,
     db: deps.db,
     logger: deps.logger,
     gateway: deps.gateway ?? gatewayFromConfig(deps.config),
     metrics: createApiMetrics(deps.db),
-    requireAdmin: adminGuard(deps.config.adminApiToken),
+    adminTokens,
+    requireAdmin: adminGuard(adminTokens),
   };
 
+  app.decorateRequest('operator', null);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
 
@@ -88,6 +93,7 @@ export function buildApp(deps: AppDeps): TypedApp {
     signUpRoutes(typed, ctx);
     marketplaceRoutes(typed, ctx);
     referralPayoutRoutes(typed, ctx);
+    payoutOperationRoutes(typed, ctx);
   });
 
   return app;

@@ -4,7 +4,7 @@
  * bounded so that anything the schema accepts also fits its column.
  */
 import { type TSchema, Type } from '@sinclair/typebox';
-import { MAX_AMOUNT, MAX_FAILED_PAGE } from '@referrals/core';
+import { MAX_AMOUNT, MAX_FAILED_PAGE, MAX_NOTE_LENGTH, MAX_SEARCH_PAGE, MAX_SEARCH_TEXT } from '@referrals/core';
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 const Timestamp = Type.String({ format: 'date-time' });
@@ -123,7 +123,7 @@ export const ReferralPayoutStatusView = Type.Object(
           rateBps: Type.Integer(),
           amount: Type.Integer(),
           currency: Type.String(),
-          status: Type.Union([Type.Literal('pending'), Type.Literal('paid'), Type.Literal('failed')]),
+          status: Type.Union([Type.Literal('pending'), Type.Literal('paid'), Type.Literal('failed'), Type.Literal('written_off')]),
           reference: Nullable(Type.String()),
           paidAt: Nullable(Timestamp),
           error: Nullable(Type.String()),
@@ -137,8 +137,10 @@ export const ReferralPayoutStatusView = Type.Object(
           from: Nullable(ReferralPayoutStatusSchema),
           to: ReferralPayoutStatusSchema,
           actor: Type.String(),
+          operator: Nullable(Type.String()),
           attempt: Type.Integer(),
           error: Nullable(Type.String()),
+          note: Nullable(Type.String()),
           at: Timestamp,
         },
         { additionalProperties: false },
@@ -203,6 +205,53 @@ export const SummarySchema = Type.Object(
     failuresLastDay: Type.Integer(),
     recentFailures: Type.Array(FailedItem),
     treasury: TreasuryGateSchema,
+  },
+  { additionalProperties: false },
+);
+
+export const WriteOffBody = Type.Object(
+  { reason: Type.String({ minLength: 1, maxLength: MAX_NOTE_LENGTH, description: 'why the payouts are given up; kept in the history' }) },
+  { additionalProperties: false },
+);
+
+const DateOrTime = (description: string) =>
+  Type.String({
+    pattern: '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,6})?)?(Z|[+-]\\d{2}:\\d{2}))?$',
+    description: `${description}: a date (UTC midnight) or an ISO-8601 time with offset`,
+  });
+
+export const SearchQuery = Type.Object(
+  {
+    status: Type.Optional(ReferralPayoutStatusSchema),
+    q: Type.Optional(Type.String({ maxLength: MAX_SEARCH_TEXT, description: 'purchase, buyer or beneficiary id or handle, or text of an error' })),
+    from: Type.Optional(DateOrTime('confirmed at or after')),
+    to: Type.Optional(DateOrTime('confirmed before')),
+    limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,6}$', description: `1..${MAX_SEARCH_PAGE}, default 50` })),
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'nextCursor of the previous page' })),
+  },
+  { additionalProperties: false },
+);
+export const SearchPageSchema = Type.Object(
+  {
+    items: Type.Array(
+      Type.Object(
+        {
+          purchaseId: Uuid,
+          buyerId: Uuid,
+          buyerHandle: Type.String(),
+          contentId: Uuid,
+          price: Type.Integer(),
+          currency: Type.String(),
+          status: ReferralPayoutStatusSchema,
+          reason: Nullable(Type.String()),
+          attempts: Type.Integer(),
+          lastError: Nullable(Type.String()),
+          confirmedAt: Timestamp,
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    nextCursor: Nullable(Type.String()),
   },
   { additionalProperties: false },
 );

@@ -17,7 +17,8 @@ export type Command =
   | { kind: 'process'; purchaseId: string }
   | { kind: 'list-failed'; limit: number; cursor: string | undefined }
   | { kind: 'process-all-failed'; concurrency: number }
-  | { kind: 'summary' };
+  | { kind: 'summary' }
+  | { kind: 'write-off'; purchaseId: string; reason: string };
 
 export interface Invocation {
   command: Command;
@@ -27,7 +28,7 @@ export interface Invocation {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-const COMMAND_FLAGS = ['status', 'process', 'list-failed', 'process-all-failed', 'summary'] as const;
+const COMMAND_FLAGS = ['status', 'process', 'list-failed', 'process-all-failed', 'summary', 'write-off'] as const;
 
 const RETRY_HINT = `Run "${PROGRAM} --help" for usage.`;
 
@@ -48,6 +49,8 @@ export function parseArguments(argv: string[]): Invocation {
     .option('list-failed', { type: 'boolean', describe: 'List purchases whose referral payouts failed, newest first', group: 'Commands (exactly one):' })
     .option('process-all-failed', { type: 'boolean', describe: 'Retry every failed purchase, oldest first', group: 'Commands (exactly one):' })
     .option('summary', { type: 'boolean', describe: 'Show payout health: counts, backlog, recent failures', group: 'Commands (exactly one):' })
+    .option('write-off', { type: 'string', describe: 'Give up on a failed purchase\'s unpaid payouts (needs --reason)', requiresArg: true, group: 'Commands (exactly one):' })
+    .option('reason', { type: 'string', describe: 'With --write-off: why, kept in the purchase\'s history', requiresArg: true })
     .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document on stdout instead of text' })
     .option('limit', { type: 'number', describe: `With --list-failed: how many to show (default ${LIST_LIMIT_DEFAULT}, max ${MAX_FAILED_PAGE})`, requiresArg: true })
     .option('cursor', { type: 'string', describe: 'With --list-failed: the page after a previous one (its "Next page" / nextCursor)', requiresArg: true })
@@ -58,6 +61,7 @@ export function parseArguments(argv: string[]): Invocation {
     .example(`npm run ${PROGRAM} -- --list-failed --limit 20`, '')
     .example(`npm run ${PROGRAM} -- --process-all-failed --concurrency 8`, '')
     .example(`npm run ${PROGRAM} -- --summary --json`, '')
+    .example(`npm run ${PROGRAM} -- --write-off <purchase-id> --reason "beneficiary account closed"`, '')
     .epilogue('Exit codes: 0 success, 1 something is still failed, 2 usage or configuration error, 3 not found.')
     .help('help')
     .alias('help', 'h')
@@ -80,6 +84,7 @@ export function parseArguments(argv: string[]): Invocation {
   if (args.limit !== undefined && flag !== 'list-failed') throw new UsageError('--limit only applies to --list-failed');
   if (args.cursor !== undefined && flag !== 'list-failed') throw new UsageError('--cursor only applies to --list-failed');
   if (args.concurrency !== undefined && flag !== 'process-all-failed') throw new UsageError('--concurrency only applies to --process-all-failed');
+  if (args.reason !== undefined && flag !== 'write-off') throw new UsageError('--reason only applies to --write-off');
 
   const common = { json: args.json === true, verbose: args.verbose === true };
   switch (flag) {
@@ -98,6 +103,11 @@ export function parseArguments(argv: string[]): Invocation {
       };
     case 'summary':
       return { ...common, command: { kind: flag } };
+    case 'write-off': {
+      const reason = typeof args.reason === 'string' ? args.reason.trim() : '';
+      if (reason === '') throw new UsageError('--write-off needs --reason "why the payouts are given up"');
+      return { ...common, command: { kind: flag, purchaseId: purchaseId(flag, args[flag]), reason } };
+    }
   }
 }
 

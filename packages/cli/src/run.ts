@@ -6,6 +6,7 @@ import { processAllFailed } from './commands/process-all-failed.ts';
 import { processOne } from './commands/process-one.ts';
 import { showStatus } from './commands/status.ts';
 import { showSummary } from './commands/summary.ts';
+import { writeOff } from './commands/write-off.ts';
 import { EXIT, type ExitCode } from './exit-codes.ts';
 
 export interface Io {
@@ -50,6 +51,8 @@ function dispatch(ctx: CommandContext, command: Command, interrupt: AbortSignal)
       return processAllFailed(ctx, command.concurrency, interrupt);
     case 'summary':
       return showSummary(ctx);
+    case 'write-off':
+      return writeOff(ctx, command.purchaseId, command.reason);
   }
 }
 

@@ -63,6 +63,13 @@ export const ConfigSchema = Type.Object({
       whenUnset: 'admin routes answer 401',
     }),
   ),
+  ADMIN_TOKENS: Type.Optional(
+    Type.String({
+      description:
+        'more admin tokens, one per operator: `alice:<token>,bob:<token>` (tokens at least 16 characters, all different); the purchase history then names who acted',
+      whenUnset: 'only `ADMIN_API_TOKEN`',
+    }),
+  ),
   PLATFORM_FEE_BPS: integer(0, 10_000, 3000, {
     description: "platform fee in basis points; a code's direct + grand rate may not exceed it",
   }),
@@ -104,8 +111,18 @@ type CamelCase<S extends string> = S extends `${infer Head}_${infer Tail}`
   : Lowercase<S>;
 type FromSchema = { readonly [K in keyof ConfigEnv as CamelCase<K & string>]-?: ConfigEnv[K] };
 
-/** `databaseUrl` is '' only when a caller allowed it to be unset (the launcher). */
-export type Config = Readonly<Omit<FromSchema, 'databaseUrl'> & { databaseUrl: string }>;
+export interface NamedToken {
+  readonly name: string;
+  readonly token: string;
+}
+
+/**
+ * `databaseUrl` is '' only when a caller allowed it to be unset (the launcher). `adminTokens` is
+ * ADMIN_TOKENS parsed into its named tokens (empty when unset).
+ */
+export type Config = Readonly<
+  Omit<FromSchema, 'databaseUrl' | 'adminTokens'> & { databaseUrl: string; adminTokens: readonly NamedToken[] }
+>;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -156,6 +173,30 @@ function message(error: ValueError, raw: string): string {
   }
 }
 
+const OPERATOR_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** `alice:<token>,bob:<token>`: names are unique, tokens at least 16 characters and all different. */
+function namedTokens(raw: string | undefined, adminApiToken: string | undefined): NamedToken[] {
+  if (raw === undefined) return [];
+  const tokens: NamedToken[] = [];
+  for (const entry of raw.split(',').map((e) => e.trim()).filter((e) => e !== '')) {
+    const colon = entry.indexOf(':');
+    const name = colon < 0 ? entry : entry.slice(0, colon).trim();
+    const token = colon < 0 ? '' : entry.slice(colon + 1).trim();
+    // The token itself is never echoed: this message ends up in logs.
+    if (!OPERATOR_NAME.test(name)) {
+      throw new ConfigError(`ADMIN_TOKENS: each entry is name:token with a name of letters, digits, "_", "." or "-" (1..64), got "${name.slice(0, 64)}"`);
+    }
+    if (token.length < 16) throw new ConfigError(`ADMIN_TOKENS: the token of "${name}" must be at least 16 characters`);
+    if (tokens.some((t) => t.name.toLowerCase() === name.toLowerCase())) throw new ConfigError(`ADMIN_TOKENS: "${name}" is named twice`);
+    if (tokens.some((t) => t.token === token) || token === adminApiToken) {
+      throw new ConfigError(`ADMIN_TOKENS: the token of "${name}" is used twice; every operator needs their own`);
+    }
+    tokens.push(Object.freeze({ name, token }));
+  }
+  return tokens;
+}
+
 export interface LoadConfigOptions {
   /** Whether DATABASE_URL must be present (the launcher starts an embedded database when unset). */
   requireDatabaseUrl?: boolean;
@@ -194,5 +235,6 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   const config: Record<string, unknown> = {};
   for (const name of Object.keys(properties) as VariableName[]) config[camelCase(name)] = parsed[name];
   config.databaseUrl = parsed.DATABASE_URL ?? '';
+  config.adminTokens = Object.freeze(namedTokens(parsed.ADMIN_TOKENS, parsed.ADMIN_API_TOKEN));
   return Object.freeze(config) as Config;
 }

@@ -17,3 +17,5 @@ export * from './payouts/process-referral-payouts.ts';
 export * from './payouts/payout-queries.ts';
 export * from './treasury/treasury-gate.ts';
 export { classifyTreasuryStatus, transferFailureKind, type TransferFailureKind } from './treasury/transfer-failure.ts';
+export * from './operations/write-off-referral-payouts.ts';
+export * from './operations/search-referral-payouts.ts';

@@ -45,9 +45,9 @@ export function renderStatus(view: ReferralPayoutStatusView): string {
           { header: 'AT', value: (e) => timestamp(e.at) },
           { header: 'FROM', value: (e) => (e.from === null ? NONE : statusLabel(e.from)) },
           { header: 'TO', value: (e) => statusLabel(e.to) },
-          { header: 'ACTOR', value: (e) => e.actor },
+          { header: 'ACTOR', value: (e) => (e.operator === null ? e.actor : `${e.actor} (${e.operator})`) },
           { header: 'ATTEMPT', value: (e) => String(e.attempt), align: 'right' },
-          { header: 'ERROR', value: (e) => truncate(e.error, 80) },
+          { header: 'ERROR / NOTE', value: (e) => truncate(e.error ?? e.note, 80) },
         ])}`,
   );
   return parts.join('\n\n');

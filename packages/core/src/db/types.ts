@@ -7,9 +7,9 @@ type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefine
 export type PurchaseStatus = 'pending' | 'confirmed';
 export type ReferralPayoutStatus = 'queued' | 'completed' | 'failed' | 'not_applicable';
 export type PayoutLevel = 'direct' | 'grand';
-export type LevelPayoutStatus = 'pending' | 'paid' | 'failed';
+export type LevelPayoutStatus = 'pending' | 'paid' | 'failed' | 'written_off';
 export type LedgerAccount = 'buyer_payment_clearing' | 'creator_earnings' | 'platform_treasury' | 'referral_earnings';
-export type Actor = 'api' | 'worker' | 'admin-api' | 'cli';
+export type Actor = 'api' | 'worker' | 'admin-api' | 'cli' | 'console';
 
 export interface UsersTable {
   id: Generated<string>;
@@ -111,6 +111,8 @@ export interface ReferralPayoutEventsTable {
   actor: Actor;
   attempt: Generated<number>;
   error: string | null;
+  operator: ColumnType<string | null, string | null | undefined, string | null>;
+  note: ColumnType<string | null, string | null | undefined, string | null>;
   at: Timestamp;
 }
 

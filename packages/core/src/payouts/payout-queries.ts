@@ -24,7 +24,18 @@ export interface ReferralPayoutStatusView {
     paidAt: string | null;
     error: string | null;
   }[];
-  events: { from: ReferralPayoutStatus | null; to: ReferralPayoutStatus; actor: Actor; attempt: number; error: string | null; at: string }[];
+  events: {
+    from: ReferralPayoutStatus | null;
+    to: ReferralPayoutStatus;
+    actor: Actor;
+    /** Who acted, when known (a named admin token, the CLI's OS user). */
+    operator: string | null;
+    attempt: number;
+    error: string | null;
+    /** The operator's words, e.g. why a purchase was written off. */
+    note: string | null;
+    at: string;
+  }[];
 }
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
@@ -55,7 +66,16 @@ export async function getReferralPayoutStatus(db: Database, purchaseId: string):
       paidAt: iso(p.paid_at),
       error: p.error,
     })),
-    events: events.map((e) => ({ from: e.from_status, to: e.to_status, actor: e.actor, attempt: e.attempt, error: e.error, at: e.at.toISOString() })),
+    events: events.map((e) => ({
+      from: e.from_status,
+      to: e.to_status,
+      actor: e.actor,
+      operator: e.operator,
+      attempt: e.attempt,
+      error: e.error,
+      note: e.note,
+      at: e.at.toISOString(),
+    })),
   };
 }
 
