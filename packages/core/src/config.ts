@@ -185,12 +185,12 @@ function namedTokens(raw: string | undefined, adminApiToken: string | undefined)
     const token = colon < 0 ? '' : entry.slice(colon + 1).trim();
     // The token itself is never echoed: this message ends up in logs.
     if (!OPERATOR_NAME.test(name)) {
-      throw new ConfigError(`ADMIN_TOKENS: each entry is name:token with a name of letters, digits, "_", "." or "-" (1..64), got "${name.slice(0, 64)}"`);
+      throw new ConfigError(`ADMIN_TOKENS entries are name:token with a name of letters, digits, "_", "." or "-" (1..64), got "${name.slice(0, 64)}"`);
     }
-    if (token.length < 16) throw new ConfigError(`ADMIN_TOKENS: the token of "${name}" must be at least 16 characters`);
-    if (tokens.some((t) => t.name.toLowerCase() === name.toLowerCase())) throw new ConfigError(`ADMIN_TOKENS: "${name}" is named twice`);
+    if (token.length < 16) throw new ConfigError(`ADMIN_TOKENS needs a token of at least 16 characters for "${name}"`);
+    if (tokens.some((t) => t.name.toLowerCase() === name.toLowerCase())) throw new ConfigError(`ADMIN_TOKENS names "${name}" twice`);
     if (tokens.some((t) => t.token === token) || token === adminApiToken) {
-      throw new ConfigError(`ADMIN_TOKENS: the token of "${name}" is used twice; every operator needs their own`);
+      throw new ConfigError(`ADMIN_TOKENS gives "${name}" a token already in use; every operator needs their own`);
     }
     tokens.push(Object.freeze({ name, token }));
   }

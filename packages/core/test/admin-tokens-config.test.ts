@@ -14,13 +14,13 @@ describe('ADMIN_TOKENS', () => {
   });
 
   it.each([
-    ['alice', /ADMIN_TOKENS: the token of "alice" must be at least 16 characters/],
-    ['alice:short', /the token of "alice" must be at least 16/],
-    [':alice-token-0123456789', /each entry is name:token/],
-    ['al ice:alice-token-0123456789', /each entry is name:token/],
-    ['alice:alice-token-0123456789,Alice:other-token-0123456789', /"Alice" is named twice/],
-    ['alice:same-token-0123456789,bob:same-token-0123456789', /the token of "bob" is used twice/],
-    ['alice:shared-token-0123456789', /the token of "alice" is used twice/],
+    ['alice', /^ADMIN_TOKENS needs a token of at least 16 characters for "alice"/],
+    ['alice:short', /^ADMIN_TOKENS needs a token of at least 16 characters for "alice"/],
+    [':alice-token-0123456789', /^ADMIN_TOKENS entries are name:token/],
+    ['al ice:alice-token-0123456789', /^ADMIN_TOKENS entries are name:token/],
+    ['alice:alice-token-0123456789,Alice:other-token-0123456789', /^ADMIN_TOKENS names "Alice" twice/],
+    ['alice:same-token-0123456789,bob:same-token-0123456789', /^ADMIN_TOKENS gives "bob" a token already in use/],
+    ['alice:shared-token-0123456789', /^ADMIN_TOKENS gives "alice" a token already in use/],
   ])('refuses %s naming the variable and never the token', (value, message) => {
     let error: unknown;
     try {
