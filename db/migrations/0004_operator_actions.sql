@@ -9,6 +9,9 @@ ALTER TABLE referral_payouts ADD CONSTRAINT referral_payouts_status_check
 ALTER TABLE referral_payout_events DROP CONSTRAINT referral_payout_events_actor_check;
 ALTER TABLE referral_payout_events ADD CONSTRAINT referral_payout_events_actor_check
   CHECK (actor IN ('api', 'worker', 'admin-api', 'cli', 'console'));
+ALTER TABLE treasury_gate_events DROP CONSTRAINT treasury_gate_events_actor_check;
+ALTER TABLE treasury_gate_events ADD CONSTRAINT treasury_gate_events_actor_check
+  CHECK (actor IN ('api', 'worker', 'admin-api', 'cli', 'console'));
 -- operator: the name of the named admin token (ADMIN_TOKENS) or the OS user of the CLI, when known.
 -- note: the operator's own words, e.g. why a purchase was written off.
 ALTER TABLE referral_payout_events ADD COLUMN operator text CHECK (length(operator) <= 64);

@@ -7,10 +7,11 @@ export const WRITTEN_OFF = 'written_off';
 export const MAX_NOTE_LENGTH = 1000;
 export const MAX_OPERATOR_LENGTH = 64;
 
-/** Who acted: the entry point, and the person when it knows one. */
-export interface OperatorAction {
+/** Who writes off and why: the entry point, the person when it knows one, and their reason. */
+export interface WriteOffAction {
   actor: Actor;
   operator?: string | null | undefined;
+  note: string;
 }
 
 export interface WriteOffResult {
@@ -41,7 +42,7 @@ export function validateNote(note: string): string {
 export async function writeOffReferralPayouts(
   db: Database,
   purchaseId: string,
-  action: OperatorAction & { note: string },
+  action: WriteOffAction,
 ): Promise<WriteOffResult> {
   const note = validateNote(action.note);
   return db.transaction().execute(async (trx) => {
