@@ -4,7 +4,7 @@
  * hidden from the client and logged with the request id instead.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { DomainError, type ErrorCode, isUniqueViolation } from '@referrals/core';
+import { DomainError, type ErrorCode, isDatabaseUnavailable, isUniqueViolation } from '@referrals/core';
 
 const STATUS_BY_CODE: Record<ErrorCode, number> = {
   validation_failed: 400,
@@ -22,7 +22,23 @@ export interface ErrorAnswer {
   status: number;
   code: string;
   message: string;
+  /** Seconds the client should wait before retrying (the Retry-After header). */
+  retryAfterSeconds?: number;
 }
+
+/**
+ * What a client is told to wait while the database is unreachable. A restart takes about two
+ * seconds; a longer outage is answered the same way on every retry, so the figure only needs to
+ * keep clients from hammering.
+ */
+export const DATABASE_RETRY_AFTER_SECONDS = 2;
+
+export const DATABASE_UNAVAILABLE: ErrorAnswer = {
+  status: 503,
+  code: 'service_unavailable',
+  message: 'the database is unavailable; retry later',
+  retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS,
+};
 
 function fastifyClientError(error: FastifyError): ErrorAnswer | undefined {
   if (error.validation) {
@@ -56,6 +72,8 @@ export function toErrorAnswer(error: unknown): ErrorAnswer {
   if (error instanceof DomainError) {
     return { status: STATUS_BY_CODE[error.code], code: error.code, message: error.message };
   }
+  // An outage, a restart or a killed connection: the request was fine and may be retried as is.
+  if (isDatabaseUnavailable(error)) return DATABASE_UNAVAILABLE;
   // A race the domain code did not anticipate is still a conflict, not a crash.
   if (isUniqueViolation(error)) {
     return { status: 409, code: 'conflict', message: 'the request conflicts with existing data' };
@@ -69,12 +87,15 @@ export function toErrorAnswer(error: unknown): ErrorAnswer {
 
 export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply) {
   const answer = toErrorAnswer(error);
-  if (answer.status >= 500) {
+  if (answer === DATABASE_UNAVAILABLE) {
+    request.log.warn({ err: error }, 'database unavailable');
+  } else if (answer.status >= 500) {
     request.log.error({ err: error }, 'request failed');
   } else {
     request.log.info({ code: answer.code, status: answer.status, message: answer.message }, 'request refused');
   }
-  const message = answer.status >= 500 ? `internal server error (request ${request.id})` : answer.message;
+  if (answer.retryAfterSeconds !== undefined) reply.header('retry-after', String(answer.retryAfterSeconds));
+  const message = answer.status >= 500 && answer !== DATABASE_UNAVAILABLE ? `internal server error (request ${request.id})` : answer.message;
   return reply.code(answer.status).send({ error: { code: answer.code, message } });
 }
 

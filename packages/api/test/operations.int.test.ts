@@ -22,7 +22,7 @@ describe('health', () => {
     expect(ready.json()).toEqual({ status: 'ok' });
   });
 
-  it('readyz answers 503 when the database is unreachable', async () => {
+  it('answers 503 with Retry-After, never 500, while the database is unreachable', async () => {
     // Nothing listens on port 1: connections are refused at once.
     const deadUrl = 'postgres://postgres@127.0.0.1:1/nowhere';
     const dead = createDatabase(deadUrl, { max: 1 });
@@ -31,12 +31,16 @@ describe('health', () => {
       expect((await down.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
       const ready = await down.inject({ method: 'GET', url: '/readyz' });
       expect(ready.statusCode).toBe(503);
+      expect(ready.headers['retry-after']).toBe('2');
       expect(ready.json()).toEqual({ status: 'unavailable' });
-      // Any other route that needs the database fails as the server's problem, with no details.
-      const purchase = await down.inject({ method: 'GET', url: '/api/marketplace/purchase/00000000-0000-4000-8000-000000000000' });
-      expect(purchase.statusCode).toBe(500);
-      expect(purchase.json().error).toEqual({ code: 'internal_error', message: expect.stringMatching(/^internal server error/) });
-      expect(purchase.body).not.toContain('ECONNREFUSED');
+      // Every route that needs the database tells the client to come back, without the details.
+      for (const url of ['/api/marketplace/purchase/00000000-0000-4000-8000-000000000000', '/metrics']) {
+        const response = await down.inject({ method: 'GET', url });
+        expect(response.statusCode, url).toBe(503);
+        expect(response.headers['retry-after'], url).toBe('2');
+        expect(response.json().error, url).toEqual({ code: 'service_unavailable', message: 'the database is unavailable; retry later' });
+        expect(response.body, url).not.toContain('ECONNREFUSED');
+      }
     } finally {
       await down.close();
       await dead.destroy();

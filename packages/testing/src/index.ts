@@ -3,3 +3,4 @@ export * from './wait.ts';
 export * from './factories.ts';
 export * from './invariants.ts';
 export * from './fake-treasury.ts';
+export * from './throwaway-postgres.ts';

@@ -18,10 +18,21 @@ try {
 
 const logger = pino({ level: config.logLevel, base: { service: 'referral-payouts-worker', pid: process.pid } });
 
-const worker = await startWorker({ config, logger }).catch((error: unknown) => {
+// A stop signal while the start still waits for the database ends the wait and the process.
+const starting = new AbortController();
+const abortStart = () => starting.abort();
+process.once('SIGTERM', abortStart);
+process.once('SIGINT', abortStart);
+const worker = await startWorker({ config, logger, signal: starting.signal }).catch((error: unknown) => {
+  if (starting.signal.aborted) {
+    logger.info('stopped before the database became available');
+    process.exit(0);
+  }
   logger.fatal({ err: error }, 'worker failed to start');
   process.exit(1);
 });
+process.off('SIGTERM', abortStart);
+process.off('SIGINT', abortStart);
 
 let signalled = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { fromKysely, type JobInsert, type PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
 import { claimUnpublished, type Database, markPublished, OUTBOX_CHANNEL, type OutboxRow, prunePublishedOutbox } from '@referrals/core';
+import type { DatabaseAvailability } from './database-availability.ts';
 import { OUTBOX_ROUTES, type QueueName } from './queues.ts';
 
 export interface RelayDeps {
@@ -13,6 +14,8 @@ export interface RelayDeps {
   /** OUTBOX_RETENTION_DAYS: published rows older than this are deleted. */
   retentionDays: number;
   logger: Logger;
+  /** Told of every batch that could or could not reach the database. */
+  availability?: DatabaseAvailability;
   batchSize?: number;
   onPublished?(count: number): void;
 }
@@ -100,10 +103,15 @@ export function startRelay(deps: RelayDeps): Relay {
   const loop = (async () => {
     while (!stopped) {
       wakeRequested = false;
+      const startedAt = Date.now();
       try {
         await drain();
+        deps.availability?.reachable(startedAt);
       } catch (error) {
-        log.error({ err: error }, 'outbox relay batch failed; retrying at the next wake-up or poll');
+        // An outage is logged once by the availability tracker; the poll keeps retrying until it ends.
+        if (!deps.availability?.failed(error, 'outbox relay')) {
+          log.error({ err: error }, 'outbox relay batch failed; retrying at the next wake-up or poll');
+        }
       }
       if (stopped || wakeRequested) continue;
       await new Promise<void>((resolve) => {
@@ -156,10 +164,12 @@ function listenForOutbox(databaseUrl: string, onNotify: () => void, log: Logger)
     const onLost = (error?: Error) => {
       if (lost) return;
       lost = true;
-      if (client === candidate) client = null;
+      const wasListening = client === candidate;
+      if (wasListening) client = null;
       candidate.end().catch(() => {});
       if (closed) return;
-      log.warn({ err: error }, 'outbox listener connection lost; reconnecting');
+      // Logged when a working connection goes, not for each reconnect attempt during an outage.
+      if (wasListening) log.warn({ err: error }, 'outbox listener connection lost; reconnecting');
       scheduleReconnect();
     };
     candidate.on('error', onLost);
@@ -178,6 +188,7 @@ function listenForOutbox(databaseUrl: string, onNotify: () => void, log: Logger)
       return;
     }
     client = candidate;
+    if (failures > 0) log.info({ attempts: failures }, 'outbox listener reconnected');
     failures = 0;
     onNotify();
   }

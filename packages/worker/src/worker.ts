@@ -1,6 +1,8 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
 import { type Config, createDatabase, type Database, gatewayFromConfig, type PayoutGateway } from '@referrals/core';
+import { type DatabaseAvailability, databaseAvailability } from './database-availability.ts';
 import { createWorkerMetrics, serveMetrics, type WorkerMetrics } from './metrics.ts';
 import { ensurePayoutQueues, registerPayoutHandler } from './payout-handler.ts';
 import { type Relay, startRelay } from './relay.ts';
@@ -26,13 +28,21 @@ export interface StartWorkerOptions {
   /** Defaults to the gateway the configuration names (PAYOUT_GATEWAY). */
   gateway?: PayoutGateway;
   tuning?: Partial<WorkerTuning>;
+  /** Aborts a start that is still waiting for the database (a stop signal before it came back). */
+  signal?: AbortSignal;
 }
+
+// Backoff between start attempts while the database is unreachable: quick to notice a restart,
+// gentle on a database that is down for longer.
+const START_RETRY_FIRST_MS = 250;
+const START_RETRY_MAX_MS = 5_000;
 
 export interface RunningWorker {
   readonly boss: PgBoss;
   readonly db: Database;
   readonly relay: Relay;
   readonly metrics: WorkerMetrics;
+  readonly availability: DatabaseAvailability;
   /** Where /metrics is served, when WORKER_METRICS_PORT is set. */
   readonly metricsUrl: string | undefined;
   /**
@@ -51,40 +61,16 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const { config } = options;
   const tuning = { ...DEFAULT_TUNING, ...options.tuning };
   const logger = options.logger;
+  const availability = databaseAvailability(logger);
   const db = createDatabase(config.databaseUrl, { max: config.workerConcurrency + 4, applicationName: 'referral-payouts-worker' });
-  const boss = new PgBoss({
-    connectionString: config.databaseUrl,
-    application_name: 'referral-payouts-worker',
-    // Fetches, completions and heartbeats of every slot, plus supervision.
-    max: config.workerConcurrency + 4,
-    useListenNotify: true,
-    superviseIntervalSeconds: tuning.superviseIntervalSeconds,
-    monitorIntervalSeconds: tuning.superviseIntervalSeconds,
-    queueCacheIntervalSeconds: Math.max(1, tuning.superviseIntervalSeconds),
-    instanceName: 'referral-payouts-worker',
-  });
-  boss.on('error', (error) => logger.error({ err: error }, 'pg-boss error'));
-  boss.on('warning', (warning) => logger.warn({ warning }, 'pg-boss warning'));
 
+  let boss: PgBoss | undefined;
   let relay: Relay | undefined;
   let metricsServer: { url: string; close(): Promise<void> } | undefined;
   try {
-    await boss.start();
-    await ensurePayoutQueues(boss, {
-      retryLimit: config.payoutRetryLimit,
-      retryDelaySeconds: config.payoutRetryDelaySeconds,
-      treasuryTimeoutMs: config.treasuryTimeoutMs,
-      heartbeatSeconds: tuning.heartbeatSeconds,
-    });
-    const metrics = createWorkerMetrics({ db, boss });
-    await registerPayoutHandler({
-      boss,
-      payouts: { db, gateway: options.gateway ?? gatewayFromConfig(config), minPayout: config.referralMinPayout },
-      logger,
-      metrics,
-      concurrency: config.workerConcurrency,
-      pollingIntervalSeconds: tuning.pollingIntervalSeconds,
-    });
+    const started = await startPayouts(options, tuning, db, availability);
+    boss = started.boss;
+    const { metrics } = started;
     relay = startRelay({
       db,
       boss,
@@ -92,6 +78,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       pollIntervalMs: config.outboxPollIntervalMs,
       retentionDays: config.outboxRetentionDays,
       logger,
+      availability,
       onPublished: (count) => metrics.outboxPublished.inc(count),
     });
     if (config.workerMetricsPort !== undefined) {
@@ -104,17 +91,19 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
 
     let stopping: Promise<void> | undefined;
     const startedRelay = relay;
+    const startedBoss = boss;
     return {
-      boss,
+      boss: startedBoss,
       db,
       relay: startedRelay,
       metrics,
+      availability,
       metricsUrl: metricsServer?.url,
       stop(timeoutMs = 10_000) {
         stopping ??= (async () => {
           logger.info({ timeoutMs }, 'worker stopping: finishing payouts in hand');
           await startedRelay.stop();
-          await boss.stop({ graceful: true, timeout: timeoutMs, close: true });
+          await startedBoss.stop({ graceful: true, timeout: timeoutMs, close: true });
           await metricsServer?.close();
           await db.destroy();
           logger.info('worker stopped');
@@ -125,8 +114,73 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   } catch (error) {
     await relay?.stop().catch(() => {});
     await metricsServer?.close().catch(() => {});
-    await boss.stop({ graceful: false, close: true }).catch(() => {});
+    await boss?.stop({ graceful: false, close: true }).catch(() => {});
     await db.destroy().catch(() => {});
     throw error;
   }
+}
+
+/**
+ * Starts pg-boss, applies the queue settings and registers the payout handler, retrying with
+ * backoff for as long as the database is unreachable: pg-boss's start() fails rather than waits
+ * when Postgres is down, and a worker that exits then would need someone to start it again. Each
+ * attempt uses a fresh pg-boss instance, since a failed start leaves the old one half-opened.
+ */
+async function startPayouts(
+  options: StartWorkerOptions,
+  tuning: WorkerTuning,
+  db: Database,
+  availability: DatabaseAvailability,
+): Promise<{ boss: PgBoss; metrics: WorkerMetrics }> {
+  const { config, logger } = options;
+  for (let attempt = 0; ; attempt++) {
+    options.signal?.throwIfAborted();
+    const startedAt = Date.now();
+    const boss = createBoss(config, tuning, logger, availability);
+    try {
+      await boss.start();
+      await ensurePayoutQueues(boss, {
+        retryLimit: config.payoutRetryLimit,
+        retryDelaySeconds: config.payoutRetryDelaySeconds,
+        treasuryTimeoutMs: config.treasuryTimeoutMs,
+        heartbeatSeconds: tuning.heartbeatSeconds,
+      });
+      const metrics = createWorkerMetrics({ db, boss });
+      await registerPayoutHandler({
+        boss,
+        payouts: { db, gateway: options.gateway ?? gatewayFromConfig(config), minPayout: config.referralMinPayout },
+        logger,
+        metrics,
+        concurrency: config.workerConcurrency,
+        pollingIntervalSeconds: tuning.pollingIntervalSeconds,
+      });
+      availability.reachable(startedAt);
+      return { boss, metrics };
+    } catch (error) {
+      await boss.stop({ graceful: false, close: true }).catch(() => {});
+      if (!availability.failed(error, 'start')) throw error;
+      const delay = Math.min(START_RETRY_MAX_MS, START_RETRY_FIRST_MS * 2 ** Math.min(attempt, 5));
+      await sleep(delay, undefined, { signal: options.signal });
+    }
+  }
+}
+
+function createBoss(config: Config, tuning: WorkerTuning, logger: Logger, availability: DatabaseAvailability): PgBoss {
+  const boss = new PgBoss({
+    connectionString: config.databaseUrl,
+    application_name: 'referral-payouts-worker',
+    // Fetches, completions and heartbeats of every slot, plus supervision.
+    max: config.workerConcurrency + 4,
+    useListenNotify: true,
+    superviseIntervalSeconds: tuning.superviseIntervalSeconds,
+    monitorIntervalSeconds: tuning.superviseIntervalSeconds,
+    queueCacheIntervalSeconds: Math.max(1, tuning.superviseIntervalSeconds),
+    instanceName: 'referral-payouts-worker',
+  });
+  // During an outage every slot's fetch fails several times a second; that is one state change.
+  boss.on('error', (error) => {
+    if (!availability.failed(error, 'pg-boss')) logger.error({ err: error }, 'pg-boss error');
+  });
+  boss.on('warning', (warning) => logger.warn({ warning }, 'pg-boss warning'));
+  return boss;
 }

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { RouteContext, TypedApp } from '../app.ts';
+import { DATABASE_RETRY_AFTER_SECONDS } from '../http-errors.ts';
 import { StatusSchema } from '../schemas.ts';
 
 // Probes and scrapes arrive every few seconds: their request lines would drown the log.
@@ -28,7 +29,7 @@ export function healthRoutes(app: TypedApp, ctx: RouteContext): void {
         return { status: 'ok' };
       } catch (error) {
         request.log.warn({ err: error }, 'database is not reachable');
-        return reply.code(503).send({ status: 'unavailable' });
+        return reply.code(503).header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS)).send({ status: 'unavailable' });
       }
     },
   );

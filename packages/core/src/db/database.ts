@@ -26,7 +26,13 @@ const types = {
 export interface DatabaseOptions {
   max?: number;
   applicationName?: string;
+  /** How long a checkout may wait for a connection (to a down server, or from a busy pool). */
+  connectionTimeoutMs?: number;
 }
+
+// A checkout that waits longer is failed, so a request during an outage or a blackholed network
+// answers instead of hanging until the client gives up.
+const DEFAULT_CONNECTION_TIMEOUT_MS = 10_000;
 
 export function createPool(connectionString: string, options: DatabaseOptions = {}): pg.Pool {
   const pool = new pg.Pool({
@@ -34,10 +40,18 @@ export function createPool(connectionString: string, options: DatabaseOptions = 
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'referral-payouts',
     types,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? DEFAULT_CONNECTION_TIMEOUT_MS,
   });
   // An idle client dropped by the server (restart, failover, terminated backend) is discarded by the
   // pool itself; without a listener the event would crash the process instead.
   pool.on('error', () => {});
+  // pg-pool takes that listener off a client while it is checked out, and Kysely adds none, so a
+  // connection that dies inside a query or transaction would emit an uncaught 'error' and end the
+  // process. The statement in flight rejects with the same error, which fails that request or job
+  // alone; the pool discards the client when it is released, since it is no longer queryable.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   return pool;
 }
 
