@@ -234,7 +234,11 @@ describe('GET /api/marketplace/referral-payouts/summary', () => {
     expect(summary.outbox.unpublished).toBeGreaterThan(0);
     expect(summary.failuresLastHour).toBe(summary.counts.failed);
     expect(summary.failuresLastDay).toBe(summary.counts.failed);
-    expect(Array.isArray(summary.recentFailures)).toBe(true);
+    // The five newest failures, as the failed list pages them.
+    const newest = await app.inject({ method: 'GET', url: '/api/marketplace/referral-payouts/failed?limit=5', headers: admin });
+    expect(summary.counts.failed).toBeGreaterThan(0);
+    expect(summary.recentFailures).toHaveLength(Math.min(5, summary.counts.failed));
+    expect(summary.recentFailures).toEqual(newest.json().items);
     expect(summary.treasury).toEqual({ state: 'closed', since: expect.any(String), reason: null, by: null, lastError: null });
   });
 });

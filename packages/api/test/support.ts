@@ -44,5 +44,12 @@ export async function rowCounts(db: Database): Promise<Record<string, number>> {
 export async function expectHealthyLedger(db: Database): Promise<void> {
   const report = await readInvariants(db);
   for (const total of Object.values(report.ledgerTotals)) expect(total).toBe(0);
-  expect(report).toMatchObject({ confirmedWithoutStatus: 0, queuedWithoutOutbox: 0, payoutsOverFee: 0, doubleCredits: 0 });
+  expect(report).toMatchObject({
+    confirmedWithoutStatus: 0,
+    confirmedWithoutLedger: 0,
+    paidWithoutCredit: 0,
+    queuedWithoutOutbox: 0,
+    payoutsOverFee: 0,
+    doubleCredits: 0,
+  });
 }
