@@ -57,7 +57,8 @@ describe('--process-all-failed while a payout worker runs', () => {
     // the oldest failed purchases, exactly the ones the worker's relay hands to the queue first.
     treasury.hold();
     const env = { DATABASE_URL: t.url, PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url };
-    const bulkRun = runCli(['--process-all-failed', '--json', '--concurrency', '4'], env);
+    // Held transfers must outlast the worker's start on a loaded machine, so they cannot time out first.
+    const bulkRun = runCli(['--process-all-failed', '--json', '--concurrency', '4'], { ...env, TREASURY_TIMEOUT_MS: '60000' });
     await waitFor(() => treasury.heldCount() === 4, { what: 'the CLI to have 4 transfers in flight' });
 
     const worker = spawn(process.execPath, ['packages/worker/src/main.ts'], {
