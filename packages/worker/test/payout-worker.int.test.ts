@@ -2,10 +2,9 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import pino from 'pino';
-import { getReferralPayoutStatus, httpGateway, listFailedPayouts, processReferralPayouts } from '@referrals/core';
+import { getReferralPayoutStatus, httpGateway, processReferralPayouts } from '@referrals/core';
 import { type FakeTreasury, readInvariants, startFakeTreasury, waitFor } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
-import { REFERRAL_PAYOUTS, REFERRAL_PAYOUTS_DEAD_LETTER } from '../src/queues.ts';
 import { type RunningWorker, startWorker } from '../src/worker.ts';
 import { doublePayouts, jobsPerPurchase, queuedPurchases, waitForStatus, workerConfig } from './support.ts';
 
@@ -127,27 +126,6 @@ describe('worker with the http gateway', () => {
     expect(treasury.requestsFor(`${id}:direct`)).toBe(1);
     expect(treasury.accepted().filter((a) => a.idempotencyKey.startsWith(id!))).toHaveLength(2);
     expect((await readInvariants(t.db)).ledgerTotals).toEqual({ EUR: 0 });
-  });
-});
-
-describe('dead-lettered payout jobs', () => {
-  it('leave the purchase failed with its last error', async () => {
-    const [id] = await queuedPurchases(t.db, 1);
-    // Taken out of the relay's hands, so only the dead-letter job below touches the purchase.
-    await t.db.updateTable('outbox').set({ published_at: new Date() }).where('aggregate_id', '=', id!).execute();
-    await t.db.updateTable('purchases').set({ referral_payout_attempts: 6, referral_payout_last_error: 'treasury answered 503' }).where('id', '=', id!).execute();
-    const worker = await startWorker({ config: workerConfig(t.url), logger: pino({ level: 'silent' }) });
-    try {
-      expect((await worker.boss.getQueue(REFERRAL_PAYOUTS))?.deadLetter).toBe(REFERRAL_PAYOUTS_DEAD_LETTER);
-      await worker.boss.send(REFERRAL_PAYOUTS_DEAD_LETTER, { purchaseId: id! });
-      await waitForStatus(t.db, [id!], 'failed');
-    } finally {
-      await worker.stop(5_000);
-    }
-    const status = await getReferralPayoutStatus(t.db, id!);
-    expect(status).toMatchObject({ status: 'failed', attempts: 6, lastError: 'treasury answered 503' });
-    expect(status.events.at(-1)).toMatchObject({ from: 'queued', to: 'failed', actor: 'worker' });
-    expect((await listFailedPayouts(t.db, { limit: 10 })).items.map((i) => i.purchaseId)).toContain(id);
   });
 });
 
