@@ -1,9 +1,11 @@
 /**
  * API entry point: configuration, the root logger, the database pool, the app; then listen, and
- * on SIGTERM/SIGINT stop taking requests, let in-flight ones finish, close the pool, and exit.
+ * on a signal (or an uncaught error) stop taking requests, let in-flight ones finish, close the pool, and
+ * exit; past the timeout, or on a second signal, exit at once.
  */
+import closeWithGrace from 'close-with-grace';
 import pino from 'pino';
-import { ConfigError, createDatabase, loadConfig } from '@referrals/core';
+import { ConfigError, createDatabase, gracefulShutdownOptions, loadConfig, logShutdownCause } from '@referrals/core';
 import { buildApp } from './app.ts';
 
 // Longer than a request takes (the treasury timeout bounds the slowest one), shorter than the
@@ -25,31 +27,12 @@ const logger = pino({ level: config.logLevel, base: { service: 'api' } });
 const db = createDatabase(config.databaseUrl, { applicationName: 'referral-payouts-api' });
 const app = buildApp({ config, db, logger });
 
-let shuttingDown = false;
-async function shutdown(signal: string): Promise<void> {
-  if (shuttingDown) {
-    logger.warn({ signal }, 'second signal: exiting now');
-    process.exit(1);
-  }
-  shuttingDown = true;
-  logger.info({ signal }, 'shutting down');
-  const force = setTimeout(() => {
-    logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown timed out: exiting with requests still open');
-    process.exit(1);
-  }, SHUTDOWN_TIMEOUT_MS);
-  force.unref();
-  try {
-    await app.close();
-    await db.destroy();
-    logger.info('stopped');
-    process.exit(0);
-  } catch (error) {
-    logger.error({ err: error }, 'shutdown failed');
-    process.exit(1);
-  }
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+closeWithGrace(gracefulShutdownOptions(logger, SHUTDOWN_TIMEOUT_MS), async (cause) => {
+  logShutdownCause(logger, cause);
+  await app.close();
+  await db.destroy();
+  logger.info('stopped');
+});
 
 try {
   const address = await app.listen({ host: config.host, port: config.port });

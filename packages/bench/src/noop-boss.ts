@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
+import closeWithGrace from 'close-with-grace';
 import { PgBoss } from 'pg-boss';
 
 export const NOOP_QUEUE = 'bench-noop';
@@ -64,10 +65,8 @@ if (process.env.NOOP_ROLE === 'insert') {
   }
   const server = http.createServer((_request, response) => response.end('ready'));
   server.listen(Number(process.env.PORT), '127.0.0.1');
-  const stop = () => {
+  closeWithGrace(async () => {
     server.close();
-    void boss.stop({ graceful: true, timeout: 5000, close: true }).then(() => process.exit(0));
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+    await boss.stop({ graceful: true, timeout: 5000, close: true });
+  });
 }

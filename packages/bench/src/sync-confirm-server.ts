@@ -7,6 +7,7 @@
  *   DATABASE_URL=… PORT=… TREASURY_URL=… node packages/bench/src/sync-confirm-server.ts
  */
 import http from 'node:http';
+import closeWithGrace from 'close-with-grace';
 import { pino } from 'pino';
 import {
   confirmPurchase,
@@ -66,10 +67,8 @@ const server = http.createServer((request, response) => {
 server.keepAliveTimeout = 30_000;
 server.listen(config.port, config.host);
 
-const shutdown = () => {
+closeWithGrace(async () => {
   server.close();
   server.closeIdleConnections();
-  void db.destroy().then(() => process.exit(0));
-};
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
+  await db.destroy();
+});

@@ -1,4 +1,5 @@
 export * from './config.ts';
+export * from './shutdown.ts';
 export * from './errors.ts';
 export * from './money.ts';
 export * from './db/database.ts';

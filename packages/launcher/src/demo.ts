@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import closeWithGrace from 'close-with-grace';
 import { formatMoney as money, loadConfig } from '@referrals/core';
 import { type ApiClient, type ApiPayoutStatus, apiClient } from './api-client.ts';
 import { embeddedDatabaseUrl } from './embedded-postgres.ts';
@@ -191,8 +192,6 @@ function runTreasury() {
     say(`  run the system against it: PAYOUT_GATEWAY=http TREASURY_URL=${TREASURY_URL} PAYOUT_RETRY_LIMIT=1 PAYOUT_RETRY_DELAY_SECONDS=1 pnpm start`);
     say('  stop: Ctrl-C');
   });
-  const close = () => server.close(() => process.exit(0));
-  process.once('SIGINT', close);
-  process.once('SIGTERM', close);
+  closeWithGrace(() => new Promise<void>((resolve) => server.close(() => resolve())));
 }
 

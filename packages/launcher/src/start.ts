@@ -9,11 +9,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import closeWithGrace from 'close-with-grace';
 import { type Config, ConfigError, createDatabase, loadConfig, migrate } from '@referrals/core';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.ts';
 import { apiBaseUrl, dataDirectory, readOrCreateAdminToken, REPO_ROOT } from './local-setup.ts';
 
 const CHILD_STOP_TIMEOUT_MS = 20_000;
+// The children's stop (killed past CHILD_STOP_TIMEOUT_MS), then the database's.
+const STOP_TIMEOUT_MS = 45_000;
 const READY_TIMEOUT_MS = 60_000;
 
 const ENTRIES = {
@@ -37,40 +40,51 @@ try {
 const dataDir = dataDirectory();
 const children = new Map<ChildName, ChildProcess>();
 let database: EmbeddedPostgres | undefined;
-let shuttingDown: Promise<never> | undefined;
-let signals = 0;
+let stopping = false;
+let failed = false;
+// Startup steps wait here once a shutdown has begun; the process exits from the shutdown.
+const untilExit = new Promise<never>(() => {});
 
-function onSignal(signal: NodeJS.Signals) {
-  signals++;
-  if (signals === 1) {
-    say(`\n${signal}: stopping…`);
-    void shutdown(0);
-  } else {
-    // A second Ctrl-C: stop waiting for the API and the worker; the database still stops cleanly.
-    say(`${signal} again: killing the API and the worker`);
-    for (const child of children.values()) child.kill('SIGKILL');
-  }
-}
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
-process.on('SIGHUP', onSignal);
-
-function shutdown(code: number): Promise<never> {
-  shuttingDown ??= (async () => {
-    try {
-      await Promise.all([...children.values()].map((child) => stopChild(child)));
-      if (database) {
-        say('stopping the embedded Postgres…');
-        await database.stop();
-      }
-      say('stopped.');
-    } catch (error) {
-      complain(`while stopping: ${error instanceof Error ? error.message : String(error)}`);
-      code ||= 1;
+const grace = closeWithGrace(
+  {
+    delay: STOP_TIMEOUT_MS,
+    logger: { error: (error: unknown) => complain(`while stopping: ${describe(error)}`) },
+    onTimeout: (delay) => complain(`did not stop within ${delay / 1000} s; exiting`),
+    // A second Ctrl-C stops waiting: the API and the worker are killed, and the embedded Postgres
+    // helper still stops the database cleanly once this process's channel to it closes.
+    onSecondSignal: (signal) => {
+      complain(`${signal} again: killing the API and the worker`);
+      for (const child of children.values()) child.kill('SIGKILL');
+    },
+  },
+  async ({ signal, err }) => {
+    stopping = true;
+    if (signal) say(`\n${signal}: stopping…`);
+    if (err) {
+      complain(describe(err));
+      failed = true;
     }
-    process.exit(code);
-  })();
-  return shuttingDown;
+    await Promise.all([...children.values()].map((child) => stopChild(child)));
+    if (database) {
+      say('stopping the embedded Postgres…');
+      await database.stop();
+    }
+    say('stopped.');
+    // close-with-grace exits 0 after a close it was asked for; one caused by a failure exits 1.
+    if (failed) process.exit(1);
+  },
+);
+
+/** Something died or failed on its own: say so, stop everything else, exit 1. */
+function fail(reason: string): void {
+  if (stopping) return;
+  complain(reason);
+  failed = true;
+  grace.close();
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function stopChild(child: ChildProcess): Promise<void> {
@@ -95,10 +109,7 @@ function startChild(name: ChildName, env: NodeJS.ProcessEnv): ChildProcess {
   });
   children.set(name, child);
   child.once('exit', (code, signal) => {
-    if (!shuttingDown) {
-      complain(`the ${name} exited unexpectedly (${signal ?? `exit code ${code}`}); stopping everything`);
-      void shutdown(1);
-    }
+    fail(`the ${name} exited unexpectedly (${signal ?? `exit code ${code}`}); stopping everything`);
   });
   return child;
 }
@@ -106,7 +117,7 @@ function startChild(name: ChildName, env: NodeJS.ProcessEnv): ChildProcess {
 async function waitUntilReady(baseUrl: string): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (;;) {
-    if (shuttingDown) await shuttingDown;
+    if (stopping) await untilExit;
     try {
       const response = await fetch(`${baseUrl}/readyz`, { signal: AbortSignal.timeout(2_000) });
       if (response.ok) return;
@@ -128,13 +139,10 @@ async function main() {
     say(`starting the embedded Postgres on port ${config.embeddedPgPort} (data in ${pgDataDir})…`);
     database = startEmbeddedPostgres({ dataDir: pgDataDir, port: config.embeddedPgPort, logFile: join(dataDir, 'postgres.log') });
     const { initialised } = await database.ready;
-    if (shuttingDown) await shuttingDown;
+    if (stopping) await untilExit;
     say(initialised ? 'created a new database cluster' : 'using the existing database cluster');
     void database.exited.then(({ code, signal }) => {
-      if (!shuttingDown) {
-        complain(`the embedded Postgres stopped unexpectedly (${signal ?? `exit code ${code}`}); see ${join(dataDir, 'postgres.log')}`);
-        void shutdown(1);
-      }
+      fail(`the embedded Postgres stopped unexpectedly (${signal ?? `exit code ${code}`}); see ${join(dataDir, 'postgres.log')}`);
     });
     databaseUrl = database.url;
   }
@@ -146,7 +154,7 @@ async function main() {
   } finally {
     await db.destroy();
   }
-  if (shuttingDown) await shuttingDown;
+  if (stopping) await untilExit;
 
   const env = { ...process.env, DATABASE_URL: databaseUrl, ADMIN_API_TOKEN: admin.token };
   startChild('api', env);
@@ -182,8 +190,4 @@ function redactPassword(url: string): string {
   }
 }
 
-main().catch((error: unknown) => {
-  if (shuttingDown) return;
-  complain(error instanceof Error ? error.message : String(error));
-  void shutdown(1);
-});
+main().catch((error: unknown) => fail(describe(error)));

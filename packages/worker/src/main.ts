@@ -1,9 +1,17 @@
+/**
+ * Worker entry point: configuration, the root logger, the worker; on a signal (or an uncaught error)
+ * stop the relay, finish the payouts in hand, close the pools and exit; past the timeout, or on a
+ * second signal, exit at once.
+ */
+import closeWithGrace from 'close-with-grace';
 import pino from 'pino';
-import { ConfigError, loadConfig } from '@referrals/core';
+import { ConfigError, gracefulShutdownOptions, loadConfig, logShutdownCause } from '@referrals/core';
 import { startWorker } from './worker.ts';
 
-// Inside the 30 s stop grace docker/compose.yaml gives the worker, so pools close before a SIGKILL.
-const SHUTDOWN_TIMEOUT_MS = 20_000;
+// Payouts in hand get DRAIN_TIMEOUT_MS to finish (pg-boss re-queues the rest), then the pools close;
+// the whole shutdown stays inside the 30 s stop grace docker/compose.yaml gives the worker.
+const DRAIN_TIMEOUT_MS = 20_000;
+const SHUTDOWN_TIMEOUT_MS = 25_000;
 
 let config;
 try {
@@ -34,21 +42,7 @@ const worker = await startWorker({ config, logger, signal: starting.signal }).ca
 process.off('SIGTERM', abortStart);
 process.off('SIGINT', abortStart);
 
-let signalled = false;
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    if (signalled) {
-      logger.warn({ signal }, 'second signal: exiting without waiting for payouts in hand');
-      process.exit(1);
-    }
-    signalled = true;
-    logger.info({ signal }, 'shutting down');
-    worker.stop(SHUTDOWN_TIMEOUT_MS).then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'worker did not stop cleanly');
-        process.exit(1);
-      },
-    );
-  });
-}
+closeWithGrace(gracefulShutdownOptions(logger, SHUTDOWN_TIMEOUT_MS), async (cause) => {
+  logShutdownCause(logger, cause);
+  await worker.stop(DRAIN_TIMEOUT_MS);
+});
