@@ -11,6 +11,11 @@ import type { AddressInfo, Socket } from 'node:net';
  * * `drop-response` — records the transfer, then destroys the socket before answering, for the
  *   next `times` requests (default: until the mode changes);
  * * `slow` — records the transfer on arrival and answers after `delayMs`.
+ *
+ * The reconciliation surface answers in every mode except `hang`, where reads hang too:
+ * * `GET /transfers/{idempotencyKey}` — 200 with the transfer, or 404;
+ * * `GET /transfers?since=<ISO-8601>&limit=<1..1000>&cursor=<c>` — `{ items, nextCursor }`, in the
+ *   order the transfers were accepted, `nextCursor` null on the last page.
  */
 export type TreasuryMode =
   | { kind: 'succeed' }
@@ -25,7 +30,12 @@ export interface AcceptedTransfer {
   beneficiaryId: string;
   amount: number;
   currency: string;
+  /** ISO-8601 time the treasury accepted it. */
+  createdAt: string;
 }
+
+/** Largest page `GET /transfers` serves, as a real treasury caps its pages. */
+export const FAKE_TREASURY_MAX_PAGE = 1000;
 
 export interface FakeTreasury {
   /** Base URL to put in TREASURY_URL. */
@@ -39,6 +49,16 @@ export interface FakeTreasury {
   readonly requestCount: number;
   /** Requests whose connection is still open (hanging or slow). */
   readonly inFlight: number;
+  /** Records transfers as if they had been sent, without HTTP (for large reconciliation windows). */
+  seed(transfers: (Omit<AcceptedTransfer, 'reference' | 'createdAt'> & Partial<Pick<AcceptedTransfer, 'reference' | 'createdAt'>>)[]): void;
+  /** Drops a transfer from the treasury's books: reconciliation then finds it missing. */
+  forget(idempotencyKey: string): void;
+  /** Rewrites a recorded transfer, e.g. its amount, as a treasury-side error would. */
+  alter(idempotencyKey: string, change: Partial<Pick<AcceptedTransfer, 'beneficiaryId' | 'amount' | 'currency'>>): void;
+  /** `GET /transfers` requests received, with the `limit` each asked for. */
+  listRequests(): { limit: number; cursor: string | null }[];
+  /** `GET /transfers/{key}` requests received. */
+  readonly lookupCount: number;
   close(): Promise<void>;
 }
 
@@ -52,6 +72,15 @@ export async function startFakeTreasury(initial: TreasuryMode = { kind: 'succeed
   // Counts down the `times` of the current fail / drop-response mode.
   let remaining = remainingOf(initial);
   const transfers = new Map<string, AcceptedTransfer>();
+  // Acceptance order for listing; a forgotten key stays here and is skipped.
+  const order: string[] = [];
+  const listed = new Set<string>();
+  const list = (key: string) => {
+    if (!listed.has(key)) order.push(key);
+    listed.add(key);
+  };
+  const listRequests: { limit: number; cursor: string | null }[] = [];
+  let lookupCount = 0;
   const requests = new Map<string, number>();
   let requestCount = 0;
   let inFlight = 0;
@@ -69,6 +98,15 @@ export async function startFakeTreasury(initial: TreasuryMode = { kind: 'succeed
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method === 'GET' && req.url?.startsWith('/transfers')) {
+      if (mode.kind === 'hang') {
+        inFlight++;
+        res.on('close', () => inFlight--);
+        return;
+      }
+      read(req, res);
+      return;
+    }
     if (req.method !== 'POST' || req.url !== '/transfers') {
       reply(res, 404, { error: { code: 'not_found', message: `${req.method} ${req.url}` } });
       return;
@@ -125,9 +163,47 @@ export async function startFakeTreasury(initial: TreasuryMode = { kind: 'succeed
   function accept(key: string, body: TransferBody): AcceptedTransfer {
     const existing = transfers.get(key);
     if (existing) return existing;
-    const transfer = { idempotencyKey: key, reference: `tr_${randomUUID()}`, beneficiaryId: body.beneficiaryId, amount: body.amount, currency: body.currency };
+    const transfer = {
+      idempotencyKey: key,
+      reference: `tr_${randomUUID()}`,
+      beneficiaryId: body.beneficiaryId,
+      amount: body.amount,
+      currency: body.currency,
+      createdAt: new Date().toISOString(),
+    };
     transfers.set(key, transfer);
+    list(key);
     return transfer;
+  }
+
+  function read(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url!, 'http://treasury');
+    if (url.pathname !== '/transfers') {
+      lookupCount++;
+      const transfer = transfers.get(decodeURIComponent(url.pathname.slice('/transfers/'.length)));
+      if (transfer) reply(res, 200, transfer);
+      else reply(res, 404, { error: { code: 'not_found', message: 'no transfer with this idempotency key' } });
+      return;
+    }
+    const since = url.searchParams.get('since');
+    const limitText = url.searchParams.get('limit') ?? '100';
+    const cursor = url.searchParams.get('cursor');
+    const limit = Number(limitText);
+    const start = cursor === null ? 0 : Number(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (since === null || Number.isNaN(Date.parse(since)) || !Number.isInteger(limit) || limit < 1 || limit > FAKE_TREASURY_MAX_PAGE || !Number.isInteger(start) || start < 0) {
+      reply(res, 400, { error: { code: 'validation_failed', message: `since (ISO-8601), limit (1..${FAKE_TREASURY_MAX_PAGE}) and cursor must be valid` } });
+      return;
+    }
+    listRequests.push({ limit, cursor });
+    const sinceMs = Date.parse(since);
+    const items: AcceptedTransfer[] = [];
+    let index = start;
+    for (; index < order.length && items.length < limit; index++) {
+      const transfer = transfers.get(order[index]!);
+      if (transfer && Date.parse(transfer.createdAt) >= sinceMs) items.push(transfer);
+    }
+    const nextCursor = index < order.length ? Buffer.from(String(index)).toString('base64url') : null;
+    reply(res, 200, { items, nextCursor });
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -149,6 +225,26 @@ export async function startFakeTreasury(initial: TreasuryMode = { kind: 'succeed
     },
     get inFlight() {
       return inFlight;
+    },
+    seed(seeded) {
+      const createdAt = new Date().toISOString();
+      for (const t of seeded) {
+        if (transfers.has(t.idempotencyKey)) continue;
+        transfers.set(t.idempotencyKey, { ...t, reference: t.reference ?? `tr_${randomUUID()}`, createdAt: t.createdAt ?? createdAt });
+        list(t.idempotencyKey);
+      }
+    },
+    forget(key) {
+      transfers.delete(key);
+    },
+    alter(key, change) {
+      const transfer = transfers.get(key);
+      if (!transfer) throw new Error(`the fake treasury has no transfer ${key}`);
+      transfers.set(key, { ...transfer, ...change });
+    },
+    listRequests: () => [...listRequests],
+    get lookupCount() {
+      return lookupCount;
     },
     async close() {
       for (const timer of timers) clearTimeout(timer);
