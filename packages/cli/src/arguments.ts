@@ -1,5 +1,5 @@
 import yargs from 'yargs';
-import { MAX_FAILED_PAGE } from '@referrals/core';
+import { DomainError, MAX_FAILED_PAGE, parseReconcileSince, RECONCILE_DEFAULT_WINDOW_DAYS } from '@referrals/core';
 
 export const PROGRAM = 'manage-referral-payouts';
 
@@ -18,7 +18,8 @@ export type Command =
   | { kind: 'list-failed'; limit: number; cursor: string | undefined }
   | { kind: 'process-all-failed'; concurrency: number }
   | { kind: 'summary' }
-  | { kind: 'write-off'; purchaseId: string; reason: string };
+  | { kind: 'write-off'; purchaseId: string; reason: string }
+  | { kind: 'reconcile'; since: Date | undefined };
 
 export interface Invocation {
   command: Command;
@@ -28,7 +29,7 @@ export interface Invocation {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-const COMMAND_FLAGS = ['status', 'process', 'list-failed', 'process-all-failed', 'summary', 'write-off'] as const;
+const COMMAND_FLAGS = ['status', 'process', 'list-failed', 'process-all-failed', 'summary', 'write-off', 'reconcile'] as const;
 
 const RETRY_HINT = `Run "${PROGRAM} --help" for usage.`;
 
@@ -51,10 +52,12 @@ export function parseArguments(argv: string[]): Invocation {
     .option('summary', { type: 'boolean', describe: 'Show payout health: counts, backlog, recent failures', group: 'Commands (exactly one):' })
     .option('write-off', { type: 'string', describe: 'Give up on a failed purchase\'s unpaid payouts (needs --reason)', requiresArg: true, group: 'Commands (exactly one):' })
     .option('reason', { type: 'string', describe: 'With --write-off: why, kept in the purchase\'s history', requiresArg: true })
+    .option('reconcile', { type: 'boolean', describe: 'Compare recorded payouts with the treasury\'s transfers and report every difference', group: 'Commands (exactly one):' })
     .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document on stdout instead of text' })
     .option('limit', { type: 'number', describe: `With --list-failed: how many to show (default ${LIST_LIMIT_DEFAULT}, max ${MAX_FAILED_PAGE})`, requiresArg: true })
     .option('cursor', { type: 'string', describe: 'With --list-failed: the page after a previous one (its "Next page" / nextCursor)', requiresArg: true })
     .option('concurrency', { type: 'number', describe: `With --process-all-failed: purchases processed at once (default ${CONCURRENCY_DEFAULT}, 1..${CONCURRENCY_MAX})`, requiresArg: true })
+    .option('since', { type: 'string', describe: `With --reconcile: start of the window, a date or ISO-8601 time (default ${RECONCILE_DEFAULT_WINDOW_DAYS} days ago)`, requiresArg: true })
     .option('verbose', { type: 'boolean', default: false, describe: 'Log to stderr and show stacks of errors' })
     .example(`npm run ${PROGRAM} -- --status <purchase-id>`, '')
     .example(`npm run ${PROGRAM} -- --process <purchase-id>`, '')
@@ -62,7 +65,8 @@ export function parseArguments(argv: string[]): Invocation {
     .example(`npm run ${PROGRAM} -- --process-all-failed --concurrency 8`, '')
     .example(`npm run ${PROGRAM} -- --summary --json`, '')
     .example(`npm run ${PROGRAM} -- --write-off <purchase-id> --reason "beneficiary account closed"`, '')
-    .epilogue('Exit codes: 0 success, 1 something is still failed, 2 usage or configuration error, 3 not found.')
+    .example(`npm run ${PROGRAM} -- --reconcile --since 2026-11-20`, '')
+    .epilogue('Exit codes: 0 success, 1 something is still failed (or drift remains), 2 usage or configuration error, 3 not found.')
     .help('help')
     .alias('help', 'h')
     .version(false)
@@ -85,6 +89,7 @@ export function parseArguments(argv: string[]): Invocation {
   if (args.cursor !== undefined && flag !== 'list-failed') throw new UsageError('--cursor only applies to --list-failed');
   if (args.concurrency !== undefined && flag !== 'process-all-failed') throw new UsageError('--concurrency only applies to --process-all-failed');
   if (args.reason !== undefined && flag !== 'write-off') throw new UsageError('--reason only applies to --write-off');
+  if (args.since !== undefined && flag !== 'reconcile') throw new UsageError('--since only applies to --reconcile');
 
   const common = { json: args.json === true, verbose: args.verbose === true };
   switch (flag) {
@@ -108,6 +113,8 @@ export function parseArguments(argv: string[]): Invocation {
       if (reason === '') throw new UsageError('--write-off needs --reason "why the payouts are given up"');
       return { ...common, command: { kind: flag, purchaseId: purchaseId(flag, args[flag]), reason } };
     }
+    case 'reconcile':
+      return { ...common, command: { kind: flag, since: args.since === undefined ? undefined : since(args.since) } };
   }
 }
 
@@ -115,6 +122,15 @@ function purchaseId(flag: string, value: unknown): string {
   if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`--${flag} needs a purchase id`);
   if (!UUID.test(value.trim())) throw new UsageError(`--${flag}: "${value}" is not a purchase id (a uuid)`);
   return value.trim().toLowerCase();
+}
+
+function since(value: unknown): Date {
+  try {
+    return parseReconcileSince(String(value));
+  } catch (error) {
+    if (error instanceof DomainError) throw new UsageError(`--${error.message}`);
+    throw error;
+  }
 }
 
 function boundedInteger(flag: string, value: unknown, fallback: number, min: number, max: number): number {

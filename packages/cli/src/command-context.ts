@@ -1,5 +1,13 @@
 import pino, { type Logger } from 'pino';
-import { createDatabase, type Config, type Database, gatewayFromConfig, type PayoutContext } from '@referrals/core';
+import {
+  createDatabase,
+  type Config,
+  type Database,
+  gatewayFromConfig,
+  type PayoutContext,
+  type ReconciliationContext,
+  treasuryBooksFromConfig,
+} from '@referrals/core';
 import { PROGRAM } from './arguments.ts';
 
 export interface Output {
@@ -12,6 +20,7 @@ export interface Output {
 export interface CommandContext {
   db: Database;
   payouts: PayoutContext;
+  reconciliation: ReconciliationContext;
   logger: Logger;
   stdout: Output;
   stderr: Output;
@@ -31,6 +40,7 @@ export function createCommandContext(
   return {
     db,
     payouts: { db, gateway: gatewayFromConfig(config), minPayout: config.referralMinPayout, logger: options.logger },
+    reconciliation: { db, treasury: treasuryBooksFromConfig(config), gateway: config.payoutGateway, logger: options.logger },
     logger: options.logger,
     stdout: options.stdout,
     stderr: options.stderr,

@@ -5,6 +5,7 @@ import { listFailed } from './commands/list-failed.ts';
 import { processAllFailed } from './commands/process-all-failed.ts';
 import { processOne } from './commands/process-one.ts';
 import { showStatus } from './commands/status.ts';
+import { reconcileWithTreasury } from './commands/reconcile.ts';
 import { showSummary } from './commands/summary.ts';
 import { writeOff } from './commands/write-off.ts';
 import { EXIT, type ExitCode } from './exit-codes.ts';
@@ -27,7 +28,8 @@ export async function run(io: Io): Promise<ExitCode> {
     verbose = invocation.verbose;
     const config = loadConfig(io.env);
     const logger = createLogger(verbose);
-    const connections = invocation.command.kind === 'process-all-failed' ? invocation.command.concurrency + 1 : 2;
+    // Reconciliation keeps one session for the whole run and counts and repairs on another.
+    const connections = invocation.command.kind === 'process-all-failed' ? invocation.command.concurrency + 1 : invocation.command.kind === 'reconcile' ? 3 : 2;
     ctx = createCommandContext(config, { logger, json: invocation.json, stdout: io.stdout, stderr: io.stderr, connections });
     return await dispatch(ctx, invocation.command, io.interrupt);
   } catch (error) {
@@ -53,6 +55,8 @@ function dispatch(ctx: CommandContext, command: Command, interrupt: AbortSignal)
       return showSummary(ctx);
     case 'write-off':
       return writeOff(ctx, command.purchaseId, command.reason);
+    case 'reconcile':
+      return reconcileWithTreasury(ctx, command.since);
   }
 }
 

@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { httpGateway, ledgerGateway, type PayoutContext, PayoutFailedError, processReferralPayouts } from '@referrals/core';
+import { confirmedPurchase, type FakeTreasury, seedReferralChain, startFakeTreasury } from '@referrals/testing';
+import { useTestDatabase } from '@referrals/testing/vitest';
+import { runCli } from './run-cli.ts';
+
+const t = useTestDatabase();
+const logger = pino({ level: 'silent' });
+let treasury: FakeTreasury;
+let payouts: PayoutContext;
+// Each test reconciles the window that starts when it does, so earlier tests' payouts stay out of it.
+let since: string;
+
+beforeAll(async () => {
+  treasury = await startFakeTreasury();
+});
+afterAll(() => treasury.close());
+beforeEach(() => {
+  since = new Date().toISOString();
+  treasury.setMode({ kind: 'succeed' });
+  payouts = { db: t.db, gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 300 }), minPayout: 1, logger };
+});
+
+const httpEnv = () => ({ DATABASE_URL: t.url, PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url, TREASURY_TIMEOUT_MS: '500' });
+
+async function confirmed(): Promise<string> {
+  const chain = await seedReferralChain(t.db, { price: 10_000 });
+  return (await confirmedPurchase(t.db, chain.buyer.id, chain.content.id)).id;
+}
+
+async function paid(): Promise<string> {
+  const id = await confirmed();
+  await processReferralPayouts(payouts, id, { actor: 'worker' });
+  return id;
+}
+
+async function failedAfterLostAnswers(): Promise<string> {
+  const id = await confirmed();
+  treasury.setMode({ kind: 'drop-response' });
+  await expect(processReferralPayouts(payouts, id, { actor: 'worker', finalAttempt: true })).rejects.toBeInstanceOf(PayoutFailedError);
+  treasury.setMode({ kind: 'succeed' });
+  return id;
+}
+
+describe('--reconcile', () => {
+  it('exits 0 and says so when every payout agrees with the treasury', async () => {
+    await paid();
+    const result = await runCli(['--reconcile', '--since', since], httpEnv());
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^Reconciliation of referral payouts with the treasury \(http gateway\)$/m);
+    expect(result.stdout).toMatch(/^Treasury transfers +2$/m);
+    expect(result.stdout).toMatch(/^Recorded levels +2$/m);
+    expect(result.stdout).toMatch(/^Drift +none$/m);
+  });
+
+  it('groups each kind of drift with amounts and exits 1; --json prints the report', async () => {
+    const lost = await failedAfterLostAnswers();
+    const forgotten = await paid();
+    const changed = await paid();
+    treasury.forget(`${forgotten}:direct`);
+    treasury.alter(`${changed}:grand`, { amount: 450 });
+    const requests = treasury.requestCount;
+
+    const [human, json] = await Promise.all([
+      runCli(['--reconcile', '--since', since], httpEnv()),
+      runCli(['--reconcile', '--since', since, '--json'], httpEnv()),
+    ]);
+
+    expect(human.code).toBe(1);
+    expect(human.stdout).toMatch(/^Drift +4 \(unrecorded transfer 2, missing at treasury 1, mismatch 1\)$/m);
+    expect(human.stdout).toMatch(/^Unrecorded transfers: .* \(2\)$/m);
+    expect(human.stdout).toMatch(new RegExp(`^${lost} +direct +10\\.00 EUR failed +10\\.00 EUR +tr_\\S+ +yes$`, 'm'));
+    expect(human.stdout).toMatch(/^Missing at the treasury: .* \(1\)$/m);
+    expect(human.stdout).toMatch(new RegExp(`^${forgotten} +direct +10\\.00 EUR +tr_\\S+ +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC$`, 'm'));
+    expect(human.stdout).toMatch(new RegExp(`^${changed} +grand +5\\.00 EUR paid +4\\.50 EUR +amount$`, 'm'));
+    expect(human.stdout).toMatch(/^2 unrecorded transfers match the level we planned/m);
+
+    expect(json.code).toBe(1);
+    const report = JSON.parse(json.stdout);
+    expect(Object.keys(report).sort()).toEqual(
+      ['checkedAt', 'drift', 'driftCounts', 'driftTruncated', 'fixed', 'gateway', 'note', 'recordedLevels', 'since', 'treasuryTransfers'].sort(),
+    );
+    expect(report).toMatchObject({ since, treasuryTransfers: 5, recordedLevels: 6, fixed: [], driftCounts: { unrecorded_transfer: 2, missing_at_treasury: 1, mismatch: 1 } });
+    expect(report.drift.map((d: { kind: string; idempotencyKey: string }) => `${d.kind} ${d.idempotencyKey}`).sort()).toEqual(
+      [`unrecorded_transfer ${lost}:direct`, `unrecorded_transfer ${lost}:grand`, `missing_at_treasury ${forgotten}:direct`, `mismatch ${changed}:grand`].sort(),
+    );
+    // Reconciliation only reads: the treasury received no transfer.
+    expect(treasury.requestCount).toBe(requests);
+  });
+
+  it('reports the ledger gateway as having nothing to compare', async () => {
+    const id = await confirmed();
+    await processReferralPayouts({ ...payouts, gateway: ledgerGateway }, id, { actor: 'worker' });
+    const result = await runCli(['--reconcile', '--since', since], { DATABASE_URL: t.url });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^Reconciliation of referral payouts with the treasury \(ledger gateway\)$/m);
+    expect(result.stdout).toMatch(/^Nothing to compare: payouts go through the ledger gateway: .*no external treasury to differ from\.$/m);
+  });
+
+  it('exits 1 with one line when the treasury does not answer', async () => {
+    await paid();
+    treasury.setMode({ kind: 'hang' });
+    const result = await runCli(['--reconcile', '--since', since], httpEnv());
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/^manage-referral-payouts: treasury did not answer within 500 ms \(GET \/transfers, 3 attempts\)\n$/);
+  });
+
+  it('exits 2 on a bad --since, before touching the database or the treasury', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--reconcile', '--since', 'yesterday'], /--since must be a date \(2026-11-20\) or an ISO-8601 time with offset .*got "yesterday"/],
+      [['--reconcile', '--since', '2026-02-30'], /got "2026-02-30"/],
+      [['--reconcile', '--since', '2026-11-20T08:00:00'], /got "2026-11-20T08:00:00"/],
+      [['--reconcile', '--since', new Date(Date.now() + 86_400_000).toISOString()], /--since .* is in the future/],
+      [['--reconcile', '--since'], /Not enough arguments following: since/],
+      [['--summary', '--since', '2026-11-20'], /--since only applies to --reconcile/],
+      [['--reconcile', '--status', randomUUID()], /give only one command/],
+    ];
+    const lists = treasury.listRequests().length;
+    const results = await Promise.all(cases.map(([args]) => runCli(args, { ...httpEnv(), DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' })));
+    results.forEach((result, i) => {
+      expect(result.code, cases[i]![0].join(' ')).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toMatch(/^manage-referral-payouts: .+\n$/);
+      expect(result.stderr).toMatch(cases[i]![1]);
+    });
+    expect(treasury.listRequests().length).toBe(lists);
+  });
+});
