@@ -16,6 +16,7 @@ import { type ApiMetrics, createApiMetrics } from './metrics.ts';
 import { healthRoutes } from './routes/health.ts';
 import { marketplaceRoutes } from './routes/marketplace.ts';
 import { payoutOperationRoutes } from './routes/payout-operations.ts';
+import { reconciliationRoutes } from './routes/reconciliation.ts';
 import { referralPayoutRoutes } from './routes/referral-payouts.ts';
 import { signUpRoutes } from './routes/sign-up.ts';
 
@@ -94,6 +95,7 @@ export function buildApp(deps: AppDeps): TypedApp {
     marketplaceRoutes(typed, ctx);
     referralPayoutRoutes(typed, ctx);
     payoutOperationRoutes(typed, ctx);
+    reconciliationRoutes(typed, ctx);
   });
 
   return app;

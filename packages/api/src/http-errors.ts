@@ -16,6 +16,8 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   idempotency_key_reused: 422,
   // Only reaches here if a route lets it through: the payout routes answer with the recorded state.
   payout_failed: 502,
+  // Reconciliation could not read the treasury's books: the upstream failed, not this request.
+  treasury_unavailable: 502,
 };
 
 export interface ErrorAnswer {
@@ -95,7 +97,9 @@ export function errorHandler(error: unknown, request: FastifyRequest, reply: Fas
     request.log.info({ code: answer.code, status: answer.status, message: answer.message }, 'request refused');
   }
   if (answer.retryAfterSeconds !== undefined) reply.header('retry-after', String(answer.retryAfterSeconds));
-  const message = answer.status >= 500 && answer !== DATABASE_UNAVAILABLE ? `internal server error (request ${request.id})` : answer.message;
+  // A domain error's message is written for the caller, also when an upstream failed (502).
+  const shown = answer === DATABASE_UNAVAILABLE || error instanceof DomainError;
+  const message = answer.status >= 500 && !shown ? `internal server error (request ${request.id})` : answer.message;
   return reply.code(answer.status).send({ error: { code: answer.code, message } });
 }
 

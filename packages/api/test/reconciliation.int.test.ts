@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { httpGateway, type PayoutContext, PayoutFailedError, processReferralPayouts } from '@referrals/core';
+import { confirmedPurchase, type FakeTreasury, seedReferralChain, startFakeTreasury } from '@referrals/testing';
+import { useTestDatabase } from '@referrals/testing/vitest';
+import { admin, rowCounts, silent, testApp } from './support.ts';
+
+const t = useTestDatabase();
+let treasury: FakeTreasury;
+let app: ReturnType<typeof testApp>;
+let payouts: PayoutContext;
+let since: string;
+const URL = '/api/marketplace/referral-payouts/reconciliation';
+
+beforeAll(async () => {
+  treasury = await startFakeTreasury();
+  app = testApp(t.db, t.url, { env: { PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url, TREASURY_TIMEOUT_MS: '300' } });
+});
+afterAll(async () => {
+  await app.close();
+  await treasury.close();
+});
+beforeEach(() => {
+  since = new Date().toISOString();
+  treasury.setMode({ kind: 'succeed' });
+  payouts = { db: t.db, gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 300 }), minPayout: 1, logger: silent };
+});
+
+async function confirmed(): Promise<string> {
+  const chain = await seedReferralChain(t.db, { price: 10_000 });
+  return (await confirmedPurchase(t.db, chain.buyer.id, chain.content.id)).id;
+}
+
+describe('GET /api/marketplace/referral-payouts/reconciliation', () => {
+  it('answers the report: drift for a lost answer, none for a clean purchase', async () => {
+    const clean = await confirmed();
+    await processReferralPayouts(payouts, clean, { actor: 'worker' });
+    const lost = await confirmed();
+    treasury.setMode({ kind: 'drop-response' });
+    await expect(processReferralPayouts(payouts, lost, { actor: 'worker', finalAttempt: true })).rejects.toBeInstanceOf(PayoutFailedError);
+    treasury.setMode({ kind: 'succeed' });
+
+    const response = await app.inject({ method: 'GET', url: `${URL}?since=${encodeURIComponent(since)}`, headers: admin });
+    expect(response.statusCode).toBe(200);
+    const report = response.json();
+    expect(report).toMatchObject({ since, gateway: 'http', treasuryTransfers: 4, recordedLevels: 4, fixed: [], driftTruncated: false });
+    expect(report.driftCounts).toEqual({ unrecorded_transfer: 2, missing_at_treasury: 0, mismatch: 0 });
+    expect(report.drift.map((d: { purchaseId: string; level: string; fixable: boolean }) => [d.purchaseId, d.level, d.fixable]).sort()).toEqual([
+      [lost, 'direct', true],
+      [lost, 'grand', true],
+    ]);
+  });
+
+  it('refuses a bad since with 400 and writes nothing; needs the admin token', async () => {
+    const before = await rowCounts(t.db);
+    const lists = treasury.listRequests().length;
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString();
+    for (const [query, message] of [
+      ['since=yesterday', /since must be a date/],
+      ['since=2026-13-01', /since must be a date/],
+      [`since=${encodeURIComponent(tomorrow)}`, /is in the future/],
+      ['since=2026-11-20&limit=5', /must NOT have additional properties/],
+    ] as const) {
+      const response = await app.inject({ method: 'GET', url: `${URL}?${query}`, headers: admin });
+      expect(response.statusCode, query).toBe(400);
+      expect(response.json().error).toMatchObject({ code: 'validation_failed', message: expect.stringMatching(message) });
+    }
+    const anonymous = await app.inject({ method: 'GET', url: URL });
+    expect(anonymous.statusCode).toBe(401);
+    expect(await rowCounts(t.db)).toEqual(before);
+    expect(treasury.listRequests().length).toBe(lists);
+  });
+
+  it('answers 502 when the treasury cannot be read', async () => {
+    treasury.setMode({ kind: 'hang' });
+    const response = await app.inject({ method: 'GET', url: `${URL}?since=${encodeURIComponent(since)}`, headers: admin });
+    expect(response.statusCode).toBe(502);
+    expect(response.json().error).toMatchObject({ code: 'treasury_unavailable', message: expect.stringMatching(/did not answer within 300 ms/) });
+  });
+});
