@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { httpGateway, type PayoutContext, PayoutFailedError, processReferralPayouts } from '@referrals/core';
-import { confirmedPurchase, type FakeTreasury, seedReferralChain, startFakeTreasury } from '@referrals/testing';
+import { httpGateway, type PayoutContext } from '@referrals/core';
+import { failedAfterLostAnswers, type FakeTreasury, paidReferralPurchase, startFakeTreasury } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 import { admin, rowCounts, silent, testApp } from './support.ts';
 
@@ -25,19 +25,11 @@ beforeEach(() => {
   payouts = { db: t.db, gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 300 }), minPayout: 1, logger: silent };
 });
 
-async function confirmed(): Promise<string> {
-  const chain = await seedReferralChain(t.db, { price: 10_000 });
-  return (await confirmedPurchase(t.db, chain.buyer.id, chain.content.id)).id;
-}
 
 describe('GET /api/marketplace/referral-payouts/reconciliation', () => {
   it('answers the report: drift for a lost answer, none for a clean purchase', async () => {
-    const clean = await confirmed();
-    await processReferralPayouts(payouts, clean, { actor: 'worker' });
-    const lost = await confirmed();
-    treasury.setMode({ kind: 'drop-response' });
-    await expect(processReferralPayouts(payouts, lost, { actor: 'worker', finalAttempt: true })).rejects.toBeInstanceOf(PayoutFailedError);
-    treasury.setMode({ kind: 'succeed' });
+    await paidReferralPurchase(payouts);
+    const lost = await failedAfterLostAnswers(payouts, treasury);
 
     const response = await app.inject({ method: 'GET', url: `${URL}?since=${encodeURIComponent(since)}`, headers: admin });
     expect(response.statusCode).toBe(200);

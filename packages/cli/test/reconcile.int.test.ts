@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { httpGateway, ledgerGateway, type PayoutContext, PayoutFailedError, processReferralPayouts } from '@referrals/core';
-import { confirmedPurchase, type FakeTreasury, seedReferralChain, startFakeTreasury } from '@referrals/testing';
+import { httpGateway, ledgerGateway, type PayoutContext, processReferralPayouts } from '@referrals/core';
+import { failedAfterLostAnswers, type FakeTreasury, paidReferralPurchase, queuedReferralPurchase, startFakeTreasury } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 import { runCli } from './run-cli.ts';
 
@@ -25,24 +25,8 @@ beforeEach(() => {
 
 const httpEnv = () => ({ DATABASE_URL: t.url, PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url, TREASURY_TIMEOUT_MS: '500' });
 
-async function confirmed(): Promise<string> {
-  const chain = await seedReferralChain(t.db, { price: 10_000 });
-  return (await confirmedPurchase(t.db, chain.buyer.id, chain.content.id)).id;
-}
-
-async function paid(): Promise<string> {
-  const id = await confirmed();
-  await processReferralPayouts(payouts, id, { actor: 'worker' });
-  return id;
-}
-
-async function failedAfterLostAnswers(): Promise<string> {
-  const id = await confirmed();
-  treasury.setMode({ kind: 'drop-response' });
-  await expect(processReferralPayouts(payouts, id, { actor: 'worker', finalAttempt: true })).rejects.toBeInstanceOf(PayoutFailedError);
-  treasury.setMode({ kind: 'succeed' });
-  return id;
-}
+const paid = () => paidReferralPurchase(payouts);
+const lostAnswers = () => failedAfterLostAnswers(payouts, treasury);
 
 describe('--reconcile', () => {
   it('exits 0 and says so when every payout agrees with the treasury', async () => {
@@ -57,7 +41,7 @@ describe('--reconcile', () => {
   });
 
   it('groups each kind of drift with amounts and exits 1; --json prints the report', async () => {
-    const lost = await failedAfterLostAnswers();
+    const lost = await lostAnswers();
     const forgotten = await paid();
     const changed = await paid();
     treasury.forget(`${forgotten}:direct`);
@@ -92,7 +76,7 @@ describe('--reconcile', () => {
   });
 
   it('reports the ledger gateway as having nothing to compare', async () => {
-    const id = await confirmed();
+    const id = await queuedReferralPurchase(t.db);
     await processReferralPayouts({ ...payouts, gateway: ledgerGateway }, id, { actor: 'worker' });
     const result = await runCli(['--reconcile', '--since', since], { DATABASE_URL: t.url });
     expect(result.code).toBe(0);

@@ -1,17 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
-import {
-  httpGateway,
-  httpTreasuryBooks,
-  ledgerGateway,
-  type PayoutContext,
-  PayoutFailedError,
-  processReferralPayouts,
-  reconcile,
-  type ReconciliationContext,
-} from '@referrals/core';
-import { confirmedPurchase, type FakeTreasury, seedReferralChain, startFakeTreasury } from '@referrals/testing';
+import { httpGateway, httpTreasuryBooks, ledgerGateway, type PayoutContext, processReferralPayouts, reconcile, type ReconciliationContext } from '@referrals/core';
+import { failedAfterLostAnswers, type FakeTreasury, paidReferralPurchase, queuedReferralPurchase, startFakeTreasury } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 
 const t = useTestDatabase();
@@ -33,25 +24,8 @@ beforeEach(() => {
   recon = { db: t.db, treasury: httpTreasuryBooks({ treasuryUrl: treasury.url, timeoutMs: 300 }), gateway: 'http', logger };
 });
 
-async function confirmed(): Promise<string> {
-  const chain = await seedReferralChain(t.db, { price: 10_000 });
-  return (await confirmedPurchase(t.db, chain.buyer.id, chain.content.id)).id;
-}
-
-async function paid(): Promise<string> {
-  const id = await confirmed();
-  expect((await processReferralPayouts(payouts, id, { actor: 'worker' })).status).toBe('completed');
-  return id;
-}
-
-/** The transfers went through but their answers were lost until the retries ran out. */
-async function failedAfterLostAnswers(): Promise<string> {
-  const id = await confirmed();
-  treasury.setMode({ kind: 'drop-response' });
-  await expect(processReferralPayouts(payouts, id, { actor: 'worker', finalAttempt: true })).rejects.toBeInstanceOf(PayoutFailedError);
-  treasury.setMode({ kind: 'succeed' });
-  return id;
-}
+const paid = () => paidReferralPurchase(payouts);
+const lostAnswers = () => failedAfterLostAnswers(payouts, treasury);
 
 describe('reconcile with the http gateway', () => {
   it('reports nothing for purchases paid as the treasury recorded them', async () => {
@@ -71,7 +45,7 @@ describe('reconcile with the http gateway', () => {
   });
 
   it('finds a transfer whose answer was lost as unrecorded, and one that matches our plan as fixable', async () => {
-    const id = await failedAfterLostAnswers();
+    const id = await lostAnswers();
     const report = await reconcile(recon, { since });
     const accepted = treasury.accepted().find((a) => a.idempotencyKey === `${id}:direct`)!;
     expect(report.driftCounts).toEqual({ unrecorded_transfer: 2, missing_at_treasury: 0, mismatch: 0 });
@@ -108,7 +82,7 @@ describe('reconcile with the http gateway', () => {
   it('reports a different beneficiary or currency as a mismatch, and an unplanned key as not fixable', async () => {
     const beneficiary = await paid();
     const currency = await paid();
-    const lost = await failedAfterLostAnswers();
+    const lost = await lostAnswers();
     treasury.alter(`${beneficiary}:grand`, { beneficiaryId: randomUUID() });
     treasury.alter(`${currency}:direct`, { currency: 'USD' });
     treasury.alter(`${lost}:grand`, { amount: 501 });
@@ -151,7 +125,7 @@ describe('reconcile with the http gateway', () => {
   });
 
   it('does not report a transfer in flight for a purchase another processor holds', async () => {
-    const id = await failedAfterLostAnswers();
+    const id = await lostAnswers();
     await t.db
       .updateTable('purchases')
       .set({ referral_payout_lease_owner: randomUUID(), referral_payout_lease_until: new Date(Date.now() + 60_000) })
@@ -174,7 +148,7 @@ describe('reconcile with the http gateway', () => {
 
 describe('reconcile with the ledger gateway', () => {
   it('says there is nothing external to compare, and counts our levels', async () => {
-    const id = await confirmed();
+    const id = await queuedReferralPurchase(t.db);
     await processReferralPayouts({ ...payouts, gateway: ledgerGateway }, id, { actor: 'worker' });
     const report = await reconcile({ db: t.db, treasury: null, gateway: 'ledger', logger }, { since });
     expect(report).toMatchObject({ gateway: 'ledger', treasuryTransfers: 0, recordedLevels: 2, drift: [] });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { TreasuryTransfer } from '@referrals/core';
 
 /**
  * How the fake treasury answers `POST /transfers`:
@@ -24,15 +25,8 @@ export type TreasuryMode =
   | { kind: 'drop-response'; times?: number }
   | { kind: 'slow'; delayMs: number };
 
-export interface AcceptedTransfer {
-  idempotencyKey: string;
-  reference: string;
-  beneficiaryId: string;
-  amount: number;
-  currency: string;
-  /** ISO-8601 time the treasury accepted it. */
-  createdAt: string;
-}
+/** What the treasury records per transfer: the shape `GET /transfers` answers with. */
+export type AcceptedTransfer = TreasuryTransfer;
 
 /** Largest page `GET /transfers` serves, as a real treasury caps its pages. */
 export const FAKE_TREASURY_MAX_PAGE = 1000;

@@ -4,4 +4,4 @@ export * from './factories.ts';
 export * from './invariants.ts';
 export * from './fake-treasury.ts';
 export * from './throwaway-postgres.ts';
-export * from './paid-purchases.ts';
+export * from './treasury-scenarios.ts';

@@ -1,7 +1,39 @@
 import { sql } from 'kysely';
-import type { Database } from '@referrals/core';
-import type { AcceptedTransfer } from './fake-treasury.ts';
-import type { ReferralChain } from './factories.ts';
+import { type Database, type PayoutContext, PayoutFailedError, processReferralPayouts } from '@referrals/core';
+import { confirmedPurchase, type ReferralChain, seedReferralChain } from './factories.ts';
+import type { AcceptedTransfer, FakeTreasury } from './fake-treasury.ts';
+
+/** A confirmed purchase of 100.00 EUR with a direct and a grand referrer, queued for payout. */
+export async function queuedReferralPurchase(db: Database): Promise<string> {
+  const chain = await seedReferralChain(db, { price: 10_000 });
+  return (await confirmedPurchase(db, chain.buyer.id, chain.content.id)).id;
+}
+
+/** A purchase whose two levels were paid through `ctx`'s gateway and recorded: 10.00 and 5.00 EUR. */
+export async function paidReferralPurchase(ctx: PayoutContext): Promise<string> {
+  const id = await queuedReferralPurchase(ctx.db);
+  const outcome = await processReferralPayouts(ctx, id, { actor: 'worker' });
+  if (outcome.status !== 'completed') throw new Error(`purchase ${id} ended ${outcome.status}, not completed`);
+  return id;
+}
+
+/**
+ * A purchase left `failed` although the treasury made both transfers: every answer was lost, the
+ * worker's last retry included. Reconciliation finds it as two unrecorded transfers.
+ */
+export async function failedAfterLostAnswers(ctx: PayoutContext, treasury: FakeTreasury): Promise<string> {
+  const id = await queuedReferralPurchase(ctx.db);
+  treasury.setMode({ kind: 'drop-response' });
+  try {
+    await processReferralPayouts(ctx, id, { actor: 'worker', finalAttempt: true });
+    throw new Error(`purchase ${id} was paid although every answer was dropped`);
+  } catch (error) {
+    if (!(error instanceof PayoutFailedError)) throw error;
+  } finally {
+    treasury.setMode({ kind: 'succeed' });
+  }
+  return id;
+}
 
 export type SeededTransfer = Omit<AcceptedTransfer, 'createdAt'>;
 
