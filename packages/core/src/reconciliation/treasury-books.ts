@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DomainError } from '../errors.ts';
+import { classifyTreasuryStatus } from '../treasury/transfer-failure.ts';
 
 /** A transfer as the treasury's books record it. */
 export interface TreasuryTransfer {
@@ -32,9 +33,9 @@ class TransientReadError extends Error {
 
 /**
  * `GET {TREASURY_URL}/transfers` and `/transfers/{key}`, each call bounded by `timeoutMs`. A timeout,
- * a broken connection, a 5xx or a 429 is retried twice with backoff, because one blip must not end a
- * run over a million transfers; what still fails is `treasury_unavailable`. An answer that is not the
- * contract's shape is refused rather than compared.
+ * a broken connection or a status that transfers classify as transient is retried twice with
+ * backoff, because one blip must not end a run over a million transfers; what still fails is
+ * `treasury_unavailable`. An answer that is not the contract's shape is refused rather than compared.
  */
 export function httpTreasuryBooks(options: { treasuryUrl: string; timeoutMs: number }): TreasuryBooks {
   const base = options.treasuryUrl.endsWith('/') ? options.treasuryUrl : `${options.treasuryUrl}/`;
@@ -86,7 +87,7 @@ async function getOnce(url: URL, allowNotFound: boolean, timeoutMs: number): Pro
     await response.body?.cancel();
     return null;
   }
-  if (response.status >= 500 || response.status === 429) {
+  if (!response.ok && classifyTreasuryStatus(response.status) === 'transient') {
     await response.body?.cancel();
     throw new TransientReadError(`treasury answered ${response.status}`);
   }
