@@ -13,7 +13,7 @@ const URL = '/api/marketplace/referral-payouts/reconciliation';
 
 beforeAll(async () => {
   treasury = await startFakeTreasury();
-  app = testApp(t.db, t.url, { env: { PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url, TREASURY_TIMEOUT_MS: '300' } });
+  app = testApp(t.db, t.url, { env: { PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url, TREASURY_TIMEOUT_MS: '1000' } });
 });
 afterAll(async () => {
   await app.close();
@@ -22,7 +22,7 @@ afterAll(async () => {
 beforeEach(() => {
   since = new Date().toISOString();
   treasury.setMode({ kind: 'succeed' });
-  payouts = { db: t.db, gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 300 }), minPayout: 1, logger: silent };
+  payouts = { db: t.db, gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 5_000 }), minPayout: 1, logger: silent };
 });
 
 
@@ -66,6 +66,6 @@ describe('GET /api/marketplace/referral-payouts/reconciliation', () => {
     treasury.setMode({ kind: 'hang' });
     const response = await app.inject({ method: 'GET', url: `${URL}?since=${encodeURIComponent(since)}`, headers: admin });
     expect(response.statusCode).toBe(502);
-    expect(response.json().error).toMatchObject({ code: 'treasury_unavailable', message: expect.stringMatching(/did not answer within 300 ms/) });
+    expect(response.json().error).toMatchObject({ code: 'treasury_unavailable', message: expect.stringMatching(/did not answer within 1000 ms/) });
   });
 });

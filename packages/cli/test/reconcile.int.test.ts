@@ -20,10 +20,10 @@ afterAll(() => treasury.close());
 beforeEach(() => {
   since = new Date().toISOString();
   treasury.setMode({ kind: 'succeed' });
-  payouts = { db: t.db, gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 300 }), minPayout: 1, logger };
+  payouts = { db: t.db, gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 5_000 }), minPayout: 1, logger };
 });
 
-const httpEnv = () => ({ DATABASE_URL: t.url, PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url, TREASURY_TIMEOUT_MS: '500' });
+const httpEnv = () => ({ DATABASE_URL: t.url, PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url, TREASURY_TIMEOUT_MS: '5000' });
 
 const paid = () => paidReferralPurchase(payouts);
 const lostAnswers = () => failedAfterLostAnswers(payouts, treasury);
@@ -87,7 +87,7 @@ describe('--reconcile', () => {
   it('exits 1 with one line when the treasury does not answer', async () => {
     await paid();
     treasury.setMode({ kind: 'hang' });
-    const result = await runCli(['--reconcile', '--since', since], httpEnv());
+    const result = await runCli(['--reconcile', '--since', since], { ...httpEnv(), TREASURY_TIMEOUT_MS: '500' });
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
     expect(result.stderr).toMatch(/^manage-referral-payouts: treasury did not answer within 500 ms \(GET \/transfers, 3 attempts\)\n$/);

@@ -20,8 +20,8 @@ afterAll(() => treasury.close());
 beforeEach(() => {
   since = new Date();
   treasury.setMode({ kind: 'succeed' });
-  payouts = { db: t.db, gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 300 }), minPayout: 1, logger };
-  recon = { db: t.db, treasury: httpTreasuryBooks({ treasuryUrl: treasury.url, timeoutMs: 300 }), gateway: 'http', logger };
+  payouts = { db: t.db, gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 5_000 }), minPayout: 1, logger };
+  recon = { db: t.db, treasury: httpTreasuryBooks({ treasuryUrl: treasury.url, timeoutMs: 5_000 }), gateway: 'http', logger };
 });
 
 const paid = () => paidReferralPurchase(payouts);
@@ -138,7 +138,8 @@ describe('reconcile with the http gateway', () => {
   it('fails with treasury_unavailable when the treasury does not answer, after a timeout per call', async () => {
     await paid();
     treasury.setMode({ kind: 'hang' });
-    await expect(reconcile(recon, { since })).rejects.toMatchObject({ code: 'treasury_unavailable', message: expect.stringMatching(/did not answer within 300 ms .*3 attempts/) });
+    const impatient = { ...recon, treasury: httpTreasuryBooks({ treasuryUrl: treasury.url, timeoutMs: 300 }) };
+    await expect(reconcile(impatient, { since })).rejects.toMatchObject({ code: 'treasury_unavailable', message: expect.stringMatching(/did not answer within 300 ms .*3 attempts/) });
   });
 
   it('refuses a window that starts in the future', async () => {
