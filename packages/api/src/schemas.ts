@@ -28,6 +28,7 @@ export const ReferralPayoutStatusSchema = Type.Union([
   Type.Literal('not_applicable'),
 ]);
 const Level = Type.Union([Type.Literal('direct'), Type.Literal('grand')]);
+const LevelPayoutStatusSchema = Type.Union([Type.Literal('pending'), Type.Literal('paid'), Type.Literal('failed'), Type.Literal('written_off')]);
 
 export const ErrorBody = Type.Object(
   { error: Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: false }) },
@@ -123,7 +124,7 @@ export const ReferralPayoutStatusView = Type.Object(
           rateBps: Type.Integer(),
           amount: Type.Integer(),
           currency: Type.String(),
-          status: Type.Union([Type.Literal('pending'), Type.Literal('paid'), Type.Literal('failed'), Type.Literal('written_off')]),
+          status: LevelPayoutStatusSchema,
           reference: Nullable(Type.String()),
           paidAt: Nullable(Timestamp),
           error: Nullable(Type.String()),
@@ -266,7 +267,7 @@ export const ReconciliationQuery = Type.Object(
 const DriftKindSchema = Type.Union([Type.Literal('unrecorded_transfer'), Type.Literal('missing_at_treasury'), Type.Literal('mismatch')]);
 const RecordedLevelSchema = Type.Object(
   {
-    status: Type.Union([Type.Literal('pending'), Type.Literal('paid'), Type.Literal('failed')]),
+    status: LevelPayoutStatusSchema,
     beneficiaryId: Uuid,
     amount: Type.Integer(),
     currency: Type.String(),
