@@ -9,7 +9,14 @@ declare module 'fastify' {
   }
 }
 
-const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+/** Tokens are compared as hashes, so comparing takes the same time whatever the guess's length. */
+export const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+
+/** The token of an `Authorization: Bearer <token>` header, when the request has one. */
+export function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  return (header === undefined ? null : /^Bearer[ ]+(\S+)\s*$/i.exec(header))?.[1];
+}
 
 /** Who a valid admin token belongs to: a named operator, or null for the shared ADMIN_API_TOKEN. */
 export interface AdminIdentity {
@@ -60,10 +67,9 @@ export function adminGuard(tokens: AdminTokens) {
     if (!tokens.configured) {
       throw new DomainError('unauthorized', 'admin endpoints are disabled: ADMIN_API_TOKEN is not set on the server');
     }
-    const header = request.headers.authorization;
-    const match = header === undefined ? null : /^Bearer[ ]+(\S+)\s*$/i.exec(header);
-    if (!match) throw new DomainError('unauthorized', 'admin endpoint: send Authorization: Bearer <ADMIN_API_TOKEN>');
-    const identity = tokens.identify(match[1]!);
+    const token = bearerToken(request);
+    if (token === undefined) throw new DomainError('unauthorized', 'admin endpoint: send Authorization: Bearer <ADMIN_API_TOKEN>');
+    const identity = tokens.identify(token);
     if (!identity) throw new DomainError('unauthorized', 'admin token is not valid');
     request.operator = identity.operator;
     reply.removeHeader('www-authenticate');

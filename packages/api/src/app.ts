@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { type Config, type Database, gatewayFromConfig, type PayoutGateway } from '@referrals/core';
 import { AdminTokens, adminGuard } from './admin-auth.ts';
 import { errorHandler, notFoundHandler } from './http-errors.ts';
+import { marketplaceGuard, metricsGuard } from './service-auth.ts';
 import { type ApiMetrics, createApiMetrics } from './metrics.ts';
 import { healthRoutes } from './routes/health.ts';
 import { marketplaceRoutes } from './routes/marketplace.ts';
@@ -37,7 +38,14 @@ export interface RouteContext {
   metrics: ApiMetrics;
   adminTokens: AdminTokens;
   requireAdmin: ReturnType<typeof adminGuard>;
+  /** SERVICE_API_TOKEN or an admin token. */
+  requireMarketplace: ReturnType<typeof marketplaceGuard>;
+  /** METRICS_TOKEN when configured. */
+  requireMetrics: ReturnType<typeof metricsGuard>;
 }
+
+/** OpenAPI security of the marketplace routes: either credential will do. */
+export const MARKETPLACE_SECURITY: { [scheme: string]: string[] }[] = [{ serviceToken: [] }, { adminToken: [] }];
 
 /** Request bodies are small JSON documents; anything bigger is refused before it is parsed. */
 export const BODY_LIMIT_BYTES = 16 * 1024;
@@ -67,6 +75,8 @@ export function buildApp(deps: AppDeps): TypedApp {
     metrics: createApiMetrics(deps.db),
     adminTokens,
     requireAdmin: adminGuard(adminTokens),
+    requireMarketplace: marketplaceGuard(deps.config.serviceApiToken, adminTokens),
+    requireMetrics: metricsGuard(deps.config.metricsToken),
   };
 
   app.decorateRequest('operator', null);
@@ -81,7 +91,11 @@ export function buildApp(deps: AppDeps): TypedApp {
         version: '0.1.0',
       },
       components: {
-        securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'ADMIN_API_TOKEN' } },
+        securitySchemes: {
+          adminToken: { type: 'http', scheme: 'bearer', description: 'ADMIN_API_TOKEN (or a named token of ADMIN_TOKENS)' },
+          serviceToken: { type: 'http', scheme: 'bearer', description: "SERVICE_API_TOKEN, the marketplace front end's credential" },
+          metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, asked for only when it is configured' },
+        },
       },
     },
   });

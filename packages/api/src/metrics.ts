@@ -21,11 +21,20 @@ export interface ApiMetrics {
   recordConfirmation(status: ReferralPayoutStatus): void;
   /** An inline payout run (admin-api): duration always, levels paid or failed, confirm→completed lag. */
   recordPayoutRun(seconds: number, outcome: ProcessOutcome, failedLevels: PayoutLevel[]): void;
-  /** Reads the state gauges from the database and renders the exposition text. */
+  /** Renders the exposition text, reading the state gauges from the database when they are older than their maximum age. */
   render(): Promise<string>;
 }
 
-export function createApiMetrics(db: Database): ApiMetrics {
+/**
+ * The state gauges are read at most this often, however many scrapers there are: a scrape costs a
+ * fixed handful of aggregate queries or none, never work that grows with scrape frequency.
+ */
+export const GAUGE_MAX_AGE_MS = 5_000;
+
+export function createApiMetrics(db: Database, options: { gaugeMaxAgeMs?: number } = {}): ApiMetrics {
+  const gaugeMaxAgeMs = options.gaugeMaxAgeMs ?? GAUGE_MAX_AGE_MS;
+  let gaugesReadAt = Number.NEGATIVE_INFINITY;
+  let reading: Promise<void> | undefined;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
@@ -125,7 +134,17 @@ export function createApiMetrics(db: Database): ApiMetrics {
       }
     },
     async render() {
-      await refreshGauges();
+      if (Date.now() - gaugesReadAt > gaugeMaxAgeMs) {
+        // Scrapes that arrive while the gauges are being read wait for that one read.
+        reading ??= refreshGauges()
+          .then(() => {
+            gaugesReadAt = Date.now();
+          })
+          .finally(() => {
+            reading = undefined;
+          });
+        await reading;
+      }
       return registry.metrics();
     },
   };

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase } from '@referrals/core';
 import { useTestDatabase } from '@referrals/testing/vitest';
-import { expectHealthyLedger, testApp } from './support.ts';
+import { expectHealthyLedger, service, testApp } from './support.ts';
 
 const t = useTestDatabase();
 let app: ReturnType<typeof testApp>;
@@ -35,7 +35,7 @@ describe('health', () => {
       expect(ready.json()).toEqual({ status: 'unavailable' });
       // Every route that needs the database tells the client to come back, without the details.
       for (const url of ['/api/marketplace/purchase/00000000-0000-4000-8000-000000000000', '/metrics']) {
-        const response = await down.inject({ method: 'GET', url });
+        const response = await down.inject({ method: 'GET', url, headers: service });
         expect(response.statusCode, url).toBe(503);
         expect(response.headers['retry-after'], url).toBe('2');
         expect(response.json().error, url).toEqual({ code: 'service_unavailable', message: 'the database is unavailable; retry later' });
@@ -79,6 +79,8 @@ describe('OpenAPI', () => {
     });
     expect(create.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ in: 'header', name: 'idempotency-key' })]));
     expect(doc.paths['/api/marketplace/referral-payouts/failed'].get.security).toEqual([{ adminToken: [] }]);
+    expect(doc.paths['/api/marketplace/purchase/{id}/confirm'].post.security).toEqual([{ serviceToken: [] }, { adminToken: [] }]);
+    expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(['adminToken', 'metricsToken', 'serviceToken']);
 
     const ui = await app.inject({ method: 'GET', url: '/docs' });
     expect([ui.statusCode, ui.headers['content-type']]).toEqual([200, 'text/html; charset=utf-8']);

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seedReferralChain, uniqueHandle } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 import { BODY_LIMIT_BYTES } from '../src/app.ts';
-import { admin, expectHealthyLedger, rowCounts, testApp } from './support.ts';
+import { admin, expectHealthyLedger, rowCounts, service, testApp } from './support.ts';
 
 const t = useTestDatabase();
 let app: ReturnType<typeof testApp>;
@@ -24,7 +24,7 @@ afterEach(async () => {
 });
 
 const post = (url: string, payload: unknown, headers: Record<string, string> = {}) =>
-  app.inject({ method: 'POST', url, payload: payload as object, headers });
+  app.inject({ method: 'POST', url, payload: payload as object, headers: { ...service, ...headers } });
 
 async function createPurchaseOk(buyerId: string, contentId: string, headers: Record<string, string> = {}) {
   const response = await post('/api/marketplace/purchases', { buyerId, contentId }, headers);
@@ -138,7 +138,7 @@ describe('malformed input', () => {
         method: c.method ?? 'POST',
         url: c.url,
         ...(c.payload === undefined ? {} : { payload: c.payload }),
-        headers: c.method === 'GET' || c.payload === undefined ? c.headers ?? {} : { ...json, ...c.headers },
+        headers: c.method === 'GET' || c.payload === undefined ? { ...service, ...c.headers } : { ...service, ...json, ...c.headers },
       });
       const body = response.json();
       expect({ name: c.name, status: response.statusCode, code: body.error?.code }).toEqual({ name: c.name, status: c.status, code: c.code });
@@ -172,7 +172,7 @@ describe('create and confirm', () => {
     expect(outbox).toHaveLength(1);
     expect(outbox[0]).toMatchObject({ topic: 'referral_payout.requested', payload: { purchaseId: created.id }, published_at: null });
 
-    const fetched = await app.inject({ method: 'GET', url: `/api/marketplace/purchase/${created.id}` });
+    const fetched = await app.inject({ method: 'GET', url: `/api/marketplace/purchase/${created.id}`, headers: service });
     expect(fetched.statusCode).toBe(200);
     expect(fetched.json()).toEqual(confirmed);
   });

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } 
 import { confirmPurchase, createPurchase, httpGateway, processReferralPayouts, referralEarnings } from '@referrals/core';
 import { confirmedPurchase, type FakeTreasury, seedReferralChain, startFakeTreasury, type ReferralChain } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
-import { admin, ADMIN_TOKEN, expectHealthyLedger, rowCounts, silent, testApp } from './support.ts';
+import { admin, ADMIN_TOKEN, expectHealthyLedger, rowCounts, service, silent, testApp } from './support.ts';
 
 const t = useTestDatabase();
 let app: ReturnType<typeof testApp>;
@@ -55,6 +55,8 @@ describe('admin authentication', () => {
           [app, { authorization: `Bearer ${ADMIN_TOKEN.slice(0, -1)}` }],
           [app, { authorization: `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString('base64')}` }],
           [app, { authorization: ADMIN_TOKEN }],
+          // The marketplace front end's credential opens no admin route.
+          [app, service],
           [unset, admin],
         ];
         for (const [target, headers] of attempts) {
@@ -253,6 +255,7 @@ describe('GET /metrics', () => {
     const confirm = await app.inject({
       method: 'POST',
       url: `/api/marketplace/purchase/${purchase.id}/confirm`,
+      headers: service,
       payload: { paymentReference: 'pay_metrics' },
     });
     expect(confirm.statusCode).toBe(200);

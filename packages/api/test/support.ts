@@ -7,6 +7,9 @@ import { buildApp } from '../src/app.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 export const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+export const SERVICE_TOKEN = 'test-service-token-0123456789';
+/** What the marketplace front end sends on the marketplace routes. */
+export const service = { authorization: `Bearer ${SERVICE_TOKEN}` };
 export const silent = pino({ level: 'silent' });
 
 export function testApp(
@@ -14,7 +17,7 @@ export function testApp(
   url: string,
   options: { env?: Record<string, string>; gateway?: PayoutGateway } = {},
 ) {
-  const config = loadConfig({ DATABASE_URL: url, ADMIN_API_TOKEN: ADMIN_TOKEN, ...options.env });
+  const config = loadConfig({ DATABASE_URL: url, ADMIN_API_TOKEN: ADMIN_TOKEN, SERVICE_API_TOKEN: SERVICE_TOKEN, ...options.env });
   return buildApp({ config, db, logger: silent, gateway: options.gateway });
 }
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { createPool } from '@referrals/core';
 import { createDatabaseFromTemplate, prepareTemplate } from '@referrals/testing';
-import type { LoadPlan, LoadResult } from './load-client.ts';
+import { type LoadPlan, type LoadResult, SERVICE_TOKEN } from './load-client.ts';
 import {
   API_ENTRY,
   freePort,
@@ -78,6 +78,7 @@ export function productEnv(databaseUrl: string, extra: Record<string, string> = 
     // Request logs at info would put pino's cost on every request; operators benchmark at warn too.
     LOG_LEVEL: 'warn',
     ADMIN_API_TOKEN: ADMIN_TOKEN,
+    SERVICE_API_TOKEN: SERVICE_TOKEN,
     PLATFORM_FEE_BPS: String(PLATFORM_FEE_BPS),
     ...extra,
   };

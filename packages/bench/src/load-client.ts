@@ -10,6 +10,10 @@ import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
+/** The marketplace credential the benchmarked API is started with and the load sends. */
+export const SERVICE_TOKEN = 'bench-service-token-0123456789';
+export const SERVICE_AUTHORIZATION = `Bearer ${SERVICE_TOKEN}`;
+
 export interface LoadPlan {
   baseUrl: string;
   mode: 'closed' | 'open';
@@ -61,7 +65,7 @@ function post(agent: http.Agent, url: URL, path: string, body: unknown): Promise
         port: url.port,
         method: 'POST',
         path,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), authorization: SERVICE_AUTHORIZATION },
       },
       (response) => {
         const chunks: Buffer[] = [];

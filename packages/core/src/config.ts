@@ -70,6 +70,20 @@ export const ConfigSchema = Type.Object({
       whenUnset: 'only `ADMIN_API_TOKEN`',
     }),
   ),
+  SERVICE_API_TOKEN: Type.Optional(
+    Type.String({
+      minLength: 16,
+      description: "bearer token of the marketplace front end for the marketplace routes (users, content, purchases, confirm); an admin token is accepted there too",
+      whenUnset: 'marketplace routes accept only an admin token',
+    }),
+  ),
+  METRICS_TOKEN: Type.Optional(
+    Type.String({
+      minLength: 16,
+      description: 'bearer token `/metrics` asks for',
+      whenUnset: '`/metrics` is open',
+    }),
+  ),
   PLATFORM_FEE_BPS: integer(0, 10_000, 3000, {
     description: "platform fee in basis points; a code's direct + grand rate may not exceed it",
   }),

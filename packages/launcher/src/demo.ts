@@ -12,7 +12,7 @@ import closeWithGrace from 'close-with-grace';
 import { formatMoney as money, loadConfig } from '@referrals/core';
 import { type ApiClient, type ApiPayoutStatus, apiClient } from './api-client.ts';
 import { embeddedDatabaseUrl } from './embedded-postgres.ts';
-import { apiBaseUrl, dataDirectory, readAdminToken } from './local-setup.ts';
+import { apiBaseUrl, dataDirectory, readToken } from './local-setup.ts';
 
 const TREASURY_PORT = Number(process.env.DEMO_TREASURY_PORT ?? 4010);
 const TREASURY_URL = `http://127.0.0.1:${TREASURY_PORT}`;
@@ -35,7 +35,7 @@ async function runDemo() {
   // a system started with PORT=3917 is the one the demo talks to.
   const config = loadConfig(process.env, { requireDatabaseUrl: false });
   const apiUrl = apiBaseUrl(config);
-  const token = config.adminApiToken ?? readAdminToken(dataDirectory());
+  const token = config.adminApiToken ?? readToken(dataDirectory(), 'admin');
   if (!token) throw new Error(`no admin token: set ADMIN_API_TOKEN, or run \`pnpm start\` once (it keeps one in ${dataDirectory()}/admin-token)`);
   try {
     const ready = await fetch(`${apiUrl}/readyz`, { signal: AbortSignal.timeout(3_000) });

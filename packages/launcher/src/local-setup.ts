@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '@referrals/core';
 
-/** Local state of `pnpm start` and `pnpm demo`: the embedded database and the admin token. */
+/** Local state of `pnpm start` and `pnpm demo`: the embedded database and the tokens. */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** `.data` at the repository root, or REFERRALS_DATA_DIR. */
@@ -13,11 +13,14 @@ export function dataDirectory(env: NodeJS.ProcessEnv = process.env): string {
   return configured ? resolve(configured) : join(REPO_ROOT, '.data');
 }
 
-export const adminTokenFile = (dataDir: string) => join(dataDir, 'admin-token');
+/** The credentials `pnpm start` makes once and keeps: the admin token and the marketplace's service token. */
+export type LocalToken = 'admin' | 'service';
 
-export function readAdminToken(dataDir: string): string | undefined {
+export const tokenFile = (dataDir: string, kind: LocalToken) => join(dataDir, `${kind}-token`);
+
+export function readToken(dataDir: string, kind: LocalToken): string | undefined {
   try {
-    const token = readFileSync(adminTokenFile(dataDir), 'utf8').trim();
+    const token = readFileSync(tokenFile(dataDir, kind), 'utf8').trim();
     return token === '' ? undefined : token;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
@@ -26,9 +29,9 @@ export function readAdminToken(dataDir: string): string | undefined {
 }
 
 /** The token made on the first start, so every later start and `pnpm demo` use the same one. */
-export function readOrCreateAdminToken(dataDir: string): { token: string; file: string } {
-  const file = adminTokenFile(dataDir);
-  const existing = readAdminToken(dataDir);
+export function readOrCreateToken(dataDir: string, kind: LocalToken): { token: string; file: string } {
+  const file = tokenFile(dataDir, kind);
+  const existing = readToken(dataDir, kind);
   if (existing) return { token: existing, file };
   const token = randomBytes(24).toString('base64url');
   try {
@@ -36,7 +39,7 @@ export function readOrCreateAdminToken(dataDir: string): { token: string; file: 
     return { token, file };
   } catch (error) {
     // Another start wrote it first: theirs is the one.
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return { token: readAdminToken(dataDir)!, file };
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return { token: readToken(dataDir, kind)!, file };
     throw error;
   }
 }

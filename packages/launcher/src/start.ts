@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import closeWithGrace from 'close-with-grace';
 import { type Config, ConfigError, createDatabase, loadConfig, migrate } from '@referrals/core';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.ts';
-import { apiBaseUrl, dataDirectory, readOrCreateAdminToken, REPO_ROOT } from './local-setup.ts';
+import { apiBaseUrl, dataDirectory, readOrCreateToken, REPO_ROOT } from './local-setup.ts';
 
 const CHILD_STOP_TIMEOUT_MS = 20_000;
 // The children's stop (killed past CHILD_STOP_TIMEOUT_MS), then the database's.
@@ -131,7 +131,8 @@ async function waitUntilReady(baseUrl: string): Promise<void> {
 
 async function main() {
   mkdirSync(dataDir, { recursive: true, mode: 0o755 });
-  const admin = config.adminApiToken ? { token: config.adminApiToken, file: undefined } : readOrCreateAdminToken(dataDir);
+  const admin = config.adminApiToken ? { token: config.adminApiToken, file: undefined } : readOrCreateToken(dataDir, 'admin');
+  const service = config.serviceApiToken ? { token: config.serviceApiToken, file: undefined } : readOrCreateToken(dataDir, 'service');
 
   let databaseUrl = config.databaseUrl;
   if (databaseUrl === '') {
@@ -156,7 +157,7 @@ async function main() {
   }
   if (stopping) await untilExit;
 
-  const env = { ...process.env, DATABASE_URL: databaseUrl, ADMIN_API_TOKEN: admin.token };
+  const env = { ...process.env, DATABASE_URL: databaseUrl, ADMIN_API_TOKEN: admin.token, SERVICE_API_TOKEN: service.token };
   startChild('api', env);
   startChild('worker', env);
 
@@ -170,6 +171,7 @@ async function main() {
   say(`  API          ${apiUrl}`);
   say(`  API docs     ${apiUrl}/docs`);
   say(`  Admin token  ${admin.token}${admin.file ? `  (kept in ${admin.file})` : ''}`);
+  say(`  Service token ${service.token}${service.file ? `  (kept in ${service.file}; the marketplace routes' credential)` : ''}`);
   say(`  Database     ${shownDatabaseUrl}${database ? '  (embedded)' : ''}`);
   say();
   say('Try it:');

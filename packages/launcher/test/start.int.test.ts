@@ -159,6 +159,13 @@ describe('pnpm start with the embedded Postgres', () => {
     const pending = await api.createPurchase(buyer.id, content.id);
     const confirmed = await api.confirmPurchase(pending.id, `pay_${tag}`);
     expect(confirmed.referralPayoutStatus).toBe('queued');
+    // The marketplace's own credential, made and printed beside the admin token, reads the purchase;
+    // nothing does without a credential.
+    const serviceToken = readFileSync(join(dataDir, 'service-token'), 'utf8').trim();
+    expect(first.output()).toContain(`Service token ${serviceToken}`);
+    const purchaseUrl = `http://127.0.0.1:${apiPort}/api/marketplace/purchase/${pending.id}`;
+    expect((await fetch(purchaseUrl, { headers: { authorization: `Bearer ${serviceToken}` } })).status).toBe(200);
+    expect((await fetch(purchaseUrl)).status).toBe(401);
 
     const settled = await waitFor(
       async () => {

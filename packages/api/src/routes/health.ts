@@ -36,7 +36,16 @@ export function healthRoutes(app: TypedApp, ctx: RouteContext): void {
 
   app.get(
     '/metrics',
-    { logLevel: QUIET, schema: { summary: 'Prometheus metrics', tags: ['operations'] } },
+    {
+      logLevel: QUIET,
+      onRequest: ctx.requireMetrics,
+      schema: {
+        summary: 'Prometheus metrics; state gauges are at most a few seconds old',
+        description: 'Open unless METRICS_TOKEN is configured; then it needs Authorization: Bearer <METRICS_TOKEN>.',
+        tags: ['operations'],
+        security: [{}, { metricsToken: [] }],
+      },
+    },
     async (_request, reply) => {
       const text = await ctx.metrics.render();
       return reply.type(ctx.metrics.registry.contentType).send(text);

@@ -1,5 +1,5 @@
 import { confirmPurchase, createPurchase, getPurchase } from '@referrals/core';
-import type { RouteContext, TypedApp } from '../app.ts';
+import { MARKETPLACE_SECURITY, type RouteContext, type TypedApp } from '../app.ts';
 import { ConfirmPurchaseBody, CreatePurchaseBody, CreatePurchaseHeaders, IdParams, PurchaseSchema } from '../schemas.ts';
 import { ClientErrors } from './responses.ts';
 
@@ -9,12 +9,14 @@ export function marketplaceRoutes(app: TypedApp, ctx: RouteContext): void {
   app.post(
     '/api/marketplace/purchases',
     {
+      onRequest: ctx.requireMarketplace,
       schema: {
         summary: 'Create a pending purchase with a price snapshot',
         description:
           'With an Idempotency-Key header a retry returns the purchase the key created (header Idempotent-Replayed: true); ' +
           'the same key with another body is 422 idempotency_key_reused.',
         tags: ['purchases'],
+        security: MARKETPLACE_SECURITY,
         headers: CreatePurchaseHeaders,
         body: CreatePurchaseBody,
         response: { 201: PurchaseSchema, ...ClientErrors },
@@ -33,12 +35,14 @@ export function marketplaceRoutes(app: TypedApp, ctx: RouteContext): void {
   app.post(
     '/api/marketplace/purchase/:id/confirm',
     {
+      onRequest: ctx.requireMarketplace,
       schema: {
         summary: 'Confirm a paid purchase: treasury distribution and referral payout decision in one transaction',
         description:
           'Confirming again with the same paymentReference returns the stored result (Idempotent-Replayed: true); ' +
           'another reference is 409. The answer never waits for a payout.',
         tags: ['purchases'],
+        security: MARKETPLACE_SECURITY,
         params: IdParams,
         body: ConfirmPurchaseBody,
         response: { 200: PurchaseSchema, ...ClientErrors },
@@ -59,7 +63,14 @@ export function marketplaceRoutes(app: TypedApp, ctx: RouteContext): void {
   app.get(
     '/api/marketplace/purchase/:id',
     {
-      schema: { summary: 'A purchase', tags: ['purchases'], params: IdParams, response: { 200: PurchaseSchema, ...ClientErrors } },
+      onRequest: ctx.requireMarketplace,
+      schema: {
+        summary: 'A purchase',
+        tags: ['purchases'],
+        security: MARKETPLACE_SECURITY,
+        params: IdParams,
+        response: { 200: PurchaseSchema, ...ClientErrors },
+      },
     },
     async (request) => getPurchase(ctx.db, request.params.id),
   );

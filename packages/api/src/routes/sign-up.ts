@@ -1,5 +1,5 @@
 import { createContent, createReferralCode, signUp } from '@referrals/core';
-import type { RouteContext, TypedApp } from '../app.ts';
+import { MARKETPLACE_SECURITY, type RouteContext, type TypedApp } from '../app.ts';
 import { ClientErrors } from './responses.ts';
 import { ContentBody, ContentSchema, ReferralCodeBody, ReferralCodeSchema, UserBody, UserSchema } from '../schemas.ts';
 
@@ -8,9 +8,11 @@ export function signUpRoutes(app: TypedApp, ctx: RouteContext): void {
   app.post(
     '/api/users',
     {
+      onRequest: ctx.requireMarketplace,
       schema: {
         summary: 'Sign up, optionally with a referral code (the referral chain is captured now)',
         tags: ['users'],
+        security: MARKETPLACE_SECURITY,
         body: UserBody,
         response: { 201: UserSchema, ...ClientErrors },
       },
@@ -36,9 +38,11 @@ export function signUpRoutes(app: TypedApp, ctx: RouteContext): void {
   app.post(
     '/api/content',
     {
+      onRequest: ctx.requireMarketplace,
       schema: {
         summary: 'Publish content at a price in minor units',
         tags: ['content'],
+        security: MARKETPLACE_SECURITY,
         body: ContentBody,
         response: { 201: ContentSchema, ...ClientErrors },
       },

@@ -9,6 +9,7 @@ import { type Bench, PLATFORM_FEE_BPS, productEnv, startApi, startWorkerProcess,
 import { freePort, NOOP_BOSS_ENTRY, runToCompletion, type Service, startService, waitForHttp } from '../processes.ts';
 import { startRoundTripProxy } from '../round-trip-proxy.ts';
 import { seedMarketplace, seedQueued } from '../seed.ts';
+import { SERVICE_AUTHORIZATION } from '../load-client.ts';
 import { round } from '../stats.ts';
 
 export interface ProfileResult {
@@ -23,7 +24,7 @@ export interface ProfileResult {
 }
 
 async function post(url: string, body: unknown): Promise<{ id: string }> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: SERVICE_AUTHORIZATION }, body: JSON.stringify(body) });
   if (!response.ok) throw new Error(`${url} answered ${response.status}: ${await response.text()}`);
   return (await response.json()) as { id: string };
 }
