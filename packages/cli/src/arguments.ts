@@ -31,13 +31,18 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const COMMAND_FLAGS = ['status', 'process', 'list-failed', 'process-all-failed', 'summary', 'write-off', 'reconcile'] as const;
 
+/** Options that belong to one command; given with another one they are a usage error. */
+const OPTION_OF_COMMAND = { limit: 'list-failed', cursor: 'list-failed', concurrency: 'process-all-failed', reason: 'write-off', since: 'reconcile' } as const;
+
 const RETRY_HINT = `Run "${PROGRAM} --help" for usage.`;
 
 /**
  * Parses the command line strictly. `--help` prints usage and exits 0 (yargs does that itself);
- * anything else that is wrong throws a UsageError.
+ * anything else that is wrong throws a UsageError with one line: yargs' own strict mode,
+ * `.conflicts()` between commands, `.coerce()` of each value and `.check()` of what is left.
  */
 export function parseArguments(argv: string[]): Invocation {
+  const commands = 'Commands (exactly one):';
   const parser = yargs(argv)
     .scriptName(PROGRAM)
     .usage(
@@ -45,20 +50,31 @@ export function parseArguments(argv: string[]): Invocation {
         'Inspect and repair referral payouts directly in the database named by DATABASE_URL.\n' +
         'Payouts go through the gateway configured by PAYOUT_GATEWAY (and TREASURY_URL), as the worker does.',
     )
-    .option('status', { type: 'string', describe: 'Show the referral payout status of one purchase', requiresArg: true, group: 'Commands (exactly one):' })
-    .option('process', { type: 'string', describe: 'Process the referral payouts of one purchase now', requiresArg: true, group: 'Commands (exactly one):' })
-    .option('list-failed', { type: 'boolean', describe: 'List purchases whose referral payouts failed, newest first', group: 'Commands (exactly one):' })
-    .option('process-all-failed', { type: 'boolean', describe: 'Retry every failed purchase, oldest first', group: 'Commands (exactly one):' })
-    .option('summary', { type: 'boolean', describe: 'Show payout health: counts, backlog, recent failures', group: 'Commands (exactly one):' })
-    .option('write-off', { type: 'string', describe: 'Give up on a failed purchase\'s unpaid payouts (needs --reason)', requiresArg: true, group: 'Commands (exactly one):' })
-    .option('reason', { type: 'string', describe: 'With --write-off: why, kept in the purchase\'s history', requiresArg: true })
-    .option('reconcile', { type: 'boolean', describe: 'Compare recorded payouts with the treasury\'s transfers and report every difference', group: 'Commands (exactly one):' })
+    .option('status', { type: 'string', describe: 'Show the referral payout status of one purchase', requiresArg: true, group: commands, coerce: purchaseId('status') })
+    .option('process', { type: 'string', describe: 'Process the referral payouts of one purchase now', requiresArg: true, group: commands, coerce: purchaseId('process') })
+    .option('list-failed', { type: 'boolean', describe: 'List purchases whose referral payouts failed, newest first', group: commands })
+    .option('process-all-failed', { type: 'boolean', describe: 'Retry every failed purchase, oldest first', group: commands })
+    .option('summary', { type: 'boolean', describe: 'Show payout health: counts, backlog, recent failures', group: commands })
+    .option('write-off', { type: 'string', describe: 'Give up on a failed purchase\'s unpaid payouts (needs --reason)', requiresArg: true, group: commands, coerce: purchaseId('write-off') })
+    .option('reason', { type: 'string', describe: 'With --write-off: why, kept in the purchase\'s history', requiresArg: true, coerce: (value: string) => value.trim() })
+    .option('reconcile', { type: 'boolean', describe: 'Compare recorded payouts with the treasury\'s transfers and report every difference', group: commands })
     .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document on stdout instead of text' })
-    .option('limit', { type: 'number', describe: `With --list-failed: how many to show (default ${LIST_LIMIT_DEFAULT}, max ${MAX_FAILED_PAGE})`, requiresArg: true })
+    .option('limit', { type: 'number', describe: `With --list-failed: how many to show (default ${LIST_LIMIT_DEFAULT}, max ${MAX_FAILED_PAGE})`, requiresArg: true, coerce: boundedInteger('limit', 1, MAX_FAILED_PAGE) })
     .option('cursor', { type: 'string', describe: 'With --list-failed: the page after a previous one (its "Next page" / nextCursor)', requiresArg: true })
-    .option('concurrency', { type: 'number', describe: `With --process-all-failed: purchases processed at once (default ${CONCURRENCY_DEFAULT}, 1..${CONCURRENCY_MAX})`, requiresArg: true })
-    .option('since', { type: 'string', describe: `With --reconcile: start of the window, a date or ISO-8601 time (default ${RECONCILE_DEFAULT_WINDOW_DAYS} days ago)`, requiresArg: true })
+    .option('concurrency', { type: 'number', describe: `With --process-all-failed: purchases processed at once (default ${CONCURRENCY_DEFAULT}, 1..${CONCURRENCY_MAX})`, requiresArg: true, coerce: boundedInteger('concurrency', 1, CONCURRENCY_MAX) })
+    .option('since', { type: 'string', describe: `With --reconcile: start of the window, a date or ISO-8601 time (default ${RECONCILE_DEFAULT_WINDOW_DAYS} days ago)`, requiresArg: true, coerce: since })
     .option('verbose', { type: 'boolean', default: false, describe: 'Log to stderr and show stacks of errors' })
+    .conflicts(Object.fromEntries(COMMAND_FLAGS.map((flag) => [flag, COMMAND_FLAGS.filter((other) => other !== flag)])))
+    .updateStrings({ 'Arguments %s and %s are mutually exclusive': 'give only one command, got --%s and --%s' })
+    .check((args) => {
+      const flag = COMMAND_FLAGS.find((name) => args[name] !== undefined && args[name] !== false);
+      if (flag === undefined) return `give one of ${COMMAND_FLAGS.map((f) => `--${f}`).join(', ')}`;
+      for (const [option, command] of Object.entries(OPTION_OF_COMMAND)) {
+        if (args[option] !== undefined && flag !== command) return `--${option} only applies to --${command}`;
+      }
+      if (flag === 'write-off' && !args.reason) return '--write-off needs --reason "why the payouts are given up"';
+      return true;
+    })
     .example(`npm run ${PROGRAM} -- --status <purchase-id>`, '')
     .example(`npm run ${PROGRAM} -- --process <purchase-id>`, '')
     .example(`npm run ${PROGRAM} -- --list-failed --limit 20`, '')
@@ -66,7 +82,7 @@ export function parseArguments(argv: string[]): Invocation {
     .example(`npm run ${PROGRAM} -- --summary --json`, '')
     .example(`npm run ${PROGRAM} -- --write-off <purchase-id> --reason "beneficiary account closed"`, '')
     .example(`npm run ${PROGRAM} -- --reconcile --since 2026-11-20`, '')
-    .epilogue('Exit codes: 0 success, 1 something is still failed (or drift remains), 2 usage or configuration error, 3 not found.')
+    .epilogue('Exit codes: 0 success, 1 something is still failed, 2 usage or configuration error, 3 not found.')
     .help('help')
     .alias('help', 'h')
     .version(false)
@@ -78,65 +94,43 @@ export function parseArguments(argv: string[]): Invocation {
     });
 
   const args = parser.parseSync();
-  if (args._.length > 0) throw new UsageError(`unexpected argument "${String(args._[0])}". ${RETRY_HINT}`);
-
-  const given = COMMAND_FLAGS.filter((flag) => args[flag] !== undefined && args[flag] !== false);
-  if (given.length === 0) throw new UsageError(`give one of ${COMMAND_FLAGS.map((f) => `--${f}`).join(', ')}. ${RETRY_HINT}`);
-  if (given.length > 1) throw new UsageError(`give only one command, got ${given.map((f) => `--${f}`).join(' and ')}`);
-  const flag = given[0]!;
-
-  if (args.limit !== undefined && flag !== 'list-failed') throw new UsageError('--limit only applies to --list-failed');
-  if (args.cursor !== undefined && flag !== 'list-failed') throw new UsageError('--cursor only applies to --list-failed');
-  if (args.concurrency !== undefined && flag !== 'process-all-failed') throw new UsageError('--concurrency only applies to --process-all-failed');
-  if (args.reason !== undefined && flag !== 'write-off') throw new UsageError('--reason only applies to --write-off');
-  if (args.since !== undefined && flag !== 'reconcile') throw new UsageError('--since only applies to --reconcile');
-
   const common = { json: args.json === true, verbose: args.verbose === true };
-  switch (flag) {
-    case 'status':
-    case 'process':
-      return { ...common, command: { kind: flag, purchaseId: purchaseId(flag, args[flag]) } };
-    case 'list-failed':
-      return {
-        ...common,
-        command: { kind: flag, limit: boundedInteger('limit', args.limit, LIST_LIMIT_DEFAULT, 1, MAX_FAILED_PAGE), cursor: args.cursor },
-      };
-    case 'process-all-failed':
-      return {
-        ...common,
-        command: { kind: flag, concurrency: boundedInteger('concurrency', args.concurrency, CONCURRENCY_DEFAULT, 1, CONCURRENCY_MAX) },
-      };
-    case 'summary':
-      return { ...common, command: { kind: flag } };
-    case 'write-off': {
-      const reason = typeof args.reason === 'string' ? args.reason.trim() : '';
-      if (reason === '') throw new UsageError('--write-off needs --reason "why the payouts are given up"');
-      return { ...common, command: { kind: flag, purchaseId: purchaseId(flag, args[flag]), reason } };
-    }
-    case 'reconcile':
-      return { ...common, command: { kind: flag, since: args.since === undefined ? undefined : since(args.since) } };
+  // `.check()` has made sure exactly one command is given and its values are valid.
+  if (args.status !== undefined) return { ...common, command: { kind: 'status', purchaseId: args.status } };
+  if (args.process !== undefined) return { ...common, command: { kind: 'process', purchaseId: args.process } };
+  if (args['write-off'] !== undefined) {
+    return { ...common, command: { kind: 'write-off', purchaseId: args['write-off'], reason: args.reason ?? '' } };
   }
+  if (args['list-failed']) {
+    return { ...common, command: { kind: 'list-failed', limit: args.limit ?? LIST_LIMIT_DEFAULT, cursor: args.cursor } };
+  }
+  if (args['process-all-failed']) {
+    return { ...common, command: { kind: 'process-all-failed', concurrency: args.concurrency ?? CONCURRENCY_DEFAULT } };
+  }
+  if (args.reconcile) return { ...common, command: { kind: 'reconcile', since: args.since } };
+  return { ...common, command: { kind: 'summary' } };
 }
 
-function purchaseId(flag: string, value: unknown): string {
-  if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`--${flag} needs a purchase id`);
-  if (!UUID.test(value.trim())) throw new UsageError(`--${flag}: "${value}" is not a purchase id (a uuid)`);
-  return value.trim().toLowerCase();
+function purchaseId(flag: string) {
+  return (value: string): string => {
+    if (value.trim() === '') throw new UsageError(`--${flag} needs a purchase id`);
+    if (!UUID.test(value.trim())) throw new UsageError(`--${flag}: "${value}" is not a purchase id (a uuid)`);
+    return value.trim().toLowerCase();
+  };
 }
 
-function since(value: unknown): Date {
+function since(value: string): Date {
   try {
-    return parseReconcileSince(String(value));
+    return parseReconcileSince(value);
   } catch (error) {
     if (error instanceof DomainError) throw new UsageError(`--${error.message}`);
     throw error;
   }
 }
 
-function boundedInteger(flag: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new UsageError(`--${flag} must be an integer from ${min} to ${max}`);
-  }
-  return value;
+function boundedInteger(flag: string, min: number, max: number) {
+  return (value: number): number => {
+    if (!Number.isInteger(value) || value < min || value > max) throw new UsageError(`--${flag} must be an integer from ${min} to ${max}`);
+    return value;
+  };
 }

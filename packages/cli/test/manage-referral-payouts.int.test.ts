@@ -53,6 +53,10 @@ describe('usage and configuration errors', () => {
       [['--list-failed', '--limit', '501'], /--limit must be an integer from 1 to 500/],
       [['--process-all-failed', '--concurrency', '0'], /--concurrency must be an integer from 1 to 32/],
       [['--summary', '--limit', '5'], /--limit only applies to --list-failed/],
+      [['--list-failed', '--limit', 'ten'], /--limit must be an integer from 1 to 500/],
+      [['--summary', '--list-failed'], /give only one command, got --summary and --list-failed/],
+      [['--write-off', randomUUID()], /--write-off needs --reason/],
+      [['--summary', 'extra'], /Unknown argument: extra/],
     ];
     const results = await Promise.all(cases.map(([args]) => runCli(args, { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' })));
     results.forEach((result, i) => {
