@@ -90,6 +90,8 @@ export function parseArguments(argv: string[]): Invocation {
     .parserConfiguration({ 'camel-case-expansion': false, 'duplicate-arguments-array': false })
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((message, error) => {
+      // yargs hands an error thrown by this handler inside `.check()` back to it once more.
+      if (error instanceof UsageError) throw error;
       throw new UsageError(`${message || error?.message || 'invalid arguments'}. ${RETRY_HINT}`);
     });
 

@@ -64,6 +64,7 @@ describe('usage and configuration errors', () => {
       expect(result.stdout).toBe('');
       expect(result.stderr).toMatch(/^manage-referral-payouts: .+\n$/);
       expect(result.stderr).toMatch(cases[i]![1]);
+      expect(result.stderr.split('--help" for usage').length, result.stderr).toBeLessThanOrEqual(2);
     });
   });
 
