@@ -6,7 +6,7 @@
  */
 import { sql } from 'kysely';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { countByPayoutStatus, REFERRAL_PAYOUT_QUEUE, type Database, outboxBacklog, type PayoutLevel, type ProcessOutcome, readTreasuryGate, type ReferralPayoutStatus, TREASURY_GATE_STATES } from '@referrals/core';
+import { countByPayoutStatus, DRIFT_KINDS, latestReconciliation, REFERRAL_PAYOUT_QUEUE, type Database, outboxBacklog, type PayoutLevel, type ProcessOutcome, readTreasuryGate, type ReferralPayoutStatus, TREASURY_GATE_STATES } from '@referrals/core';
 
 /** pg-boss queue the worker consumes; its depth is read from pg-boss's own table. */
 
@@ -97,6 +97,18 @@ export function createApiMetrics(db: Database, options: { gaugeMaxAgeMs?: number
     registers: [registry],
   });
 
+  const reconciliationDrift = new Gauge({
+    name: 'referral_reconciliation_drift',
+    help: 'Drift items the latest reconciliation with the treasury found, by kind (whichever process ran it; absent before the first run)',
+    labelNames: ['kind'],
+    registers: [registry],
+  });
+  const reconciliationFinished = new Gauge({
+    name: 'referral_reconciliation_last_run_timestamp_seconds',
+    help: 'When the latest reconciliation with the treasury finished (absent before the first run)',
+    registers: [registry],
+  });
+
   async function readQueueDepth(): Promise<number> {
     // The worker creates pg-boss's schema on its first start; before that the queue is empty.
     const exists = await sql<{ present: boolean }>`select to_regclass('pgboss.job') is not null as present`.execute(db);
@@ -107,12 +119,17 @@ export function createApiMetrics(db: Database, options: { gaugeMaxAgeMs?: number
   }
 
   async function refreshGauges(): Promise<void> {
-    const [counts, backlog, depth, gate] = await Promise.all([
+    const [counts, backlog, depth, gate, reconciliation] = await Promise.all([
       countByPayoutStatus(db),
       outboxBacklog(db),
       readQueueDepth(),
       readTreasuryGate(db),
+      latestReconciliation(db),
     ]);
+    if (reconciliation) {
+      for (const kind of DRIFT_KINDS) reconciliationDrift.set({ kind }, reconciliation.report.driftCounts[kind]);
+      reconciliationFinished.set(reconciliation.finishedAt.getTime() / 1000);
+    }
     for (const state of TREASURY_GATE_STATES) treasuryGate.set({ state }, state === gate.state ? 1 : 0);
     for (const [status, n] of Object.entries(counts)) purchasesByStatus.set({ referral_payout_status: status }, n);
     outboxUnpublished.set(backlog.unpublished);

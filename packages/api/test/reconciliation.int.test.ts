@@ -40,6 +40,10 @@ describe('GET /api/marketplace/referral-payouts/reconciliation', () => {
       [lost, 'direct', true],
       [lost, 'grand', true],
     ]);
+    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toContain('referral_reconciliation_drift{kind="unrecorded_transfer"} 2');
+    expect(metrics).toContain('referral_reconciliation_drift{kind="missing_at_treasury"} 0');
+    expect(metrics).toMatch(/^referral_reconciliation_last_run_timestamp_seconds \d+/m);
   });
 
   it('refuses a bad since with 400 and writes nothing; needs the admin token', async () => {

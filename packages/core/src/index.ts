@@ -22,3 +22,4 @@ export * from './operations/write-off-referral-payouts.ts';
 export * from './operations/search-referral-payouts.ts';
 export * from './reconciliation/treasury-books.ts';
 export * from './reconciliation/reconcile.ts';
+export { latestReconciliation, type LatestReconciliation } from './reconciliation/reconciliation-queries.ts';

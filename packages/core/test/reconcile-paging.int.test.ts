@@ -31,7 +31,7 @@ describe('reconcile over more transfers than one page', () => {
 
     const progress: ReconcileProgress[] = [];
     const lists = treasury.listRequests().length;
-    const report = await reconcile(context(), { since, pageSize: 50, maxListed: 20, onProgress: (p) => progress.push(p) });
+    const report = await reconcile(context(), { actor: 'cli', since, pageSize: 50, maxListed: 20, onProgress: (p) => progress.push(p) });
 
     expect(report.driftCounts).toEqual({ unrecorded_transfer: 70, missing_at_treasury: 60, mismatch: 1 });
     expect(report.drift).toHaveLength(20);
@@ -59,6 +59,7 @@ describe('reconcile over more transfers than one page', () => {
     const gc = vm.runInNewContext('gc') as () => void;
     const heap: number[] = [];
     const report = await reconcile(context(), {
+      actor: 'cli',
       since,
       pageSize: 1000,
       onProgress: (p) => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { httpGateway, httpTreasuryBooks, ledgerGateway, type PayoutContext, processReferralPayouts, reconcile, type ReconciliationContext } from '@referrals/core';
+import { httpGateway, httpTreasuryBooks, latestReconciliation, ledgerGateway, type PayoutContext, processReferralPayouts, reconcile, type ReconciliationContext } from '@referrals/core';
 import { failedAfterLostAnswers, type FakeTreasury, paidReferralPurchase, queuedReferralPurchase, startFakeTreasury } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 
@@ -31,7 +31,7 @@ describe('reconcile with the http gateway', () => {
   it('reports nothing for purchases paid as the treasury recorded them', async () => {
     await paid();
     await paid();
-    const report = await reconcile(recon, { since });
+    const report = await reconcile(recon, { actor: 'cli', since });
     expect(report).toMatchObject({
       gateway: 'http',
       since: since.toISOString(),
@@ -42,11 +42,12 @@ describe('reconcile with the http gateway', () => {
       driftTruncated: false,
       note: null,
     });
+    expect(await latestReconciliation(t.db)).toEqual({ finishedAt: expect.any(Date), actor: 'cli', report });
   });
 
   it('finds a transfer whose answer was lost as unrecorded, and one that matches our plan as fixable', async () => {
     const id = await lostAnswers();
-    const report = await reconcile(recon, { since });
+    const report = await reconcile(recon, { actor: 'cli', since });
     const accepted = treasury.accepted().find((a) => a.idempotencyKey === `${id}:direct`)!;
     expect(report.driftCounts).toEqual({ unrecorded_transfer: 2, missing_at_treasury: 0, mismatch: 0 });
     expect(report.drift.find((d) => d.level === 'direct')).toEqual({
@@ -68,7 +69,7 @@ describe('reconcile with the http gateway', () => {
     treasury.forget(`${forgotten}:grand`);
     treasury.alter(`${changed}:direct`, { amount: 999 });
 
-    const report = await reconcile(recon, { since });
+    const report = await reconcile(recon, { actor: 'cli', since });
     expect(report.driftCounts).toEqual({ unrecorded_transfer: 0, missing_at_treasury: 1, mismatch: 1 });
     const missing = report.drift.find((d) => d.kind === 'missing_at_treasury')!;
     expect(missing).toMatchObject({ purchaseId: forgotten, level: 'grand', treasury: null, fixable: false, ours: { status: 'paid', amount: 500 } });
@@ -93,7 +94,7 @@ describe('reconcile with the http gateway', () => {
       { idempotencyKey: `refund-${randomUUID()}`, beneficiaryId: randomUUID(), amount: 10, currency: 'EUR' },
     ]);
 
-    const report = await reconcile(recon, { since });
+    const report = await reconcile(recon, { actor: 'cli', since });
     const summary = report.drift.map((d) => [d.kind, d.purchaseId, d.level, d.fixable]).sort();
     expect(summary).toEqual(
       [
@@ -118,7 +119,7 @@ describe('reconcile with the http gateway', () => {
       treasury.seed([{ ...transfer, createdAt: before }]);
     }
     const lookups = treasury.lookupCount;
-    const report = await reconcile(recon, { since });
+    const report = await reconcile(recon, { actor: 'cli', since });
     expect(report.drift).toEqual([]);
     expect(treasury.lookupCount - lookups).toBe(2);
     expect(report.treasuryTransfers).toBe(2);
@@ -131,7 +132,7 @@ describe('reconcile with the http gateway', () => {
       .set({ referral_payout_lease_owner: randomUUID(), referral_payout_lease_until: new Date(Date.now() + 60_000) })
       .where('id', '=', id)
       .execute();
-    const report = await reconcile(recon, { since });
+    const report = await reconcile(recon, { actor: 'cli', since });
     expect(report.drift).toEqual([]);
   });
 
@@ -139,11 +140,11 @@ describe('reconcile with the http gateway', () => {
     await paid();
     treasury.setMode({ kind: 'hang' });
     const impatient = { ...recon, treasury: httpTreasuryBooks({ treasuryUrl: treasury.url, timeoutMs: 300 }) };
-    await expect(reconcile(impatient, { since })).rejects.toMatchObject({ code: 'treasury_unavailable', message: expect.stringMatching(/did not answer within 300 ms .*3 attempts/) });
+    await expect(reconcile(impatient, { actor: 'cli', since })).rejects.toMatchObject({ code: 'treasury_unavailable', message: expect.stringMatching(/did not answer within 300 ms .*3 attempts/) });
   });
 
   it('refuses a window that starts in the future', async () => {
-    await expect(reconcile(recon, { since: new Date(Date.now() + 3_600_000) })).rejects.toMatchObject({ code: 'validation_failed' });
+    await expect(reconcile(recon, { actor: 'cli', since: new Date(Date.now() + 3_600_000) })).rejects.toMatchObject({ code: 'validation_failed' });
   });
 });
 
@@ -151,7 +152,7 @@ describe('reconcile with the ledger gateway', () => {
   it('says there is nothing external to compare, and counts our levels', async () => {
     const id = await queuedReferralPurchase(t.db);
     await processReferralPayouts({ ...payouts, gateway: ledgerGateway }, id, { actor: 'worker' });
-    const report = await reconcile({ db: t.db, treasury: null, gateway: 'ledger', logger }, { since });
+    const report = await reconcile({ db: t.db, treasury: null, gateway: 'ledger', logger }, { actor: 'cli', since });
     expect(report).toMatchObject({ gateway: 'ledger', treasuryTransfers: 0, recordedLevels: 2, drift: [] });
     expect(report.note).toMatch(/ledger gateway: each transfer is a ledger movement .* no external treasury/);
   });

@@ -31,7 +31,7 @@ export function reconciliationRoutes(app: TypedApp, ctx: RouteContext): void {
     },
     async (request) => {
       const since = request.query.since === undefined ? undefined : parseReconcileSince(request.query.since);
-      return reconcile(reconciliation(request.id), { since });
+      return reconcile(reconciliation(request.id), { actor: 'admin-api', since });
     },
   );
 }

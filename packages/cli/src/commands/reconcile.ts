@@ -13,7 +13,7 @@ const HEADINGS: Record<DriftKind, string> = {
 /** Compares our payouts with the treasury's books; exit 1 while any drift remains. */
 export async function reconcileWithTreasury(ctx: CommandContext, since: Date | undefined): Promise<ExitCode> {
   const progress = reconcileProgress(ctx.stderr);
-  const report = await reconcile(ctx.reconciliation, { since, onProgress: progress.update });
+  const report = await reconcile(ctx.reconciliation, { actor: 'cli', since, onProgress: progress.update });
   progress.finish();
   const drift = report.driftCounts.unrecorded_transfer + report.driftCounts.missing_at_treasury + report.driftCounts.mismatch;
 

@@ -144,6 +144,22 @@ export interface TreasuryGateEventsTable {
   at: Timestamp;
 }
 
+export interface ReconciliationRunsTable {
+  id: Generated<number>;
+  checked_at: Timestamp;
+  finished_at: Timestamp;
+  since: Timestamp;
+  gateway: string;
+  actor: Actor;
+  treasury_transfers: number;
+  recorded_levels: number;
+  unrecorded_transfers: number;
+  missing_at_treasury: number;
+  mismatches: number;
+  fixed: number;
+  report: ColumnType<unknown, string, string>;
+}
+
 export interface DB {
   users: UsersTable;
   referral_codes: ReferralCodesTable;
@@ -156,6 +172,7 @@ export interface DB {
   referral_payout_events: ReferralPayoutEventsTable;
   treasury_gate: TreasuryGateTable;
   treasury_gate_events: TreasuryGateEventsTable;
+  reconciliation_runs: ReconciliationRunsTable;
 }
 
 export type PurchaseRow = Selectable<PurchasesTable>;

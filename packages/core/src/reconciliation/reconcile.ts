@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Database } from '../db/database.ts';
-import type { LevelPayoutStatus, PayoutLevel, ReferralPayoutStatus } from '../db/types.ts';
+import type { Actor, LevelPayoutStatus, PayoutLevel, ReferralPayoutStatus } from '../db/types.ts';
 import { DomainError } from '../errors.ts';
 import {
   countLevelsInWindow,
@@ -10,6 +10,7 @@ import {
   levelsByKey,
   paidLevelsNotSeen,
   type RecordedLevelRow,
+  recordReconciliationRun,
   rememberSeen,
   type Session,
 } from './reconciliation-queries.ts';
@@ -90,6 +91,8 @@ export interface ReconciliationContext {
 }
 
 export interface ReconcileOptions {
+  /** Who runs it: the run is kept under this actor. */
+  actor: Actor;
   since?: Date;
   /** Treasury page size (the treasury may cap it). */
   pageSize?: number;
@@ -145,7 +148,7 @@ export function parseReconcileSince(text: string, now = new Date()): Date {
  * A level whose purchase holds a payout lease is being transferred right now; its treasury transfer
  * without a recorded payment is expected and not reported.
  */
-export async function reconcile(ctx: ReconciliationContext, options: ReconcileOptions = {}): Promise<ReconciliationReport> {
+export async function reconcile(ctx: ReconciliationContext, options: ReconcileOptions): Promise<ReconciliationReport> {
   const checkedAt = new Date();
   const since = options.since ?? defaultReconcileSince(checkedAt);
   if (Number.isNaN(since.getTime())) throw new DomainError('validation_failed', 'since is not a valid date');
@@ -156,6 +159,11 @@ export async function reconcile(ctx: ReconciliationContext, options: ReconcileOp
   const driftCounts: Record<DriftKind, number> = { unrecorded_transfer: 0, missing_at_treasury: 0, mismatch: 0 };
   const drift: DriftItem[] = [];
   const fixed: FixedLevel[] = [];
+  const finish = async (): Promise<ReconciliationReport> => {
+    const finished = report();
+    await recordReconciliationRun(ctx.db, finished, options.actor);
+    return finished;
+  };
   const report = (): ReconciliationReport => ({
     since: since.toISOString(),
     checkedAt: checkedAt.toISOString(),
@@ -182,7 +190,7 @@ export async function reconcile(ctx: ReconciliationContext, options: ReconcileOp
   if (books === null) {
     recordedLevels = await countLevelsInWindow(ctx.db, since);
     note = `payouts go through the ${ctx.gateway} gateway: each transfer is a ledger movement written in the same transaction as its level, so there is no external treasury to differ from`;
-    return report();
+    return finish();
   }
 
   await ctx.db.connection().execute(async (session: Session) => {
@@ -236,7 +244,7 @@ export async function reconcile(ctx: ReconciliationContext, options: ReconcileOp
   recordedLevels = await countLevelsInWindow(ctx.db, since);
 
   ctx.logger.info({ since, treasuryTransfers, recordedLevels, driftCounts }, 'reconciliation finished');
-  return report();
+  return finish();
 }
 
 const keyOf = (row: { purchase_id: string; level: PayoutLevel }) => `${row.purchase_id}:${row.level}`;

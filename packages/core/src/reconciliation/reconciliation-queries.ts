@@ -1,6 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/database.ts';
-import type { DB, LevelPayoutStatus, PayoutLevel } from '../db/types.ts';
+import type { Actor, DB, LevelPayoutStatus, PayoutLevel } from '../db/types.ts';
+import type { ReconciliationReport } from './reconcile.ts';
 
 /** The reconciliation's SQL. The treasury keys seen so far live in a session temp table, not in memory. */
 
@@ -84,4 +85,42 @@ export async function countLevelsInWindow(db: Database, since: Date): Promise<nu
     .where((eb) => eb.or([eb('created_at', '>=', since), eb('paid_at', '>=', since)]))
     .executeTakeFirstOrThrow();
   return Number(row.n);
+}
+
+/** Keeps a finished run's report: the latest one feeds metrics and the console. */
+export async function recordReconciliationRun(db: Database, report: ReconciliationReport, actor: Actor): Promise<void> {
+  await db
+    .insertInto('reconciliation_runs')
+    .values({
+      checked_at: report.checkedAt,
+      since: report.since,
+      gateway: report.gateway,
+      actor,
+      treasury_transfers: report.treasuryTransfers,
+      recorded_levels: report.recordedLevels,
+      unrecorded_transfers: report.driftCounts.unrecorded_transfer,
+      missing_at_treasury: report.driftCounts.missing_at_treasury,
+      mismatches: report.driftCounts.mismatch,
+      fixed: report.fixed.length,
+      report: JSON.stringify(report),
+    })
+    .execute();
+}
+
+export interface LatestReconciliation {
+  finishedAt: Date;
+  actor: Actor;
+  report: ReconciliationReport;
+}
+
+/** The most recent run, or null before the first one. */
+export async function latestReconciliation(db: Database): Promise<LatestReconciliation | null> {
+  const row = await db
+    .selectFrom('reconciliation_runs')
+    .select(['finished_at', 'actor', 'report'])
+    .orderBy('finished_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row ? { finishedAt: row.finished_at, actor: row.actor, report: row.report as ReconciliationReport } : null;
 }
