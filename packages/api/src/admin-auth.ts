@@ -51,6 +51,16 @@ export class AdminTokens {
     return found;
   }
 
+  /**
+   * A key for signing console sessions, derived from every accepted token: changing or removing any
+   * of them ends every session, and nothing else needs to be configured or shared between replicas.
+   */
+  sessionKey(): Buffer {
+    const hash = createHash('sha256').update('referral-payouts console session\0');
+    for (const entry of this.#entries) hash.update(entry.digest);
+    return hash.digest();
+  }
+
   /** Whether `operator` (null for ADMIN_API_TOKEN) still has a token: a session ends when its token is removed. */
   has(operator: string | null): boolean {
     return this.#entries.some((e) => e.operator === operator);

@@ -14,6 +14,7 @@ import { AdminTokens, adminGuard } from './admin-auth.ts';
 import { errorHandler, notFoundHandler } from './http-errors.ts';
 import { marketplaceGuard, metricsGuard } from './service-auth.ts';
 import { type ApiMetrics, createApiMetrics } from './metrics.ts';
+import { consoleRoutes } from './console/console-routes.ts';
 import { healthRoutes } from './routes/health.ts';
 import { marketplaceRoutes } from './routes/marketplace.ts';
 import { payoutOperationRoutes } from './routes/payout-operations.ts';
@@ -111,6 +112,8 @@ export function buildApp(deps: AppDeps): TypedApp {
     payoutOperationRoutes(typed, ctx);
     reconciliationRoutes(typed, ctx);
   });
+  // The console has its own hooks, parsers and headers; encapsulated, they never touch the JSON API.
+  app.register(async (instance) => consoleRoutes(instance.withTypeProvider<TypeBoxTypeProvider>(), ctx));
 
   return app;
 }

@@ -20,6 +20,7 @@ export * from './treasury/treasury-gate.ts';
 export { classifyTreasuryStatus, transferFailureKind, type TransferFailureKind } from './treasury/transfer-failure.ts';
 export * from './operations/write-off-referral-payouts.ts';
 export * from './operations/search-referral-payouts.ts';
+export * from './operations/payout-lag.ts';
 export * from './reconciliation/treasury-books.ts';
 export * from './reconciliation/reconcile.ts';
 export { latestReconciliation, type LatestReconciliation } from './reconciliation/reconciliation-queries.ts';

@@ -75,3 +75,10 @@ export async function getUser(db: Database, id: string): Promise<User> {
   const referral = await db.selectFrom('user_referrals').selectAll().where('user_id', '=', id).executeTakeFirst();
   return toUser(user, referral);
 }
+
+/** Handles of the given users, for showing people by name; unknown ids are left out. */
+export async function handlesOf(db: Database, ids: readonly string[]): Promise<Map<string, string>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db.selectFrom('users').select(['id', 'handle']).where('id', 'in', [...new Set(ids)]).execute();
+  return new Map(rows.map((r) => [r.id, r.handle]));
+}
