@@ -88,7 +88,7 @@ describe.skipIf(!HAS_CHROMIUM)(`operator console in Chromium${SKIPPED}`, () => {
       expect(cookie).toMatchObject({ name: 'referrals_console', httpOnly: true, sameSite: 'Strict', secure: false, path: '/console' });
       expect(cookie!.expires * 1000).toBeGreaterThan(before + 8 * 3_600_000 - 60_000);
       expect(cookie!.expires * 1000).toBeLessThan(Date.now() + 8 * 3_600_000 + 60_000);
-      expect(await page.evaluate(() => document.cookie)).toBe('');
+      expect(await page.evaluate('document.cookie')).toBe('');
       expect(await text(page, '.who strong')).toBe('alice');
 
       // A tampered cookie is no session.
@@ -158,10 +158,47 @@ describe.skipIf(!HAS_CHROMIUM)(`operator console in Chromium${SKIPPED}`, () => {
       await page.goto('/console');
       expect(await page.locator('section', { hasText: 'Recent failures' }).textContent()).toContain(HOSTILE);
 
-      expect(await page.evaluate(() => (window as { __pwned?: string }).__pwned)).toBeUndefined();
+      expect(await page.evaluate('window.__pwned')).toBeUndefined();
       expect(await page.locator('main img').count()).toBe(0);
       expect(await page.locator('main script').count()).toBe(0);
       expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('refreshes the overview by itself', async () => {
+    const { context, page, errors } = await newPage();
+    try {
+      await signIn(page);
+      const queued = Number(await text(page, '[data-count="queued"]'));
+      const chain = await seedReferralChain(t.db);
+      await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
+      // No reload: the page's own script swaps in the new counts.
+      await page.locator('[data-count="queued"]', { hasText: new RegExp(`^${queued + 1}$`) }).waitFor({ timeout: 20_000 });
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('retries a failed purchase to completed from its page', async () => {
+    const chain = await seedReferralChain(t.db);
+    const id = await failedPurchase(chain, 'treasury answered 503: try later');
+    const { context, page } = await newPage();
+    try {
+      await signIn(page);
+      await page.goto(`/console/purchases/${id}`);
+      expect(await page.locator('[data-payout-status]').getAttribute('data-payout-status')).toBe('failed');
+      await page.getByRole('button', { name: 'Retry payout' }).click();
+      await page.getByRole('status').filter({ hasText: 'Payout processed' }).waitFor();
+      expect(await page.locator('[data-payout-status]').getAttribute('data-payout-status')).toBe('completed');
+      expect(await page.locator('tr[data-level="direct"]').textContent()).toContain('paid');
+      expect(await page.locator('tr[data-level="grand"]').textContent()).toContain('paid');
+      expect(await page.locator('table.timeline tbody tr').last().textContent()).toMatch(/failed\s*completed\s*console/);
+      expect((await getReferralPayoutStatus(t.db, id)).events.at(-1)).toMatchObject({ from: 'failed', to: 'completed', actor: 'console' });
+      // Nothing is left to repair on a completed purchase.
+      expect(await page.getByRole('button', { name: 'Retry payout' }).count()).toBe(0);
     } finally {
       await context.close();
     }

@@ -170,6 +170,7 @@ async function main() {
   say();
   say(`  API          ${apiUrl}`);
   say(`  API docs     ${apiUrl}/docs`);
+  say(`  Console      ${apiUrl}/console  (sign in with the admin token)`);
   say(`  Admin token  ${admin.token}${admin.file ? `  (kept in ${admin.file})` : ''}`);
   say(`  Service token ${service.token}${service.file ? `  (kept in ${service.file}; the marketplace routes' credential)` : ''}`);
   say(`  Database     ${shownDatabaseUrl}${database ? '  (embedded)' : ''}`);

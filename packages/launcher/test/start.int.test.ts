@@ -146,6 +146,8 @@ describe('pnpm start with the embedded Postgres', () => {
 
     const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
     expect(first.output()).toContain(`Admin token  ${token}`);
+    expect(first.output()).toContain(`Console      http://127.0.0.1:${apiPort}/console`);
+    expect((await fetch(`http://127.0.0.1:${apiPort}/console/sign-in`)).status).toBe(200);
     const api = apiClient(`http://127.0.0.1:${apiPort}`, token);
 
     const tag = randomBytes(3).toString('hex');

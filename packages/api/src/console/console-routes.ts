@@ -30,7 +30,8 @@ import {
   writeOffReferralPayouts,
 } from '@referrals/core';
 import type { RouteContext, TypedApp } from '../app.ts';
-import { toErrorAnswer } from '../http-errors.ts';
+import { DATABASE_UNAVAILABLE, toErrorAnswer } from '../http-errors.ts';
+import { processForOperator } from '../routes/referral-payouts.ts';
 import { Uuid } from '../schemas.ts';
 import { format } from './format.ts';
 import { lagChart } from './lag-chart.ts';
@@ -131,9 +132,11 @@ export async function consoleRoutes(app: TypedApp, ctx: RouteContext): Promise<v
 
   app.setErrorHandler(async (error, request, reply) => {
     const answer = toErrorAnswer(error);
-    if (answer.status >= 500) request.log.error({ err: error }, 'console request failed');
+    const hidden = answer.status >= 500 && answer !== DATABASE_UNAVAILABLE;
+    if (hidden) request.log.error({ err: error }, 'console request failed');
+    if (answer.retryAfterSeconds !== undefined) reply.header('retry-after', String(answer.retryAfterSeconds));
     reply.code(answer.status);
-    return reply.send(await renderError(reply, request, answer.status >= 500 ? `Something went wrong (request ${request.id}).` : answer.message));
+    return reply.send(await renderError(reply, request, hidden ? `Something went wrong (request ${request.id}).` : answer.message));
   });
 
   const hide = { hide: true };
@@ -205,6 +208,12 @@ export async function consoleRoutes(app: TypedApp, ctx: RouteContext): Promise<v
     }
     await writeOffReferralPayouts(ctx.db, id, { actor: 'console', operator: request.consoleSession!.operator, note });
     return reply.redirect(`/console/purchases/${id}?notice=written-off`, 303);
+  });
+
+  app.post('/console/purchases/:id/retry', { schema: { ...hide, params: PurchaseParams } }, async (request, reply) => {
+    const { id } = request.params as Static<typeof PurchaseParams>;
+    await processForOperator(ctx, id, 'console', ctx.logger.child({ reqId: request.id, operator: request.consoleSession!.operator }));
+    return reply.redirect(`/console/purchases/${id}?notice=retried`, 303);
   });
 
   app.post('/console/treasury/pause', { schema: { ...hide, body: ReasonBody } }, async (request, reply) => {

@@ -1,5 +1,7 @@
 import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
 import {
+  type Actor,
   DomainError,
   getReferralPayoutStatus,
   listFailedPayouts,
@@ -13,6 +15,23 @@ import { FailedListQuery, FailedListSchema, IdParams, ReferralPayoutStatusView, 
 import { ClientErrors } from './responses.ts';
 
 const DEFAULT_FAILED_PAGE = 50;
+
+/**
+ * Runs the one payout function for an operator (admin API or console) and counts the run in the
+ * API's metrics. A failed transfer is an answer about the purchase, not a failure of the request:
+ * the attempt and its error are recorded, and the status read afterwards shows them.
+ */
+export async function processForOperator(ctx: RouteContext, purchaseId: string, actor: Actor, logger: Logger): Promise<void> {
+  const started = performance.now();
+  const payoutCtx = { db: ctx.db, gateway: ctx.gateway, minPayout: ctx.config.referralMinPayout, logger };
+  try {
+    const outcome = await processReferralPayouts(payoutCtx, purchaseId, { actor });
+    ctx.metrics.recordPayoutRun((performance.now() - started) / 1000, outcome, []);
+  } catch (error) {
+    if (!(error instanceof PayoutFailedError)) throw error;
+    ctx.metrics.recordPayoutRun((performance.now() - started) / 1000, error.outcome, error.failedLevels);
+  }
+}
 
 /** Operator endpoints over referral payouts; all need the admin token. */
 export function referralPayoutRoutes(app: TypedApp, ctx: RouteContext): void {
@@ -36,22 +55,7 @@ export function referralPayoutRoutes(app: TypedApp, ctx: RouteContext): void {
     },
     async (request) => {
       const purchaseId = request.params.id;
-      const started = performance.now();
-      const payoutCtx = {
-        db: ctx.db,
-        gateway: ctx.gateway,
-        minPayout: ctx.config.referralMinPayout,
-        logger: ctx.logger.child({ reqId: request.id }),
-      };
-      try {
-        const outcome = await processReferralPayouts(payoutCtx, purchaseId, { actor: 'admin-api' });
-        ctx.metrics.recordPayoutRun((performance.now() - started) / 1000, outcome, []);
-      } catch (error) {
-        // A failed transfer is an answer about the purchase, not a failure of this request: the
-        // attempt and its error are recorded and the status below shows them.
-        if (!(error instanceof PayoutFailedError)) throw error;
-        ctx.metrics.recordPayoutRun((performance.now() - started) / 1000, error.outcome, error.failedLevels);
-      }
+      await processForOperator(ctx, purchaseId, 'admin-api', ctx.logger.child({ reqId: request.id }));
       return getReferralPayoutStatus(ctx.db, purchaseId);
     },
   );

@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { markReferralPayoutFailed, readTreasuryGate } from '@referrals/core';
+import { confirmedPurchase, seedReferralChain } from '@referrals/testing';
+import { useTestDatabase } from '@referrals/testing/vitest';
+import { ADMIN_TOKEN, rowCounts, testApp } from './support.ts';
+
+const t = useTestDatabase();
+let app: ReturnType<typeof testApp>;
+const ORIGIN = 'http://console.test';
+const form = { 'content-type': 'application/x-www-form-urlencoded', host: 'console.test', origin: ORIGIN };
+
+beforeAll(() => {
+  app = testApp(t.db, t.url);
+});
+afterAll(() => app.close());
+
+async function session(): Promise<string> {
+  const response = await app.inject({ method: 'POST', url: '/console/sign-in', headers: form, payload: `token=${ADMIN_TOKEN}` });
+  expect(response.statusCode).toBe(303);
+  const cookie = response.cookies.find((c) => c.name === 'referrals_console');
+  expect(cookie).toBeDefined();
+  return `referrals_console=${cookie!.value}`;
+}
+
+describe('console without a browser', () => {
+  it('redirects every page to sign-in without a session and renders no data', async () => {
+    const chain = await seedReferralChain(t.db);
+    const purchase = await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
+    for (const url of ['/console', '/console/payouts?status=failed', `/console/purchases/${purchase.id}`]) {
+      const response = await app.inject({ method: 'GET', url, headers: { cookie: 'referrals_console=forged.value' } });
+      expect({ url, status: response.statusCode, location: response.headers.location }).toEqual({ url, status: 303, location: '/console/sign-in' });
+      expect(response.body).toBe('');
+    }
+  });
+
+  it('refuses state changes without a same-origin Origin, or without a session, and writes nothing', async () => {
+    const chain = await seedReferralChain(t.db);
+    const purchase = await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
+    await markReferralPayoutFailed(t.db, purchase.id, 'worker', 'treasury answered 500');
+    const cookie = await session();
+    const before = await rowCounts(t.db);
+    const posts = [
+      ['/console/treasury/pause', 'reason=x'],
+      [`/console/purchases/${purchase.id}/retry`, ''],
+      [`/console/purchases/${purchase.id}/write-off`, 'reason=x&confirm=yes'],
+    ] as const;
+    for (const [url, payload] of posts) {
+      for (const origin of [undefined, 'null', 'http://evil.test', 'http://console.test.evil.test', 'https://console.test:8443']) {
+        const headers: Record<string, string> = { ...form, cookie };
+        if (origin === undefined) delete headers.origin;
+        else headers.origin = origin;
+        const response = await app.inject({ method: 'POST', url, headers, payload });
+        expect({ url, origin, status: response.statusCode }).toEqual({ url, origin, status: 403 });
+        expect(response.body).toContain('role="alert"');
+      }
+      const anonymous = await app.inject({ method: 'POST', url, headers: form, payload });
+      expect({ url, status: anonymous.statusCode, location: anonymous.headers.location }).toEqual({ url, status: 303, location: '/console/sign-in' });
+    }
+    expect(await rowCounts(t.db)).toEqual(before);
+    expect((await readTreasuryGate(t.db)).state).toBe('closed');
+  });
+
+  it('answers a refused action with the reason as an escaped page, and a 404 for an unknown purchase', async () => {
+    const chain = await seedReferralChain(t.db);
+    const purchase = await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
+    const cookie = await session();
+    const writeOff = await app.inject({
+      method: 'POST',
+      url: `/console/purchases/${purchase.id}/write-off`,
+      headers: { ...form, cookie },
+      payload: 'reason=%3Cb%3Enope%3C%2Fb%3E&confirm=yes',
+    });
+    expect(writeOff.statusCode).toBe(409);
+    expect(writeOff.body).toContain('only failed referral payouts can be written off');
+
+    const blank = await app.inject({ method: 'POST', url: `/console/purchases/${purchase.id}/write-off`, headers: { ...form, cookie }, payload: 'reason=%20%20' });
+    expect(blank.statusCode).toBe(400);
+    expect(blank.body).toContain('a reason is required');
+
+    const unknown = await app.inject({ method: 'GET', url: '/console/purchases/00000000-0000-4000-8000-000000000000', headers: { cookie } });
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.headers['content-type']).toMatch(/^text\/html/);
+
+    const search = await app.inject({ method: 'GET', url: `/console/payouts?q=${encodeURIComponent('<script>x</script>')}&from=2026-02-31`, headers: { cookie } });
+    expect(search.statusCode).toBe(400);
+    expect(search.body).not.toContain('<script>x');
+  });
+
+  it('keeps sign-in closed when no admin token is configured', async () => {
+    const closed = testApp(t.db, t.url, { env: { ADMIN_API_TOKEN: '' } });
+    try {
+      const response = await closed.inject({ method: 'POST', url: '/console/sign-in', headers: form, payload: 'token=' });
+      expect(response.statusCode).toBe(401);
+      expect(response.body).toContain('Sign-in is disabled');
+      expect(response.cookies).toEqual([]);
+    } finally {
+      await closed.close();
+    }
+  });
+});
