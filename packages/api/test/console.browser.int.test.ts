@@ -122,6 +122,7 @@ describe.skipIf(!HAS_CHROMIUM)(`operator console in Chromium${SKIPPED}`, () => {
         expect(csp).not.toContain('unsafe-eval');
         expect(headers['x-content-type-options']).toBe('nosniff');
         expect(headers['referrer-policy']).toBe('same-origin');
+        expect(headers['x-frame-options']).toBe('DENY');
         // Operator data is never cached; the stylesheet and script may be revalidated.
         if (!path.includes('/assets/')) expect(headers['cache-control']).toBe('no-store');
       }

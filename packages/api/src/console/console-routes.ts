@@ -103,6 +103,8 @@ export async function consoleRoutes(app: TypedApp, ctx: RouteContext): Promise<v
     // Purchase ids in URLs stay on this origin. Not `no-referrer`: under it browsers send
     // `Origin: null` on the console's own form posts, which the Origin check must refuse.
     referrerPolicy: { policy: 'same-origin' },
+    // The same as frame-ancestors 'none', for browsers that only know the older header.
+    xFrameOptions: { action: 'deny' },
   });
   await app.register(cookie, { secret: ctx.adminTokens.sessionKey() });
   await app.register(formbody);
