@@ -178,7 +178,7 @@ async function main() {
   say('Try it:');
   say(`  curl -s -H "Authorization: Bearer ${admin.token}" ${apiUrl}/api/marketplace/referral-payouts/summary`);
   say();
-  say('Sample data: pnpm demo        Operator CLI: DATABASE_URL=' + shownDatabaseUrl + ' npm run manage-referral-payouts -- --help');
+  say(`Sample data: pnpm demo        Operator CLI: DATABASE_URL=${shownDatabaseUrl} npm run manage-referral-payouts -- --help`);
   say('Stop: Ctrl-C');
   say();
 }

@@ -95,7 +95,7 @@ export async function searchReferralPayouts(db: Database, search: PayoutSearch):
   if (q !== undefined && q.length > MAX_SEARCH_TEXT) {
     throw new DomainError('validation_failed', `search text is longer than ${MAX_SEARCH_TEXT} characters`);
   }
-  if (q !== undefined && q.includes('\u0000')) throw new DomainError('validation_failed', 'search text contains a NUL character');
+  if (q?.includes('\u0000')) throw new DomainError('validation_failed', 'search text contains a NUL character');
   if (search.from && search.to && search.from >= search.to) {
     throw new DomainError('validation_failed', '"from" must be before "to"');
   }

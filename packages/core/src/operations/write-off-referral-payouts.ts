@@ -27,6 +27,7 @@ export function validateNote(note: string): string {
   if (trimmed.length > MAX_NOTE_LENGTH) throw new DomainError('validation_failed', `the reason is longer than ${MAX_NOTE_LENGTH} characters`);
   // Tabs and line breaks are fine in a reason; NUL and other control characters are not (Postgres
   // text refuses NUL, and logs and terminals misrender the rest).
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
   if (/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/.test(trimmed)) {
     throw new DomainError('validation_failed', 'the reason contains control characters');
   }
