@@ -9,7 +9,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
-import { type Config, type Database, gatewayFromConfig, type PayoutGateway } from '@referrals/core';
+import { type Config, type Database, type PayoutContext, type PayoutGateway, payoutContextFromConfig } from '@referrals/core';
 import { AdminTokens, adminGuard } from './admin-auth.ts';
 import { errorHandler, notFoundHandler } from './http-errors.ts';
 import { marketplaceGuard, metricsGuard } from './service-auth.ts';
@@ -35,7 +35,8 @@ export interface RouteContext {
   config: Config;
   db: Database;
   logger: Logger;
-  gateway: PayoutGateway;
+  /** The payout context every process builds from the same configuration. */
+  payouts: PayoutContext;
   metrics: ApiMetrics;
   adminTokens: AdminTokens;
   requireAdmin: ReturnType<typeof adminGuard>;
@@ -72,7 +73,7 @@ export function buildApp(deps: AppDeps): TypedApp {
     config: deps.config,
     db: deps.db,
     logger: deps.logger,
-    gateway: deps.gateway ?? gatewayFromConfig(deps.config),
+    payouts: payoutContextFromConfig(deps.config, { db: deps.db, logger: deps.logger, gateway: deps.gateway }),
     metrics: createApiMetrics(deps.db),
     adminTokens,
     requireAdmin: adminGuard(adminTokens),

@@ -14,8 +14,6 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   purchase_not_confirmed: 409,
   unknown_referral_code: 422,
   idempotency_key_reused: 422,
-  // Only reaches here if a route lets it through: the payout routes answer with the recorded state.
-  payout_failed: 502,
   // Reconciliation could not read the treasury's books: the upstream failed, not this request.
   treasury_unavailable: 502,
 };

@@ -6,7 +6,7 @@
  */
 import { sql } from 'kysely';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { countByPayoutStatus, DRIFT_KINDS, latestReconciliation, REFERRAL_PAYOUT_QUEUE, type Database, outboxBacklog, type PayoutLevel, type ProcessOutcome, readTreasuryGate, type ReferralPayoutStatus, TREASURY_GATE_STATES } from '@referrals/core';
+import { countByPayoutStatus, DRIFT_KINDS, latestReconciliation, REFERRAL_PAYOUT_QUEUE, type Database, outboxBacklog, type PayoutResult, readTreasuryGate, type ReferralPayoutStatus, TREASURY_GATE_STATES } from '@referrals/core';
 
 /** pg-boss queue the worker consumes; its depth is read from pg-boss's own table. */
 
@@ -20,7 +20,7 @@ export interface ApiMetrics {
   /** A confirmation that wrote something (not a replay), by the referral status it decided. */
   recordConfirmation(status: ReferralPayoutStatus): void;
   /** An inline payout run (admin-api): duration always, levels paid or failed, confirm→completed lag. */
-  recordPayoutRun(seconds: number, outcome: ProcessOutcome, failedLevels: PayoutLevel[]): void;
+  recordPayoutRun(seconds: number, result: PayoutResult): void;
   /** Renders the exposition text, reading the state gauges from the database when they are older than their maximum age. */
   render(): Promise<string>;
 }
@@ -142,12 +142,12 @@ export function createApiMetrics(db: Database, options: { gaugeMaxAgeMs?: number
     recordConfirmation(status) {
       confirmations.inc({ referral_payout_status: status });
     },
-    recordPayoutRun(seconds, outcome, failedLevels) {
+    recordPayoutRun(seconds, result) {
       payoutDuration.observe(seconds);
-      for (const paid of outcome.paid) payoutsCompleted.inc({ level: paid.level });
-      for (const level of failedLevels) payoutsFailed.inc({ level });
-      if (outcome.changed && outcome.status === 'completed' && outcome.confirmedAt && outcome.completedAt) {
-        confirmToCompleted.observe(Math.max(0, (outcome.completedAt.getTime() - outcome.confirmedAt.getTime()) / 1000));
+      for (const paid of result.paid) payoutsCompleted.inc({ level: paid.level });
+      for (const level of result.failure?.levels ?? []) payoutsFailed.inc({ level });
+      if (result.changed && result.status === 'completed' && result.confirmedAt && result.completedAt) {
+        confirmToCompleted.observe(Math.max(0, (result.completedAt.getTime() - result.confirmedAt.getTime()) / 1000));
       }
     },
     async render() {

@@ -16,18 +16,18 @@ import {
   DomainError,
   httpGateway,
   loadConfig,
+  payoutContextFromConfig,
   processReferralPayouts,
 } from '@referrals/core';
 
 const config = loadConfig();
 if (!config.treasuryUrl) throw new Error('TREASURY_URL is required for the synchronous baseline');
 const db = createDatabase(config.databaseUrl, { max: 10, applicationName: 'bench-sync-confirm' });
-const payouts = {
+const payouts = payoutContextFromConfig(config, {
   db,
-  gateway: httpGateway({ treasuryUrl: config.treasuryUrl, timeoutMs: config.treasuryTimeoutMs }),
-  minPayout: config.referralMinPayout,
   logger: pino({ level: 'silent' }),
-};
+  gateway: httpGateway({ treasuryUrl: config.treasuryUrl, timeoutMs: config.treasuryTimeoutMs }),
+});
 
 const CONFIRM = /^\/api\/marketplace\/purchase\/([0-9a-f-]{36})\/confirm$/;
 
@@ -47,7 +47,8 @@ async function route(request: http.IncomingMessage, body: string, response: http
     const { paymentReference } = JSON.parse(body) as { paymentReference: string };
     const { purchase } = await confirmPurchase(db, { purchaseId: match[1]!, paymentReference }, { platformFeeBps: config.platformFeeBps });
     if (purchase.referralPayoutStatus === 'queued') {
-      await processReferralPayouts(payouts, purchase.id, { actor: 'api' });
+      const { failure } = await processReferralPayouts(payouts, purchase.id, { actor: 'api' });
+      if (failure) return send(response, 502, { error: { code: 'payout_failed', message: failure.message } });
     }
     return send(response, 200, purchase);
   }
@@ -60,7 +61,7 @@ const server = http.createServer((request, response) => {
   request.on('end', () => {
     route(request, Buffer.concat(chunks).toString('utf8'), response).catch((error: unknown) => {
       const code = error instanceof DomainError ? error.code : 'internal';
-      send(response, code === 'payout_failed' ? 502 : 500, { error: { code, message: String(error) } });
+      send(response, 500, { error: { code, message: String(error) } });
     });
   });
 });

@@ -3,8 +3,8 @@ import {
   createDatabase,
   type Config,
   type Database,
-  gatewayFromConfig,
   type PayoutContext,
+  payoutContextFromConfig,
   type ReconciliationContext,
   treasuryBooksFromConfig,
 } from '@referrals/core';
@@ -39,7 +39,7 @@ export function createCommandContext(
   const db = createDatabase(config.databaseUrl, { max: options.connections, applicationName: PROGRAM });
   return {
     db,
-    payouts: { db, gateway: gatewayFromConfig(config), minPayout: config.referralMinPayout, logger: options.logger },
+    payouts: payoutContextFromConfig(config, { db, logger: options.logger }),
     reconciliation: { db, treasury: treasuryBooksFromConfig(config), gateway: config.payoutGateway, logger: options.logger },
     logger: options.logger,
     stdout: options.stdout,

@@ -1,9 +1,9 @@
+import type { RetriedPayout, RetryCounts } from '@referrals/core';
 import type { Output } from './command-context.ts';
-import type { BulkResult } from './commands/process-all-failed.ts';
 import { statusLabel } from './format.ts';
 
 export interface Progress {
-  advance(item: BulkResult, counts: { completed: number; failed: number }): void;
+  advance(item: RetriedPayout, counts: RetryCounts): void;
   finish(): void;
 }
 
@@ -13,7 +13,7 @@ const BAR_WIDTH = 30;
 export function createProgress(out: Output, total: number): Progress {
   let done = 0;
   if (out.isTTY) {
-    const draw = (counts: { completed: number; failed: number }) => {
+    const draw = (counts: RetryCounts) => {
       const filled = total === 0 ? BAR_WIDTH : Math.round((done / total) * BAR_WIDTH);
       out.write(`\r\x1b[K[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${done}/${total}  completed ${counts.completed}  failed ${counts.failed}`);
     };

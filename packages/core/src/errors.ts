@@ -10,7 +10,6 @@ export type ErrorCode =
   | 'unknown_referral_code'
   | 'idempotency_key_reused'
   | 'purchase_not_confirmed'
-  | 'payout_failed'
   | 'treasury_unavailable';
 
 export class DomainError extends Error {

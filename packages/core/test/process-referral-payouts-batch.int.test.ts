@@ -5,7 +5,6 @@ import {
   createPurchase,
   getReferralPayoutStatus,
   ledgerGateway,
-  PayoutFailedError,
   processReferralPayouts,
   processReferralPayoutsBatch,
   referralEarnings,
@@ -40,15 +39,15 @@ describe('processReferralPayoutsBatch with the ledger gateway', () => {
     const byId = new Map(results.map((r) => [r.purchaseId, r]));
     const outcome = (id: string) => {
       const r = byId.get(id)!;
-      if (!('outcome' in r)) throw new Error(`${id} failed: ${String(r.error)}`);
-      return r.outcome;
+      if (r.status === 'rejected') throw new Error(`${id} failed: ${String(r.error)}`);
+      return r;
     };
     expect([outcome(a.id).status, outcome(a.id).changed]).toEqual(['completed', true]);
     expect([outcome(b.id).status, outcome(b.id).paid.map((p) => p.amount)]).toEqual(['completed', [1000, 500]]);
     expect([outcome(done.id).status, outcome(done.id).changed]).toEqual(['completed', false]);
     expect([outcome(c.id).status, outcome(c.id).reason]).toEqual(['not_applicable', 'code_inactive']);
-    expect(byId.get(pending.id)).toMatchObject({ error: { code: 'purchase_not_confirmed' } });
-    expect(byId.get(unknown)).toMatchObject({ error: { code: 'not_found' } });
+    expect(byId.get(pending.id)).toMatchObject({ status: 'rejected', error: { code: 'purchase_not_confirmed' } });
+    expect(byId.get(unknown)).toMatchObject({ status: 'rejected', error: { code: 'not_found' } });
 
     // a, b and the earlier one: 1000 direct + 500 grand each.
     expect(await referralEarnings(t.db, chain.direct.id)).toBe(3000);
@@ -84,9 +83,9 @@ describe('processReferralPayoutsBatch with the ledger gateway', () => {
         'worker',
       );
       const [r1, r2, r3] = results;
-      expect(r1).toMatchObject({ outcome: { status: 'completed' } });
-      expect(r3).toMatchObject({ outcome: { status: 'completed' } });
-      expect(r2 && 'error' in r2 && r2.error).toBeInstanceOf(PayoutFailedError);
+      expect(r1).toMatchObject({ status: 'completed', failure: null });
+      expect(r3).toMatchObject({ status: 'completed', failure: null });
+      expect(r2).toMatchObject({ status: 'failed', failure: { message: `earnings account of ${bad.direct.id} is frozen` } });
       const status = await getReferralPayoutStatus(t.db, broken.id);
       expect([status.status, status.attempts, status.lastError]).toEqual(['failed', 1, `earnings account of ${bad.direct.id} is frozen`]);
       expect(status.payouts).toEqual([]);

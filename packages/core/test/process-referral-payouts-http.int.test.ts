@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { getReferralPayoutStatus, httpGateway, type PayoutContext, PayoutFailedError, processReferralPayouts } from '@referrals/core';
+import { getReferralPayoutStatus, httpGateway, type PayoutContext, type PayoutFailure, type PayoutResult, processReferralPayouts } from '@referrals/core';
 import { confirmedPurchase, type FakeTreasury, readInvariants, seedReferralChain, startFakeTreasury } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 
@@ -25,10 +25,10 @@ async function queuedPurchase(): Promise<string> {
 
 const acceptedFor = (id: string) => treasury.accepted().filter((a) => a.idempotencyKey.startsWith(`${id}:`));
 
-async function attempt(id: string, finalAttempt = false): Promise<PayoutFailedError> {
-  const error = await processReferralPayouts(ctx, id, { actor: 'worker', finalAttempt }).catch((e: unknown) => e);
-  expect(error).toBeInstanceOf(PayoutFailedError);
-  return error as PayoutFailedError;
+async function attempt(id: string, finalAttempt = false): Promise<PayoutResult & { failure: PayoutFailure }> {
+  const result = await processReferralPayouts(ctx, id, { actor: 'worker', finalAttempt });
+  expect(result.failure).not.toBeNull();
+  return result as PayoutResult & { failure: PayoutFailure };
 }
 
 describe('processReferralPayouts with the http gateway', () => {
@@ -36,8 +36,8 @@ describe('processReferralPayouts with the http gateway', () => {
     const id = await queuedPurchase();
     treasury.setMode({ kind: 'fail', times: 2 });
     const first = await attempt(id);
-    expect(first.outcome).toMatchObject({ status: 'queued', attempts: 1 });
-    expect(first.failedLevels).toEqual(['direct', 'grand']);
+    expect(first).toMatchObject({ status: 'retryable', attempts: 1 });
+    expect(first.failure.levels).toEqual(['direct', 'grand']);
 
     const outcome = await processReferralPayouts(ctx, id, { actor: 'worker' });
     expect(outcome).toMatchObject({ status: 'completed', attempts: 2 });
@@ -56,10 +56,10 @@ describe('processReferralPayouts with the http gateway', () => {
   it('treats a hanging treasury as a failure and a lost response as paid on the retry', async () => {
     const id = await queuedPurchase();
     treasury.setMode({ kind: 'hang' });
-    expect((await attempt(id)).message).toMatch(/did not answer within 300 ms/);
+    expect((await attempt(id)).failure.message).toMatch(/did not answer within 300 ms/);
 
     treasury.setMode({ kind: 'drop-response' });
-    expect((await attempt(id)).message).toMatch(/treasury unreachable/);
+    expect((await attempt(id)).failure.message).toMatch(/treasury unreachable/);
     expect(acceptedFor(id)).toHaveLength(2);
 
     treasury.setMode({ kind: 'succeed' });
@@ -75,7 +75,7 @@ describe('processReferralPayouts with the http gateway', () => {
     treasury.setMode({ kind: 'fail', times: Infinity, only: (key) => key.endsWith(':grand') });
     await attempt(id);
     const last = await attempt(id, true);
-    expect(last.outcome).toMatchObject({ status: 'failed', attempts: 2 });
+    expect(last).toMatchObject({ status: 'failed', attempts: 2 });
     const failed = await getReferralPayoutStatus(t.db, id);
     expect(failed).toMatchObject({ status: 'failed', attempts: 2 });
     expect(failed.lastError).toMatch(/treasury answered 500/);

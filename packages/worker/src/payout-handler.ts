@@ -3,10 +3,11 @@ import type { Logger } from 'pino';
 import {
   DomainError,
   errorMessage,
+  isSettled,
   LEASE_MARGIN_MS,
   markReferralPayoutFailed,
   type PayoutContext,
-  PayoutFailedError,
+  type PayoutRejection,
   type PayoutRequest,
   type PayoutResult,
   processReferralPayoutsBatch,
@@ -27,7 +28,7 @@ export interface PayoutQueueSettings {
 
 export interface PayoutHandlerDeps {
   boss: PgBoss;
-  payouts: Omit<PayoutContext, 'logger'>;
+  payouts: PayoutContext;
   logger: Logger;
   metrics: WorkerMetrics;
   /** WORKER_CONCURRENCY: payouts in flight at once in this process. */
@@ -78,35 +79,44 @@ export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<vo
   const slots: { id: string | undefined; busy: boolean }[] = [];
 
   /** One job's result for pg-boss, with its metrics and log line. */
-  const settle = (job: JobWithMetadata<unknown>, result: PayoutResult, seconds: number, jobLog: Logger): JobResult => {
+  const settle = (job: JobWithMetadata<unknown>, result: PayoutResult | PayoutRejection, seconds: number, jobLog: Logger): JobResult => {
     const log = jobLog.child({ purchaseId: result.purchaseId });
-    if ('outcome' in result) {
-      const { outcome } = result;
-      metrics.payoutDuration.observe({ outcome: outcome.status }, seconds);
-      if (outcome.changed) {
-        metrics.purchases.inc({ outcome: outcome.status });
-        for (const level of outcome.paid) metrics.levels.inc({ level: level.level, result: 'paid' });
-        if (outcome.status === 'completed' && outcome.confirmedAt && outcome.completedAt) {
-          metrics.confirmToCompleted.observe((outcome.completedAt.getTime() - outcome.confirmedAt.getTime()) / 1000);
-        }
+    if (result.status === 'rejected') {
+      metrics.payoutDuration.observe({ outcome: 'error' }, seconds);
+      const { error } = result;
+      if (error instanceof DomainError) {
+        // not_found / purchase_not_confirmed: the purchase will not change under a retry.
+        log.error({ code: error.code, err: error }, 'payout job refers to a purchase that cannot be paid; dropped');
+        return { id: job.id, status: 'completed', output: { dropped: error.code } };
       }
-      return { id: job.id, status: 'completed', output: { status: outcome.status, paid: outcome.paid.map((p) => p.level) } };
-    }
-    const { error } = result;
-    metrics.payoutDuration.observe({ outcome: 'error' }, seconds);
-    if (error instanceof PayoutFailedError) {
-      metrics.purchases.inc({ outcome: error.outcome.status === 'failed' ? 'failed' : 'retry' });
-      for (const level of error.failedLevels) metrics.levels.inc({ level, result: 'failed' });
-      // processReferralPayouts has logged the failure, with its attempt and resulting status.
+      log.error({ err: error }, 'referral payout attempt failed unexpectedly');
       return { id: job.id, status: 'failed', output: { message: errorMessage(error) } };
     }
-    if (error instanceof DomainError) {
-      // not_found / purchase_not_confirmed: the purchase will not change under a retry.
-      log.error({ code: error.code, err: error }, 'payout job refers to a purchase that cannot be paid; dropped');
-      return { id: job.id, status: 'completed', output: { dropped: error.code } };
+    const { failure } = result;
+    if (failure !== null) {
+      for (const level of failure.levels) metrics.levels.inc({ level, result: 'failed' });
     }
-    log.error({ err: error }, 'referral payout attempt failed unexpectedly');
-    return { id: job.id, status: 'failed', output: { message: errorMessage(error) } };
+    if (failure === null || isSettled(result.status)) {
+      metrics.payoutDuration.observe({ outcome: result.status }, seconds);
+      if (result.changed) {
+        metrics.purchases.inc({ outcome: result.status });
+        for (const level of result.paid) metrics.levels.inc({ level: level.level, result: 'paid' });
+        if (result.status === 'completed' && result.confirmedAt && result.completedAt) {
+          metrics.confirmToCompleted.observe((result.completedAt.getTime() - result.confirmedAt.getTime()) / 1000);
+        }
+      }
+      return { id: job.id, status: 'completed', output: { status: result.status, paid: result.paid.map((p) => p.level) } };
+    }
+    metrics.payoutDuration.observe({ outcome: 'error' }, seconds);
+    metrics.purchases.inc({ outcome: result.status === 'failed' ? 'failed' : 'retry' });
+    if (result.status === 'failed') {
+      // The last attempt: nothing retries this purchase until an operator repairs it.
+      for (const payoutLevel of failure.levels.length > 0 ? failure.levels : [null]) {
+        log.error({ payoutLevel, attempts: result.attempts, err: failure.cause }, 'referral payout failed; retries spent');
+      }
+    }
+    // processReferralPayouts has logged each attempt, with its attempt number and resulting status.
+    return { id: job.id, status: 'failed', output: { message: failure.message } };
   };
 
   const handleBatch = async (jobs: JobWithMetadata<unknown>[]): Promise<JobResult[]> => {
@@ -129,7 +139,7 @@ export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<vo
         logger: deps.logger.child({ jobId: job.id, attempt: job.retryCount + 1 }),
       });
     }
-    const settled = await processReferralPayoutsBatch({ ...deps.payouts, logger: deps.logger }, requests, 'worker');
+    const settled = await processReferralPayoutsBatch(deps.payouts, requests, 'worker');
     const seconds = (performance.now() - started) / 1000;
     settled.forEach((result, i) => {
       const { job, logger } = requests[i]!;
@@ -184,9 +194,14 @@ export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<vo
       }
       const lastError = job.sourceOutput ? errorMessage(outputMessage(job.sourceOutput)) : 'payout retries exhausted';
       try {
-        const status = await markReferralPayoutFailed(deps.payouts.db, parsed.purchaseId, 'worker', lastError);
-        log.warn({ purchaseId: parsed.purchaseId, status }, 'referral payout retries exhausted');
-        return { status };
+        const marked = await markReferralPayoutFailed(deps.payouts.db, parsed.purchaseId, 'worker', lastError);
+        // Only a purchase still queued is exhausted here; one settled or failed meanwhile has its own record.
+        if (marked.changed) {
+          log.error({ purchaseId: parsed.purchaseId, status: marked.status, lastError: marked.lastError }, 'referral payout retries exhausted');
+        } else {
+          log.debug({ purchaseId: parsed.purchaseId, status: marked.status }, 'dead-lettered payout job for a purchase no longer queued');
+        }
+        return { status: marked.status };
       } catch (error) {
         if (error instanceof DomainError) {
           log.error({ purchaseId: parsed.purchaseId, code: error.code }, 'dead-lettered payout job refers to a purchase that cannot be paid; dropped');

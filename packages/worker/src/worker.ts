@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
-import { type Config, createDatabase, type Database, gatewayFromConfig, type PayoutGateway } from '@referrals/core';
+import { type Config, createDatabase, type Database, type PayoutGateway, payoutContextFromConfig } from '@referrals/core';
 import { type DatabaseAvailability, databaseAvailability } from './database-availability.ts';
 import { createWorkerMetrics, serveMetrics, type WorkerMetrics } from './metrics.ts';
 import { ensurePayoutQueues, registerPayoutHandler } from './payout-handler.ts';
@@ -148,7 +148,7 @@ async function startPayouts(
       const metrics = createWorkerMetrics({ db, boss });
       await registerPayoutHandler({
         boss,
-        payouts: { db, gateway: options.gateway ?? gatewayFromConfig(config), minPayout: config.referralMinPayout },
+        payouts: payoutContextFromConfig(config, { db, logger, gateway: options.gateway }),
         logger,
         metrics,
         concurrency: config.workerConcurrency,

@@ -6,7 +6,6 @@ import {
   getReferralPayoutStatus,
   listFailedPayouts,
   MAX_FAILED_PAGE,
-  PayoutFailedError,
   payoutSummary,
   processReferralPayouts,
 } from '@referrals/core';
@@ -23,14 +22,8 @@ const DEFAULT_FAILED_PAGE = 50;
  */
 export async function processForOperator(ctx: RouteContext, purchaseId: string, actor: Actor, logger: Logger): Promise<void> {
   const started = performance.now();
-  const payoutCtx = { db: ctx.db, gateway: ctx.gateway, minPayout: ctx.config.referralMinPayout, logger };
-  try {
-    const outcome = await processReferralPayouts(payoutCtx, purchaseId, { actor });
-    ctx.metrics.recordPayoutRun((performance.now() - started) / 1000, outcome, []);
-  } catch (error) {
-    if (!(error instanceof PayoutFailedError)) throw error;
-    ctx.metrics.recordPayoutRun((performance.now() - started) / 1000, error.outcome, error.failedLevels);
-  }
+  const result = await processReferralPayouts(ctx.payouts, purchaseId, { actor, logger });
+  ctx.metrics.recordPayoutRun((performance.now() - started) / 1000, result);
 }
 
 /** Operator endpoints over referral payouts; all need the admin token. */

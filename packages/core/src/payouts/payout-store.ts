@@ -1,0 +1,214 @@
+import { sql, type UpdateObject } from 'kysely';
+import type { Database, Tx } from '../db/database.ts';
+import type { Actor, DB, PurchaseRow, ReferralPayoutStatus } from '../db/types.ts';
+import { notFound } from '../errors.ts';
+import { type Chain, isConfirmed, type LevelToPay, notConfirmed } from './plan-levels.ts';
+
+/** The payout module's SQL. Functions that rely on a purchase's row lock take a `Tx`. */
+
+export interface LockedPurchase {
+  purchase: PurchaseRow;
+  chain: Chain;
+  /** Another processor's lease is still running, by the database clock. */
+  leaseActive: boolean;
+}
+
+/**
+ * Locks the purchases (in id order, so two batches never deadlock) and reads, in the same round
+ * trip, each buyer's chain and code and whether a lease is running. What was already recorded in
+ * `referral_payouts` is NOT read here: a statement that waited for the lock still sees other tables
+ * as of its start, so a level recorded by the processor it waited for would be missed. Read it with
+ * `recordedLevels` after this returns.
+ */
+export async function lockForPayout(trx: Tx, purchaseIds: string[]): Promise<LockedPurchase[]> {
+  const rows = await trx
+    .selectFrom('purchases as p')
+    .leftJoin('user_referrals as r', 'r.user_id', 'p.buyer_id')
+    .leftJoin('referral_codes as c', 'c.code', 'r.code')
+    .selectAll('p')
+    .select([
+      'r.direct_referrer_id',
+      'r.grand_referrer_id',
+      'c.active',
+      'c.direct_rate_bps',
+      'c.grand_rate_bps',
+      sql<boolean>`coalesce(p.referral_payout_lease_until > now(), false)`.as('lease_active'),
+    ])
+    .where('p.id', 'in', purchaseIds)
+    .orderBy('p.id')
+    .forUpdate('p')
+    .execute();
+  return rows.map(({ direct_referrer_id, grand_referrer_id, active, direct_rate_bps, grand_rate_bps, lease_active, ...purchase }) => ({
+    purchase,
+    chain: { direct_referrer_id, grand_referrer_id, active, direct_rate_bps, grand_rate_bps },
+    leaseActive: lease_active,
+  }));
+}
+
+/** Locks one confirmed purchase; not found and not confirmed are DomainErrors. */
+export async function lockPurchase(trx: Tx, purchaseId: string): Promise<PurchaseRow> {
+  const purchase = await trx.selectFrom('purchases').selectAll().where('id', '=', purchaseId).forUpdate().executeTakeFirst();
+  if (!purchase) throw notFound('purchase', purchaseId);
+  if (!isConfirmed(purchase)) throw notConfirmed(purchaseId);
+  return purchase;
+}
+
+/** The levels earlier attempts recorded, per purchase. Call it under the purchases' row lock. */
+export async function recordedLevels(trx: Tx, purchaseIds: string[]): Promise<Map<string, LevelToPay[]>> {
+  const byPurchase = new Map<string, LevelToPay[]>();
+  if (purchaseIds.length === 0) return byPurchase;
+  const rows = await trx
+    .selectFrom('referral_payouts')
+    .select(['purchase_id', 'level', 'beneficiary_id', 'rate_bps', 'amount', 'currency', 'status'])
+    .where('purchase_id', 'in', purchaseIds)
+    .orderBy('level')
+    .execute();
+  for (const row of rows) byPurchase.set(row.purchase_id, [...(byPurchase.get(row.purchase_id) ?? []), row]);
+  return byPurchase;
+}
+
+/** Records planned levels as `pending`; the primary key (purchase, level) refuses a second plan. */
+export async function recordPendingLevels(trx: Tx, levels: LevelToPay[]): Promise<void> {
+  if (levels.length === 0) return;
+  await trx
+    .insertInto('referral_payouts')
+    .values(levels.map(({ status: _status, ...level }) => level))
+    .execute();
+}
+
+/** Lets `owner` alone transfer for the purchase until the lease runs out (by the database clock). */
+export async function takeLease(trx: Tx, purchaseId: string, owner: string, leaseMs: number): Promise<void> {
+  await trx
+    .updateTable('purchases')
+    .set({
+      referral_payout_lease_owner: owner,
+      referral_payout_lease_until: sql`now() + ${`${leaseMs} milliseconds`}::interval`,
+    })
+    .where('id', '=', purchaseId)
+    .execute();
+}
+
+/**
+ * Marks a level paid; false when it already was. The `status <> 'paid'` guard is what keeps a
+ * processor whose lease ran out, and whose transfer the treasury deduplicated, from crediting the
+ * ledger a second time: the caller credits only when this returns true, in the same transaction.
+ */
+export async function markLevelPaid(trx: Tx, level: LevelToPay, reference: string): Promise<boolean> {
+  const result = await trx
+    .updateTable('referral_payouts')
+    .set({ status: 'paid', reference, paid_at: sql`now()`, error: null, updated_at: sql`now()` })
+    .where('purchase_id', '=', level.purchase_id)
+    .where('level', '=', level.level)
+    .where('status', '<>', 'paid')
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+/** Records a level's failed transfer; a level paid meanwhile stays paid. */
+export async function markLevelFailed(db: Database, level: LevelToPay, error: string): Promise<void> {
+  await db
+    .updateTable('referral_payouts')
+    .set({ status: 'failed', error, updated_at: sql`now()` })
+    .where('purchase_id', '=', level.purchase_id)
+    .where('level', '=', level.level)
+    .where('status', '<>', 'paid')
+    .execute();
+}
+
+export async function unpaidLevelNames(trx: Tx, purchaseId: string): Promise<string[]> {
+  const rows = await trx
+    .selectFrom('referral_payouts')
+    .select('level')
+    .where('purchase_id', '=', purchaseId)
+    .where('status', '<>', 'paid')
+    .execute();
+  return rows.map((r) => r.level);
+}
+
+/** Records levels paid in one statement, whether or not an earlier attempt recorded them pending. */
+export async function recordLevelsPaid(trx: Tx, levels: (LevelToPay & { reference: string })[]): Promise<void> {
+  if (levels.length === 0) return;
+  await trx
+    .insertInto('referral_payouts')
+    .values(levels.map(({ status: _status, reference, ...level }) => ({ ...level, status: 'paid' as const, reference, paid_at: sql`now()` })))
+    .onConflict((oc) =>
+      oc.columns(['purchase_id', 'level']).doUpdateSet((eb) => ({
+        status: 'paid',
+        reference: eb.ref('excluded.reference'),
+        paid_at: sql`now()`,
+        error: null,
+        updated_at: sql`now()`,
+      })),
+    )
+    .execute();
+}
+
+/**
+ * Completes many locked purchases in one statement: each becomes `completed` with its attempt
+ * counted, its lease cleared and its event appended.
+ */
+export async function completeAll(trx: Tx, purchases: PurchaseRow[], actor: Actor): Promise<Map<string, PurchaseRow>> {
+  if (purchases.length === 0) return new Map();
+  const ids = purchases.map((p) => p.id);
+  const from = purchases.map((p) => p.referral_payout_status);
+  const { rows } = await sql<PurchaseRow>`
+    with changed as (
+      update purchases set
+        referral_payout_status = 'completed',
+        referral_payout_reason = null,
+        referral_payout_completed_at = now(),
+        referral_payout_attempts = referral_payout_attempts + 1,
+        referral_payout_lease_owner = null,
+        referral_payout_lease_until = null
+      where id = any(${ids}::uuid[])
+      returning *
+    ),
+    event as (
+      insert into referral_payout_events (purchase_id, from_status, to_status, actor, attempt)
+      select c.id, prior.from_status, 'completed', ${actor}, c.referral_payout_attempts
+        from changed c join unnest(${ids}::uuid[], ${from}::text[]) as prior(id, from_status) on prior.id = c.id
+    )
+    select * from changed`.execute(trx);
+  return new Map(rows.map((row) => [row.id, row]));
+}
+
+/** Nothing to pay: the locked purchase is settled as `not_applicable` with the plan's reason. */
+export function settleNotApplicable(trx: Tx, purchase: PurchaseRow, actor: Actor, reason: string): Promise<PurchaseRow> {
+  return transition(trx, purchase, actor, purchase.referral_payout_attempts + 1, {
+    referral_payout_status: 'not_applicable',
+    referral_payout_reason: reason,
+    referral_payout_completed_at: sql`now()`,
+  });
+}
+
+/** Applies a status change to a locked purchase, clears its lease and appends the event: one statement. */
+export async function transition(
+  trx: Tx,
+  purchase: PurchaseRow,
+  actor: Actor,
+  attempt: number,
+  change: UpdateObject<DB, 'purchases'> & { referral_payout_status: ReferralPayoutStatus },
+  error: string | null = null,
+): Promise<PurchaseRow> {
+  return trx
+    .with('changed', (db) =>
+      db
+        .updateTable('purchases')
+        .set({ ...change, referral_payout_attempts: attempt, referral_payout_lease_owner: null, referral_payout_lease_until: null })
+        .where('id', '=', purchase.id)
+        .returningAll(),
+    )
+    .with('event', (db) =>
+      db.insertInto('referral_payout_events').values({
+        purchase_id: purchase.id,
+        from_status: purchase.referral_payout_status,
+        to_status: change.referral_payout_status,
+        actor,
+        attempt,
+        error,
+      }),
+    )
+    .selectFrom('changed')
+    .selectAll()
+    .executeTakeFirstOrThrow();
+}

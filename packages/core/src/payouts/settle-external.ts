@@ -1,0 +1,131 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Tx } from '../db/database.ts';
+import type { Actor, PayoutLevel, PurchaseRow } from '../db/types.ts';
+import { notFound } from '../errors.ts';
+import { recordMovement } from '../ledger/ledger.ts';
+import type { ExternalGateway, PayoutContext, PayoutRequest } from './payout-context.ts';
+import { referralMovement } from './payout-gateway.ts';
+import { errorMessage, isSettled, type PaidLevel, type PayoutRejection, type PayoutResult, rejected, resultOf } from './payout-result.ts';
+import {
+  completeAll,
+  lockForPayout,
+  lockPurchase,
+  markLevelFailed,
+  markLevelPaid,
+  recordedLevels,
+  recordPendingLevels,
+  settleNotApplicable,
+  takeLease,
+  unpaidLevelNames,
+} from './payout-store.ts';
+import { isConfirmed, type LevelToPay, notConfirmed, paidLevel, planLevels, transferRequest } from './plan-levels.ts';
+import { type AttemptOptions, recordFailure } from './record-failure.ts';
+
+// Headroom on top of the transfer timeouts before another processor may take the purchase over.
+export const LEASE_MARGIN_MS = 5_000;
+const LEASE_WAIT_STEP_MS = 100;
+
+type Prepared =
+  | { kind: 'done'; result: PayoutResult | PayoutRejection }
+  | { kind: 'leased-elsewhere'; until: Date }
+  | { kind: 'transfer'; purchase: PurchaseRow; pending: LevelToPay[] };
+
+/**
+ * Settlement through a network gateway, without holding a transaction (a row lock, a pooled
+ * connection) across a call to the treasury:
+ * 1. under the row lock, record the levels `pending` and take a lease on the purchase; commit;
+ * 2. transfer each unpaid level with its idempotency key, recording each answer in its own
+ *    transaction (`markLevelPaid` credits the ledger only for a level not paid yet);
+ * 3. under the row lock again, complete the purchase once every level is paid.
+ * While the lease runs every other processor waits for its result. Once it has expired another may
+ * take over: the treasury deduplicates the repeated transfer by its key, `markLevelPaid` the repeated
+ * credit, and `recordFailure` ignores the late failure of a processor that lost its lease.
+ */
+export async function settleExternally(
+  ctx: PayoutContext<ExternalGateway>,
+  request: PayoutRequest,
+  actor: Actor,
+): Promise<PayoutResult | PayoutRejection> {
+  const options = { actor, finalAttempt: request.finalAttempt };
+  const leaseOwner = randomUUID();
+  for (;;) {
+    let prepared: Prepared;
+    try {
+      prepared = await ctx.db.transaction().execute((trx) => prepare(trx, ctx, request.purchaseId, actor, leaseOwner));
+    } catch (error) {
+      return recordFailure(ctx, request.purchaseId, options, [], error);
+    }
+    if (prepared.kind === 'done') return prepared.result;
+    if (prepared.kind === 'transfer') return transferLevels(ctx, prepared, options, leaseOwner);
+    // Another processor is transferring right now; its result (or its expired lease) decides.
+    await sleep(Math.max(10, Math.min(LEASE_WAIT_STEP_MS, prepared.until.getTime() - Date.now())));
+  }
+}
+
+async function prepare(trx: Tx, ctx: PayoutContext<ExternalGateway>, purchaseId: string, actor: Actor, leaseOwner: string): Promise<Prepared> {
+  const [locked] = await lockForPayout(trx, [purchaseId]);
+  if (!locked) return { kind: 'done', result: rejected(purchaseId, notFound('purchase', purchaseId)) };
+  const { purchase, chain, leaseActive } = locked;
+  if (!isConfirmed(purchase)) return { kind: 'done', result: rejected(purchaseId, notConfirmed(purchaseId)) };
+  if (isSettled(purchase.referral_payout_status)) return { kind: 'done', result: resultOf(purchase, false, []) };
+  if (leaseActive && purchase.referral_payout_lease_owner !== leaseOwner) {
+    return { kind: 'leased-elsewhere', until: purchase.referral_payout_lease_until! };
+  }
+
+  // Read under the lock: levels recorded by the processor this one waited for are not planned again.
+  let levels = (await recordedLevels(trx, [purchaseId])).get(purchaseId);
+  if (!levels) {
+    const plan = planLevels(purchase, chain, ctx.minPayout);
+    if (plan.levels.length === 0) {
+      return { kind: 'done', result: resultOf(await settleNotApplicable(trx, purchase, actor, plan.reason), true, []) };
+    }
+    // Recorded as pending before any money moves: a crash mid-transfer leaves a row to retry.
+    await recordPendingLevels(trx, plan.levels);
+    levels = plan.levels;
+  }
+  const pending = levels.filter((l) => l.status !== 'paid');
+  await takeLease(trx, purchaseId, leaseOwner, ctx.gateway.timeoutMs * Math.max(1, pending.length) + LEASE_MARGIN_MS);
+  return { kind: 'transfer', purchase, pending };
+}
+
+async function transferLevels(
+  ctx: PayoutContext<ExternalGateway>,
+  { purchase, pending }: Extract<Prepared, { kind: 'transfer' }>,
+  options: AttemptOptions,
+  leaseOwner: string,
+): Promise<PayoutResult> {
+  const log = ctx.logger.child({ purchaseId: purchase.id, actor: options.actor });
+  const failures: { level: PayoutLevel; error: unknown }[] = [];
+  const paid: PaidLevel[] = [];
+  for (const level of pending) {
+    try {
+      const { reference } = await ctx.gateway.transfer(transferRequest(level));
+      // The treasury moved the money; mirror it in the ledger with the level's status change.
+      await ctx.db.transaction().execute(async (trx) => {
+        if (await markLevelPaid(trx, level, reference)) {
+          await recordMovement(trx, referralMovement({ amount: level.amount, currency: level.currency, purchaseId: level.purchase_id, beneficiaryId: level.beneficiary_id }));
+        }
+      });
+      paid.push(paidLevel(level));
+    } catch (error) {
+      failures.push({ level: level.level, error });
+      log.warn({ payoutLevel: level.level, err: error }, 'referral transfer failed');
+      await markLevelFailed(ctx.db, level, errorMessage(error));
+    }
+  }
+
+  if (failures.length > 0) {
+    const error = failures.length === 1 ? failures[0]!.error : new Error(failures.map((f) => `${f.level}: ${errorMessage(f.error)}`).join('; '));
+    return recordFailure(ctx, purchase.id, options, failures.map((f) => f.level), error, leaseOwner);
+  }
+
+  const row = await ctx.db.transaction().execute(async (trx) => {
+    const current = await lockPurchase(trx, purchase.id);
+    if (isSettled(current.referral_payout_status)) return current;
+    const unpaid = await unpaidLevelNames(trx, purchase.id);
+    if (unpaid.length > 0) throw new Error(`levels ${unpaid.join(', ')} are still unpaid`);
+    return (await completeAll(trx, [current], options.actor)).get(current.id)!;
+  });
+  return resultOf(row, true, paid);
+}
