@@ -13,6 +13,7 @@ import { type Config, type Database, type PayoutContext, type PayoutGateway, pay
 import { AdminTokens, adminGuard } from './admin-auth.ts';
 import { errorHandler, notFoundHandler } from './http-errors.ts';
 import { marketplaceGuard, metricsGuard } from './service-auth.ts';
+import { refuseUnstorableText } from './text-input.ts';
 import { type ApiMetrics, createApiMetrics } from './metrics.ts';
 import { consoleRoutes } from './console/console-routes.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -61,6 +62,8 @@ export function buildApp(deps: AppDeps): TypedApp {
     // pino's Logger is a FastifyBaseLogger; naming the base type keeps the instance type simple.
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
+    // A path that does not decode (`%ED%A0%80`) is refused before routing; answer it in our shape.
+    frameworkErrors: (error, request, reply) => errorHandler(error, request, reply),
     ajv: {
       // Fastify's defaults strip unknown fields and coerce types, which would silently accept
       // `{ "price": "1" }` or an extra field; here both are a 400.
@@ -82,6 +85,7 @@ export function buildApp(deps: AppDeps): TypedApp {
   };
 
   app.decorateRequest('operator', null);
+  app.addHook('preValidation', refuseUnstorableText);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
 

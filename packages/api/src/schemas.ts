@@ -4,12 +4,14 @@
  * bounded so that anything the schema accepts also fits its column.
  */
 import { type TSchema, Type } from '@sinclair/typebox';
-import { MAX_AMOUNT, MAX_FAILED_PAGE, MAX_NOTE_LENGTH, MAX_SEARCH_PAGE, MAX_SEARCH_TEXT } from '@referrals/core';
+import { MAX_AMOUNT, MAX_FAILED_PAGE, MAX_NOTE_LENGTH, MAX_SEARCH_PAGE, MAX_SEARCH_TEXT, UUID_PATTERN } from '@referrals/core';
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 const Timestamp = Type.String({ format: 'date-time' });
 
-export const Uuid = Type.String({ format: 'uuid' });
+// Ajv's uuid format also takes a `urn:uuid:` prefix, which Postgres's uuid cast refuses: the
+// pattern keeps exactly the canonical form both accept.
+export const Uuid = Type.String({ format: 'uuid', pattern: UUID_PATTERN.source });
 export const Currency = Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO-4217 code' });
 export const Amount = Type.Integer({ minimum: 0, maximum: MAX_AMOUNT, description: 'integer minor units' });
 export const RateBps = Type.Integer({ minimum: 0, maximum: 10_000, description: 'basis points' });

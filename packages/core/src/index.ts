@@ -1,6 +1,7 @@
 export * from './config.ts';
 export * from './shutdown.ts';
 export * from './errors.ts';
+export * from './keyset-cursor.ts';
 export * from './money.ts';
 export * from './db/database.ts';
 export type * from './db/types.ts';

@@ -2,6 +2,7 @@ import { type Expression, type SqlBool, sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import type { ReferralPayoutStatus } from '../db/types.ts';
 import { DomainError } from '../errors.ts';
+import { decodeKeysetCursor, encodeKeysetCursor, UUID_PATTERN } from '../keyset-cursor.ts';
 
 export const MAX_SEARCH_PAGE = 200;
 export const MAX_SEARCH_TEXT = 200;
@@ -37,35 +38,10 @@ export interface PayoutSearchPage {
   nextCursor: string | null;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/**
- * Opaque keyset cursor: the (confirmed_at, id) of the last item shown. The timestamp is carried as
- * Postgres prints it, to the microsecond: a JavaScript Date keeps milliseconds only, and a cursor cut
- * to the millisecond would skip rows confirmed within the same millisecond.
- */
-function encodeCursor(confirmedAt: string, id: string): string {
-  return Buffer.from(JSON.stringify([confirmedAt, id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { confirmedAt: string; id: string } {
-  try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (
-      Array.isArray(value) &&
-      value.length === 2 &&
-      typeof value[0] === 'string' &&
-      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/.test(value[0]) &&
-      typeof value[1] === 'string' &&
-      UUID.test(value[1])
-    ) {
-      return { confirmedAt: value[0], id: value[1] };
-    }
-  } catch {
-    // fall through to the error below
-  }
-  throw new DomainError('validation_failed', 'cursor is not valid: pass the nextCursor of a previous page');
-}
+// The cursor's timestamp is carried as Postgres prints it, to the microsecond: a JavaScript Date
+// keeps milliseconds only, and a cursor cut to the millisecond would skip rows confirmed within the
+// same millisecond.
 
 const DATE_OR_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?$/;
 
@@ -99,7 +75,7 @@ export async function searchReferralPayouts(db: Database, search: PayoutSearch):
   if (search.from && search.to && search.from >= search.to) {
     throw new DomainError('validation_failed', '"from" must be before "to"');
   }
-  const after = search.cursor === undefined ? undefined : decodeCursor(search.cursor);
+  const after = search.cursor === undefined ? undefined : decodeKeysetCursor(search.cursor);
 
   const rows = await db
     .selectFrom('purchases as p')
@@ -124,7 +100,7 @@ export async function searchReferralPayouts(db: Database, search: PayoutSearch):
     .$if(search.to !== undefined, (qb) => qb.where('p.confirmed_at', '<', search.to!))
     .$if(q !== undefined && q !== '', (qb) =>
       qb.where((eb): Expression<SqlBool> => {
-        const id = UUID.test(q!) ? q!.toLowerCase() : undefined;
+        const id = UUID_PATTERN.test(q!) ? q!.toLowerCase() : undefined;
         const lower = q!.toLowerCase();
         const pattern = containing(q!);
         const beneficiary = eb.exists(
@@ -144,7 +120,7 @@ export async function searchReferralPayouts(db: Database, search: PayoutSearch):
       }),
     )
     .$if(after !== undefined, (qb) =>
-      qb.where(sql<boolean>`(p.confirmed_at, p.id) < (${after!.confirmedAt}::timestamptz, ${after!.id}::uuid)`),
+      qb.where(sql<boolean>`(p.confirmed_at, p.id) < (${after!.at}::timestamptz, ${after!.id}::uuid)`),
     )
     .orderBy('p.confirmed_at', 'desc')
     .orderBy('p.id', 'desc')
@@ -167,6 +143,6 @@ export async function searchReferralPayouts(db: Database, search: PayoutSearch):
       lastError: r.referral_payout_last_error,
       confirmedAt: r.confirmed_at!.toISOString(),
     })),
-    nextCursor: rows.length > search.limit && last ? encodeCursor(last.cursor_at, last.id) : null,
+    nextCursor: rows.length > search.limit && last ? encodeKeysetCursor(last.cursor_at, last.id) : null,
   };
 }

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import type { Actor, LevelPayoutStatus, PayoutLevel, ReferralPayoutStatus } from '../db/types.ts';
 import { DomainError, notFound } from '../errors.ts';
+import { decodeKeysetCursor, encodeKeysetCursor } from '../keyset-cursor.ts';
 import { type OutboxBacklog, outboxBacklog } from '../outbox/outbox.ts';
 import { type TreasurySummary, treasurySummary } from '../treasury/treasury-gate.ts';
 
@@ -98,23 +99,6 @@ export interface FailedPayoutPage {
 
 export const MAX_FAILED_PAGE = 500;
 
-/** Opaque keyset cursor: the (failed_at, id) of the last item of the previous page. */
-function encodeCursor(failedAt: Date, id: string): string {
-  return Buffer.from(JSON.stringify([failedAt.toISOString(), id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { failedAt: string; id: string } {
-  try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && value.length === 2 && !Number.isNaN(Date.parse(value[0])) && /^[0-9a-f-]{36}$/i.test(value[1])) {
-      return { failedAt: value[0], id: value[1] };
-    }
-  } catch {
-    // fall through to the error below
-  }
-  throw new DomainError('validation_failed', 'cursor is not valid: pass the nextCursor of a previous page');
-}
-
 /**
  * Failed purchases, newest failure first. Keyset pagination on (failed_at, id) stays correct while
  * new failures arrive: they sort before the cursor and never shift later pages.
@@ -124,7 +108,7 @@ export async function listFailedPayouts(
   options: { limit: number; cursor?: string | undefined; order?: 'newest' | 'oldest' },
 ): Promise<FailedPayoutPage> {
   const limit = Math.min(Math.max(1, options.limit), MAX_FAILED_PAGE);
-  const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+  const after = options.cursor === undefined ? undefined : decodeKeysetCursor(options.cursor);
   const newest = (options.order ?? 'newest') === 'newest';
 
   let query = db
@@ -136,7 +120,7 @@ export async function listFailedPayouts(
     .limit(limit + 1);
   if (after) {
     query = query.where(
-      sql<boolean>`(referral_payout_failed_at, id) ${sql.raw(newest ? '<' : '>')} (${after.failedAt}::timestamptz, ${after.id}::uuid)`,
+      sql<boolean>`(referral_payout_failed_at, id) ${sql.raw(newest ? '<' : '>')} (${after.at}::timestamptz, ${after.id}::uuid)`,
     );
   }
   const [rows, count] = await Promise.all([
@@ -156,7 +140,7 @@ export async function listFailedPayouts(
       lastError: r.referral_payout_last_error,
       failedAt: r.referral_payout_failed_at!.toISOString(),
     })),
-    nextCursor: rows.length > limit && last ? encodeCursor(last.referral_payout_failed_at!, last.id) : null,
+    nextCursor: rows.length > limit && last ? encodeKeysetCursor(last.referral_payout_failed_at!.toISOString(), last.id) : null,
     total: Number(count.total),
   };
 }
