@@ -266,6 +266,8 @@ export const ReconciliationQuery = Type.Object(
   { since: Type.Optional(Type.String({ minLength: 1, maxLength: 40, description: 'start of the window: 2026-11-20 or 2026-11-20T08:00:00Z (default 7 days ago)' })) },
   { additionalProperties: false },
 );
+// The fix takes the same window, in its body.
+export const ReconciliationFixBody = ReconciliationQuery;
 const DriftKindSchema = Type.Union([Type.Literal('unrecorded_transfer'), Type.Literal('missing_at_treasury'), Type.Literal('mismatch')]);
 const RecordedLevelSchema = Type.Object(
   {
@@ -322,6 +324,7 @@ export const ReconciliationReportSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    fixedCount: Type.Integer(),
     note: Nullable(Type.String()),
   },
   { additionalProperties: false },

@@ -65,6 +65,7 @@ describe('OpenAPI', () => {
       '/api/marketplace/referral-payouts',
       '/api/marketplace/referral-payouts/failed',
       '/api/marketplace/referral-payouts/reconciliation',
+      '/api/marketplace/referral-payouts/reconciliation/fix',
       '/api/marketplace/referral-payouts/summary',
       '/api/referral-codes',
       '/api/users',

@@ -73,3 +73,38 @@ describe('GET /api/marketplace/referral-payouts/reconciliation', () => {
     expect(response.json().error).toMatchObject({ code: 'treasury_unavailable', message: expect.stringMatching(/did not answer within 1000 ms/) });
   });
 });
+
+describe('POST /api/marketplace/referral-payouts/reconciliation/fix', () => {
+  it('records the unrecorded transfers that match our plan, names the operator, sends nothing; a repeat changes nothing', async () => {
+    const lost = await failedAfterLostAnswers(payouts, treasury);
+    const requests = treasury.requestCount;
+    const response = await app.inject({ method: 'POST', url: `${URL}/fix`, headers: admin, payload: { since } });
+    expect(response.statusCode).toBe(200);
+    const report = response.json();
+    expect(report).toMatchObject({ drift: [], fixedCount: 2 });
+    expect(report.fixed.map((f: { purchaseId: string; level: string }) => `${f.purchaseId}:${f.level}`).sort()).toEqual([`${lost}:direct`, `${lost}:grand`]);
+    expect(treasury.requestCount).toBe(requests);
+
+    const status = (await app.inject({ method: 'GET', url: `/api/marketplace/purchase/${lost}/referral-payout-status`, headers: admin })).json();
+    expect(status).toMatchObject({ status: 'completed', reason: 'reconciled' });
+    expect(status.events.filter((e: { actor: string }) => e.actor === 'admin-api')).toHaveLength(2);
+
+    const before = await rowCounts(t.db);
+    const again = await app.inject({ method: 'POST', url: `${URL}/fix`, headers: admin, payload: { since } });
+    expect(again.json()).toMatchObject({ drift: [], fixed: [], fixedCount: 0 });
+    const after = await rowCounts(t.db);
+    expect({ ...after, reconciliation_runs: 0 }).toEqual({ ...before, reconciliation_runs: 0 });
+  });
+
+  it('refuses a bad window or an unknown field with 400 and changes nothing; needs the admin token', async () => {
+    await failedAfterLostAnswers(payouts, treasury);
+    const before = await rowCounts(t.db);
+    for (const payload of [{ since: 'last week' }, { since: '2026-11-20', dryRun: true }, { since: 20261120 }]) {
+      const response = await app.inject({ method: 'POST', url: `${URL}/fix`, headers: admin, payload });
+      expect(response.statusCode, JSON.stringify(payload)).toBe(400);
+      expect(response.json().error.code).toBe('validation_failed');
+    }
+    expect((await app.inject({ method: 'POST', url: `${URL}/fix`, payload: { since } })).statusCode).toBe(401);
+    expect(await rowCounts(t.db)).toEqual(before);
+  });
+});

@@ -31,6 +31,7 @@ const TABLES = [
   'outbox',
   'referral_payouts',
   'referral_payout_events',
+  'reconciliation_runs',
 ] as const;
 
 /** Row count of every table, to show that a refused request wrote nothing. */

@@ -19,7 +19,7 @@ export type Command =
   | { kind: 'process-all-failed'; concurrency: number }
   | { kind: 'summary' }
   | { kind: 'write-off'; purchaseId: string; reason: string }
-  | { kind: 'reconcile'; since: Date | undefined };
+  | { kind: 'reconcile'; since: Date | undefined; fix: boolean };
 
 export interface Invocation {
   command: Command;
@@ -32,7 +32,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const COMMAND_FLAGS = ['status', 'process', 'list-failed', 'process-all-failed', 'summary', 'write-off', 'reconcile'] as const;
 
 /** Options that belong to one command; given with another one they are a usage error. */
-const OPTION_OF_COMMAND = { limit: 'list-failed', cursor: 'list-failed', concurrency: 'process-all-failed', reason: 'write-off', since: 'reconcile' } as const;
+const OPTION_OF_COMMAND = { limit: 'list-failed', cursor: 'list-failed', concurrency: 'process-all-failed', reason: 'write-off', since: 'reconcile', fix: 'reconcile' } as const;
 
 const RETRY_HINT = `Run "${PROGRAM} --help" for usage.`;
 
@@ -63,6 +63,7 @@ export function parseArguments(argv: string[]): Invocation {
     .option('cursor', { type: 'string', describe: 'With --list-failed: the page after a previous one (its "Next page" / nextCursor)', requiresArg: true })
     .option('concurrency', { type: 'number', describe: `With --process-all-failed: purchases processed at once (default ${CONCURRENCY_DEFAULT}, 1..${CONCURRENCY_MAX})`, requiresArg: true, coerce: boundedInteger('concurrency', 1, CONCURRENCY_MAX) })
     .option('since', { type: 'string', describe: `With --reconcile: start of the window, a date or ISO-8601 time (default ${RECONCILE_DEFAULT_WINDOW_DAYS} days ago)`, requiresArg: true, coerce: since })
+    .option('fix', { type: 'boolean', describe: 'With --reconcile: record unrecorded transfers that match the planned level as paid (sends no money)' })
     .option('verbose', { type: 'boolean', default: false, describe: 'Log to stderr and show stacks of errors' })
     .conflicts(Object.fromEntries(COMMAND_FLAGS.map((flag) => [flag, COMMAND_FLAGS.filter((other) => other !== flag)])))
     .updateStrings({ 'Arguments %s and %s are mutually exclusive': 'give only one command, got --%s and --%s' })
@@ -81,8 +82,8 @@ export function parseArguments(argv: string[]): Invocation {
     .example(`npm run ${PROGRAM} -- --process-all-failed --concurrency 8`, '')
     .example(`npm run ${PROGRAM} -- --summary --json`, '')
     .example(`npm run ${PROGRAM} -- --write-off <purchase-id> --reason "beneficiary account closed"`, '')
-    .example(`npm run ${PROGRAM} -- --reconcile --since 2026-11-20`, '')
-    .epilogue('Exit codes: 0 success, 1 something is still failed, 2 usage or configuration error, 3 not found.')
+    .example(`npm run ${PROGRAM} -- --reconcile --since 2026-11-20 --fix`, '')
+    .epilogue('Exit codes: 0 success, 1 something is still failed (or drift remains), 2 usage or configuration error, 3 not found.')
     .help('help')
     .alias('help', 'h')
     .version(false)
@@ -109,7 +110,7 @@ export function parseArguments(argv: string[]): Invocation {
   if (args['process-all-failed']) {
     return { ...common, command: { kind: 'process-all-failed', concurrency: args.concurrency ?? CONCURRENCY_DEFAULT } };
   }
-  if (args.reconcile) return { ...common, command: { kind: 'reconcile', since: args.since } };
+  if (args.reconcile) return { ...common, command: { kind: 'reconcile', since: args.since, fix: args.fix === true } };
   return { ...common, command: { kind: 'summary' } };
 }
 

@@ -56,7 +56,7 @@ function dispatch(ctx: CommandContext, command: Command, interrupt: AbortSignal)
     case 'write-off':
       return writeOff(ctx, command.purchaseId, command.reason);
     case 'reconcile':
-      return reconcileWithTreasury(ctx, command.since);
+      return reconcileWithTreasury(ctx, command.since, command.fix);
   }
 }
 

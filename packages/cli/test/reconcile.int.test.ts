@@ -65,7 +65,7 @@ describe('--reconcile', () => {
     expect(json.code).toBe(1);
     const report = JSON.parse(json.stdout);
     expect(Object.keys(report).sort()).toEqual(
-      ['checkedAt', 'drift', 'driftCounts', 'driftTruncated', 'fixed', 'gateway', 'note', 'recordedLevels', 'since', 'treasuryTransfers'].sort(),
+      ['checkedAt', 'drift', 'driftCounts', 'driftTruncated', 'fixed', 'fixedCount', 'gateway', 'note', 'recordedLevels', 'since', 'treasuryTransfers'].sort(),
     );
     expect(report).toMatchObject({ since, treasuryTransfers: 5, recordedLevels: 6, fixed: [], driftCounts: { unrecorded_transfer: 2, missing_at_treasury: 1, mismatch: 1 } });
     expect(report.drift.map((d: { kind: string; idempotencyKey: string }) => `${d.kind} ${d.idempotencyKey}`).sort()).toEqual(
@@ -73,6 +73,41 @@ describe('--reconcile', () => {
     );
     // Reconciliation only reads: the treasury received no transfer.
     expect(treasury.requestCount).toBe(requests);
+  });
+
+  it('--fix records the lost answers as paid without sending anything, exits 0, and a second --fix changes nothing', async () => {
+    const lost = await lostAnswers();
+    const requests = treasury.requestCount;
+    const fixed = await runCli(['--reconcile', '--since', since, '--fix'], httpEnv());
+    expect(fixed.stderr).toBe('');
+    expect(fixed.code).toBe(0);
+    expect(fixed.stdout).toMatch(/^Drift +none$/m);
+    expect(fixed.stdout).toMatch(/^Recorded as paid, as the treasury paid them \(no money sent\) \(2\)$/m);
+    expect(fixed.stdout).toMatch(new RegExp(`^${lost} +direct +10\\.00 EUR +tr_\\S+ +(failed|completed)$`, 'm'));
+    expect(fixed.stdout).toMatch(new RegExp(`^${lost} +grand +5\\.00 EUR +tr_\\S+ +(failed|completed)$`, 'm'));
+    expect(treasury.requestCount).toBe(requests);
+
+    const status = await runCli(['--status', lost, '--json'], httpEnv());
+    const view = JSON.parse(status.stdout);
+    expect(view).toMatchObject({ status: 'completed', reason: 'reconciled' });
+    expect(view.events.filter((e: { actor: string }) => e.actor === 'cli')).toHaveLength(2);
+
+    const again = await runCli(['--reconcile', '--since', since, '--fix', '--json'], httpEnv());
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ drift: [], fixed: [], fixedCount: 0 });
+    expect(JSON.parse((await runCli(['--status', lost, '--json'], httpEnv())).stdout).events).toHaveLength(view.events.length);
+    expect(treasury.requestCount).toBe(requests);
+  });
+
+  it('--fix exits 1 while drift it may not repair remains', async () => {
+    const lost = await lostAnswers();
+    const forgotten = await paid();
+    treasury.forget(`${forgotten}:grand`);
+    const result = await runCli(['--reconcile', '--since', since, '--fix', '--json'], httpEnv());
+    expect(result.code).toBe(1);
+    const report = JSON.parse(result.stdout);
+    expect(report.fixed.map((f: { purchaseId: string }) => f.purchaseId)).toEqual([lost, lost]);
+    expect(report.drift.map((d: { kind: string; purchaseId: string }) => [d.kind, d.purchaseId])).toEqual([['missing_at_treasury', forgotten]]);
   });
 
   it('reports the ledger gateway as having nothing to compare', async () => {
@@ -101,6 +136,7 @@ describe('--reconcile', () => {
       [['--reconcile', '--since', new Date(Date.now() + 86_400_000).toISOString()], /--since .* is in the future/],
       [['--reconcile', '--since'], /Not enough arguments following: since/],
       [['--summary', '--since', '2026-11-20'], /--since only applies to --reconcile/],
+      [['--summary', '--fix'], /--fix only applies to --reconcile/],
       [['--reconcile', '--status', randomUUID()], /give only one command/],
     ];
     const lists = treasury.listRequests().length;

@@ -29,4 +29,5 @@ export * from './operations/search-referral-payouts.ts';
 export * from './operations/payout-lag.ts';
 export * from './reconciliation/treasury-books.ts';
 export * from './reconciliation/reconcile.ts';
+export { RECONCILED, recordTreasuryTransfer, type RecordedTransfer } from './reconciliation/record-treasury-transfer.ts';
 export { latestReconciliation, type LatestReconciliation } from './reconciliation/reconciliation-queries.ts';

@@ -1,8 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { httpGateway, httpTreasuryBooks, latestReconciliation, ledgerGateway, type PayoutContext, processReferralPayouts, reconcile, type ReconciliationContext } from '@referrals/core';
-import { failedAfterLostAnswers, type FakeTreasury, paidReferralPurchase, queuedReferralPurchase, startFakeTreasury } from '@referrals/testing';
+import {
+  getReferralPayoutStatus,
+  httpGateway,
+  httpTreasuryBooks,
+  latestReconciliation,
+  ledgerGateway,
+  type PayoutContext,
+  processReferralPayouts,
+  reconcile,
+  type ReconciliationContext,
+  referralEarnings,
+} from '@referrals/core';
+import { failedAfterLostAnswers, type FakeTreasury, paidReferralPurchase, queuedReferralPurchase, readInvariants, startFakeTreasury } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 
 const t = useTestDatabase();
@@ -155,5 +166,80 @@ describe('reconcile with the ledger gateway', () => {
     const report = await reconcile({ db: t.db, treasury: null, gateway: 'ledger', logger }, { actor: 'cli', since });
     expect(report).toMatchObject({ gateway: 'ledger', treasuryTransfers: 0, recordedLevels: 2, drift: [] });
     expect(report.note).toMatch(/ledger gateway: each transfer is a ledger movement .* no external treasury/);
+  });
+});
+
+describe('reconcile with fix', () => {
+  const fix = (options: Partial<Parameters<typeof reconcile>[1]> = {}) => reconcile(recon, { actor: 'cli', operator: 'alice', since, fix: true, ...options });
+
+  it('records transfers whose answers were lost, completes the purchase, sends nothing, and a second fix changes nothing', async () => {
+    const id = await lostAnswers();
+    const chain = await t.db.selectFrom('referral_payouts').select(['level', 'beneficiary_id']).where('purchase_id', '=', id).orderBy('level').execute();
+    const earningsBefore = await Promise.all(chain.map((l) => referralEarnings(t.db, l.beneficiary_id)));
+    const requests = treasury.requestCount;
+
+    const report = await fix();
+    expect(report.drift).toEqual([]);
+    expect(report.fixedCount).toBe(2);
+    const byLevel = (level: string) => treasury.accepted().find((a) => a.idempotencyKey === `${id}:${level}`)!;
+    expect(report.fixed.map((f) => [f.level, f.reference, f.amount]).sort()).toEqual([
+      ['direct', byLevel('direct').reference, 1000],
+      ['grand', byLevel('grand').reference, 500],
+    ]);
+    expect(report.fixed.map((f) => f.purchaseStatus).sort()).toEqual(['completed', 'failed']);
+    expect(treasury.requestCount).toBe(requests);
+
+    const status = await getReferralPayoutStatus(t.db, id);
+    expect(status).toMatchObject({ status: 'completed', reason: 'reconciled', attempts: 1 });
+    expect(status.payouts.map((p) => [p.level, p.status, p.reference])).toEqual([
+      ['direct', 'paid', byLevel('direct').reference],
+      ['grand', 'paid', byLevel('grand').reference],
+    ]);
+    const repairs = status.events.filter((e) => e.actor === 'cli');
+    expect(repairs.map((e) => [e.from, e.to, e.operator, e.attempt])).toEqual([
+      ['failed', 'failed', 'alice', 1],
+      ['failed', 'completed', 'alice', 1],
+    ]);
+    expect(repairs.every((e) => /^reconciled: the treasury's transfer tr_\S+ of \d+\.00 EUR recorded as the (direct|grand) level's payment$/.test(e.note ?? ''))).toBe(true);
+    expect(await Promise.all(chain.map((l) => referralEarnings(t.db, l.beneficiary_id)))).toEqual([earningsBefore[0]! + 1000, earningsBefore[1]! + 500]);
+    expect(await readInvariants(t.db)).toMatchObject({ ledgerTotals: { EUR: 0 }, doubleCredits: 0, payoutsOverFee: 0 });
+
+    const events = (await getReferralPayoutStatus(t.db, id)).events.length;
+    const again = await fix();
+    expect(again).toMatchObject({ drift: [], fixed: [], fixedCount: 0 });
+    expect((await getReferralPayoutStatus(t.db, id)).events).toHaveLength(events);
+    expect(await Promise.all(chain.map((l) => referralEarnings(t.db, l.beneficiary_id)))).toEqual([earningsBefore[0]! + 1000, earningsBefore[1]! + 500]);
+    expect(treasury.requestCount).toBe(requests);
+  });
+
+  it('records only the level that matches our plan and reports the rest untouched', async () => {
+    const partly = await lostAnswers();
+    treasury.alter(`${partly}:grand`, { amount: 501 });
+    const forgotten = await paid();
+    treasury.forget(`${forgotten}:direct`);
+    const changed = await paid();
+    treasury.alter(`${changed}:grand`, { beneficiaryId: randomUUID() });
+
+    const report = await fix();
+    expect(report.fixed.map((f) => [f.purchaseId, f.level, f.purchaseStatus])).toEqual([[partly, 'direct', 'failed']]);
+    expect(report.drift.map((d) => [d.kind, d.purchaseId, d.level]).sort()).toEqual(
+      [
+        ['mismatch', changed, 'grand'],
+        ['missing_at_treasury', forgotten, 'direct'],
+        ['unrecorded_transfer', partly, 'grand'],
+      ].sort(),
+    );
+    const status = await getReferralPayoutStatus(t.db, partly);
+    expect(status).toMatchObject({ status: 'failed', reason: null });
+    expect(status.payouts.map((p) => [p.level, p.status])).toEqual([
+      ['direct', 'paid'],
+      ['grand', 'failed'],
+    ]);
+    for (const id of [forgotten, changed]) {
+      const untouched = await getReferralPayoutStatus(t.db, id);
+      expect(untouched.events.some((e) => e.actor === 'cli')).toBe(false);
+      expect(untouched.payouts.every((p) => p.status === 'paid')).toBe(true);
+    }
+    expect(await readInvariants(t.db)).toMatchObject({ ledgerTotals: { EUR: 0 }, doubleCredits: 0 });
   });
 });

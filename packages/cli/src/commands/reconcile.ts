@@ -3,6 +3,7 @@ import { type CommandContext, type Output, printJson, printLine } from '../comma
 import { EXIT, type ExitCode } from '../exit-codes.ts';
 import { fields, money, NONE, table, timestamp } from '../format.ts';
 import { PROGRAM } from '../arguments.ts';
+import { osUser } from './write-off.ts';
 
 const HEADINGS: Record<DriftKind, string> = {
   unrecorded_transfer: 'Unrecorded transfers: the treasury paid, we do not record the level as paid',
@@ -10,10 +11,13 @@ const HEADINGS: Record<DriftKind, string> = {
   mismatch: 'Mismatches: both have the transfer, amount, currency or beneficiary differ',
 };
 
-/** Compares our payouts with the treasury's books; exit 1 while any drift remains. */
-export async function reconcileWithTreasury(ctx: CommandContext, since: Date | undefined): Promise<ExitCode> {
+/**
+ * Compares our payouts with the treasury's books and, with `fix`, records the unrecorded transfers
+ * that match our plan; exit 1 while any drift remains.
+ */
+export async function reconcileWithTreasury(ctx: CommandContext, since: Date | undefined, fix: boolean): Promise<ExitCode> {
   const progress = reconcileProgress(ctx.stderr);
-  const report = await reconcile(ctx.reconciliation, { actor: 'cli', since, onProgress: progress.update });
+  const report = await reconcile(ctx.reconciliation, { actor: 'cli', operator: osUser(), fix, since, onProgress: progress.update });
   progress.finish();
   const drift = report.driftCounts.unrecorded_transfer + report.driftCounts.missing_at_treasury + report.driftCounts.mismatch;
 
@@ -32,6 +36,20 @@ export async function reconcileWithTreasury(ctx: CommandContext, since: Date | u
       ['Drift', drift === 0 ? 'none' : `${drift} (${(Object.keys(HEADINGS) as DriftKind[]).map((k) => `${k.replace(/_/g, ' ')} ${report.driftCounts[k]}`).join(', ')})`],
     ]),
   );
+  if (report.fixedCount > 0) {
+    printLine(ctx);
+    printLine(ctx, `Recorded as paid, as the treasury paid them (no money sent) (${report.fixedCount})`);
+    printLine(
+      ctx,
+      table(report.fixed, [
+        { header: 'PURCHASE', value: (f) => f.purchaseId },
+        { header: 'LEVEL', value: (f) => f.level },
+        { header: 'AMOUNT', align: 'right', value: (f) => money(f.amount, f.currency) },
+        { header: 'TREASURY REFERENCE', value: (f) => f.reference },
+        { header: 'PURCHASE NOW', value: (f) => f.purchaseStatus.replace('_', ' ') },
+      ]),
+    );
+  }
   if (report.note) {
     printLine(ctx);
     printLine(ctx, `Nothing to compare: ${report.note}.`);
@@ -48,9 +66,10 @@ export async function reconcileWithTreasury(ctx: CommandContext, since: Date | u
     printLine(ctx, `Listed ${report.drift.length} of ${drift}; --json has the same first ${report.drift.length}, narrow the window with --since for the rest.`);
   }
   const fixable = report.drift.filter((d) => d.fixable).length;
-  if (fixable > 0) {
+  if (fixable > 0 && !fix) {
     printLine(ctx);
-    printLine(ctx, `${fixable} unrecorded transfer${fixable === 1 ? '' : 's'} match the level we planned: the treasury's payment can be recorded as is.`);
+    printLine(ctx, `${fixable} unrecorded transfer${fixable === 1 ? '' : 's'} match the level we planned; record them as paid (no money is sent):`);
+    printLine(ctx, `  npm run ${PROGRAM} -- --reconcile --since ${report.since} --fix`);
   }
   return drift > 0 ? EXIT.stillFailed : EXIT.ok;
 }

@@ -5,7 +5,7 @@ import { EXIT, type ExitCode } from '../exit-codes.ts';
 import { renderStatus } from './status.ts';
 
 /** The OS account running the CLI names the operator in the history; none when it cannot be read. */
-function osUser(): string | null {
+export function osUser(): string | null {
   try {
     return userInfo().username.slice(0, 64) || null;
   } catch {

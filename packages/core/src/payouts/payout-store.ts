@@ -189,6 +189,8 @@ export async function transition(
   attempt: number,
   change: UpdateObject<DB, 'purchases'> & { referral_payout_status: ReferralPayoutStatus },
   error: string | null = null,
+  /** Who asked (a named operator) and what was done, for changes an operator made. */
+  by: { operator?: string | null; note?: string | null } = {},
 ): Promise<PurchaseRow> {
   return trx
     .with('changed', (db) =>
@@ -206,6 +208,8 @@ export async function transition(
         actor,
         attempt,
         error,
+        operator: by.operator ?? null,
+        note: by.note ?? null,
       }),
     )
     .selectFrom('changed')

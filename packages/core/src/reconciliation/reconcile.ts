@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Database } from '../db/database.ts';
-import type { Actor, LevelPayoutStatus, PayoutLevel, ReferralPayoutStatus } from '../db/types.ts';
+import type { Actor, LevelPayoutStatus, PayoutLevel } from '../db/types.ts';
 import { DomainError } from '../errors.ts';
 import {
   countLevelsInWindow,
@@ -14,6 +14,7 @@ import {
   rememberSeen,
   type Session,
 } from './reconciliation-queries.ts';
+import { type RecordedTransfer, recordTreasuryTransfer } from './record-treasury-transfer.ts';
 import type { TreasuryBooks, TreasuryTransfer } from './treasury-books.ts';
 
 export type DriftKind = 'unrecorded_transfer' | 'missing_at_treasury' | 'mismatch';
@@ -56,22 +57,16 @@ export interface ReconciliationReport {
   drift: DriftItem[];
   /** More drift than `drift` lists. */
   driftTruncated: boolean;
-  /** Unrecorded transfers this run recorded as paid (only when asked to fix). */
+  /** Unrecorded transfers this run recorded as paid (only when asked to fix), listed up to the cap. */
   fixed: FixedLevel[];
+  fixedCount: number;
   /** Why there was nothing to compare, when that is the case. */
   note: string | null;
 }
 
-export interface FixedLevel {
-  purchaseId: string;
-  level: PayoutLevel;
+/** An unrecorded transfer this run recorded: the level is paid with the treasury's reference. */
+export interface FixedLevel extends RecordedTransfer {
   idempotencyKey: string;
-  /** The treasury's reference, now recorded on the level. */
-  reference: string;
-  amount: number;
-  currency: string;
-  /** The purchase's referral payout status after the repair. */
-  purchaseStatus: ReferralPayoutStatus;
 }
 
 export interface ReconcileProgress {
@@ -91,8 +86,15 @@ export interface ReconciliationContext {
 }
 
 export interface ReconcileOptions {
-  /** Who runs it: the run is kept under this actor. */
+  /** Who runs it: the run is kept under this actor, and so are its repairs. */
   actor: Actor;
+  /** The named operator who asked, when known; kept with each repair. */
+  operator?: string | null;
+  /**
+   * Record each unrecorded transfer that matches the level we planned as that level's payment. No
+   * money moves: this only writes down what the treasury already did. Everything else is reported.
+   */
+  fix?: boolean;
   since?: Date;
   /** Treasury page size (the treasury may cap it). */
   pageSize?: number;
@@ -147,6 +149,9 @@ export function parseReconcileSince(text: string, now = new Date()): Date {
  *
  * A level whose purchase holds a payout lease is being transferred right now; its treasury transfer
  * without a recorded payment is expected and not reported.
+ *
+ * With `fix`, each unrecorded transfer that matches the level we planned is recorded as it is found
+ * (recordTreasuryTransfer); the report then lists it under `fixed` instead of `drift`.
  */
 export async function reconcile(ctx: ReconciliationContext, options: ReconcileOptions): Promise<ReconciliationReport> {
   const checkedAt = new Date();
@@ -159,6 +164,7 @@ export async function reconcile(ctx: ReconciliationContext, options: ReconcileOp
   const driftCounts: Record<DriftKind, number> = { unrecorded_transfer: 0, missing_at_treasury: 0, mismatch: 0 };
   const drift: DriftItem[] = [];
   const fixed: FixedLevel[] = [];
+  let fixedCount = 0;
   const finish = async (): Promise<ReconciliationReport> => {
     const finished = report();
     await recordReconciliationRun(ctx.db, finished, options.actor);
@@ -174,6 +180,7 @@ export async function reconcile(ctx: ReconciliationContext, options: ReconcileOp
     drift,
     driftTruncated: drift.length < totalDrift(),
     fixed,
+    fixedCount,
     note,
   });
   const totalDrift = () => driftCounts.unrecorded_transfer + driftCounts.missing_at_treasury + driftCounts.mismatch;
@@ -208,7 +215,16 @@ export async function reconcile(ctx: ReconciliationContext, options: ReconcileOp
         const recorded = new Map((await levelsByKey(session, ours.map((o) => o.key))).map((row) => [keyOf(row), row]));
         for (const { key, transfer } of ours) {
           const item = compare(key, recorded.get(transfer.idempotencyKey) ?? null, transfer);
-          if (item) found(item);
+          if (!item) continue;
+          if (options.fix && item.fixable) {
+            const done = await recordTreasuryTransfer(ctx.db, key, transfer, { actor: options.actor, operator: options.operator });
+            if (done) {
+              fixedCount++;
+              if (fixed.length < maxListed) fixed.push({ ...done, idempotencyKey: item.idempotencyKey });
+              continue;
+            }
+          }
+          found(item);
         }
         treasuryTransfers += ours.length;
         pages++;
@@ -243,7 +259,7 @@ export async function reconcile(ctx: ReconciliationContext, options: ReconcileOp
   });
   recordedLevels = await countLevelsInWindow(ctx.db, since);
 
-  ctx.logger.info({ since, treasuryTransfers, recordedLevels, driftCounts }, 'reconciliation finished');
+  ctx.logger.info({ since, treasuryTransfers, recordedLevels, driftCounts, fixed: fixedCount }, 'reconciliation finished');
   return finish();
 }
 

@@ -101,7 +101,7 @@ export async function recordReconciliationRun(db: Database, report: Reconciliati
       unrecorded_transfers: report.driftCounts.unrecorded_transfer,
       missing_at_treasury: report.driftCounts.missing_at_treasury,
       mismatches: report.driftCounts.mismatch,
-      fixed: report.fixed.length,
+      fixed: report.fixedCount,
       report: JSON.stringify(report),
     })
     .execute();
