@@ -1,4 +1,4 @@
-import { type DriftItem, type DriftKind, reconcile, type ReconcileProgress } from '@referrals/core';
+import { DRIFT_KINDS, type DriftItem, type DriftKind, reconcile, type ReconcileProgress } from '@referrals/core';
 import { type CommandContext, type Output, printJson, printLine } from '../command-context.ts';
 import { EXIT, type ExitCode } from '../exit-codes.ts';
 import { fields, money, NONE, table, timestamp } from '../format.ts';
@@ -33,7 +33,7 @@ export async function reconcileWithTreasury(ctx: CommandContext, since: Date | u
       ['Checked at', timestamp(report.checkedAt)],
       ['Treasury transfers', String(report.treasuryTransfers)],
       ['Recorded levels', String(report.recordedLevels)],
-      ['Drift', drift === 0 ? 'none' : `${drift} (${(Object.keys(HEADINGS) as DriftKind[]).map((k) => `${k.replace(/_/g, ' ')} ${report.driftCounts[k]}`).join(', ')})`],
+      ['Drift', drift === 0 ? 'none' : `${drift} (${DRIFT_KINDS.filter((k) => report.driftCounts[k] > 0).map((k) => `${k.replace(/_/g, ' ')} ${report.driftCounts[k]}`).join(', ')})`],
     ]),
   );
   if (report.fixedCount > 0) {
@@ -54,7 +54,7 @@ export async function reconcileWithTreasury(ctx: CommandContext, since: Date | u
     printLine(ctx);
     printLine(ctx, `Nothing to compare: ${report.note}.`);
   }
-  for (const kind of Object.keys(HEADINGS) as DriftKind[]) {
+  for (const kind of DRIFT_KINDS) {
     const items = report.drift.filter((d) => d.kind === kind);
     if (items.length === 0) continue;
     printLine(ctx);
