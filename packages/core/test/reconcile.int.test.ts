@@ -12,6 +12,7 @@ import {
   reconcile,
   type ReconciliationContext,
   referralEarnings,
+  writeOffReferralPayouts,
 } from '@referrals/core';
 import { failedAfterLostAnswers, type FakeTreasury, paidReferralPurchase, queuedReferralPurchase, readInvariants, startFakeTreasury } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
@@ -210,6 +211,17 @@ describe('reconcile with fix', () => {
     expect((await getReferralPayoutStatus(t.db, id)).events).toHaveLength(events);
     expect(await Promise.all(chain.map((l) => referralEarnings(t.db, l.beneficiary_id)))).toEqual([earningsBefore[0]! + 1000, earningsBefore[1]! + 500]);
     expect(treasury.requestCount).toBe(requests);
+  });
+
+  it('records the transfers of a purchase written off after its answers were lost, and completes it', async () => {
+    const id = await lostAnswers();
+    await writeOffReferralPayouts(t.db, id, { actor: 'cli', note: 'treasury says it never paid' });
+    const report = await fix();
+    expect(report.fixed.map((f) => f.level).sort()).toEqual(['direct', 'grand']);
+    const status = await getReferralPayoutStatus(t.db, id);
+    expect(status).toMatchObject({ status: 'completed', reason: 'reconciled' });
+    expect(status.payouts.map((p) => p.status)).toEqual(['paid', 'paid']);
+    expect(status.events.at(-1)).toMatchObject({ from: 'not_applicable', to: 'completed', actor: 'cli' });
   });
 
   it('records only the level that matches our plan and reports the rest untouched', async () => {
