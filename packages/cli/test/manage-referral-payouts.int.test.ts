@@ -12,18 +12,17 @@ import {
   referralEarnings,
   setReferralCodeActive,
 } from '@referrals/core';
-import { confirmedPurchase, readInvariants, type ReferralChain, seedReferralChain } from '@referrals/testing';
+import { confirmedPurchase, type FakeTreasury, readInvariants, type ReferralChain, seedReferralChain, startFakeTreasury } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 import { runCli } from './run-cli.ts';
-import { type RefusingTreasury, startRefusingTreasury } from './refusing-treasury.ts';
 
 const t = useTestDatabase();
 const logger = pino({ level: 'silent' });
 const STACK_LINE = /^\s+at /m;
 
-let treasury: RefusingTreasury;
+let treasury: FakeTreasury;
 beforeAll(async () => {
-  treasury = await startRefusingTreasury();
+  treasury = await startFakeTreasury();
 });
 afterAll(() => treasury.close());
 
@@ -34,10 +33,9 @@ const httpEnv = () => ({ DATABASE_URL: t.url, PAYOUT_GATEWAY: 'http', TREASURY_U
 async function failedPurchase(db: Database, chain: ReferralChain): Promise<string> {
   const purchase = await confirmedPurchase(db, chain.buyer.id, chain.content.id);
   const ctx = { db, gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 5000 }), minPayout: 1, logger };
-  const refuseAll = treasury.refuseWhen.bind(treasury);
-  refuseAll((transfer) => transfer.idempotencyKey.startsWith(purchase.id));
+  treasury.setMode({ kind: 'refuse', when: (transfer) => transfer.idempotencyKey.startsWith(purchase.id) });
   expect(await processReferralPayouts(ctx, purchase.id, { actor: 'worker', finalAttempt: true })).toMatchObject({ status: 'failed' });
-  refuseAll(() => false);
+  treasury.setMode({ kind: 'succeed' });
   return purchase.id;
 }
 
@@ -153,14 +151,14 @@ describe('one purchase', () => {
     expect(await referralEarnings(t.db, chain.direct.id)).toBe(1000);
 
     const failed = await failedPurchase(t.db, chain);
-    treasury.refuseWhen((transfer) => transfer.beneficiaryId === chain.grand.id);
+    treasury.setMode({ kind: 'refuse', when: (transfer) => transfer.beneficiaryId === chain.grand.id });
     const stillFailing = await runCli(['--process', failed], httpEnv());
     expect(stillFailing.code).toBe(1);
     expect(stillFailing.stdout).toMatch(/^Processing failed: referral payout of purchase .+ failed: treasury answered 500/m);
     expect(stillFailing.stdout).toMatch(/^Referral payout +failed$/m);
     expect(stillFailing.stdout).toMatch(/^direct .+ paid /m);
 
-    treasury.refuseWhen(() => false);
+    treasury.setMode({ kind: 'succeed' });
     const repaired = await runCli(['--process', failed], httpEnv());
     expect(repaired.code).toBe(0);
     expect(repaired.stdout).toMatch(/^Paid grand 5\.00 EUR\.$/m);
@@ -216,7 +214,7 @@ describe('failed purchases in bulk', () => {
     expect(page.total).toBe(6);
     expect(page.items.map((i: { purchaseId: string }) => i.purchaseId)).toEqual([...ids].reverse());
 
-    treasury.refuseWhen((transfer) => transfer.beneficiaryId === refusedChain.direct.id);
+    treasury.setMode({ kind: 'refuse', when: (transfer) => transfer.beneficiaryId === refusedChain.direct.id });
     const seenBefore = treasury.requests.length;
     const bulk = await runCli(['--process-all-failed', '--json', '--concurrency', '1'], httpEnv());
     expect(bulk.code).toBe(1);
@@ -254,7 +252,7 @@ describe('failed purchases in bulk', () => {
     expect(summaryJson.counts.failed).toBe(2);
     expect(summaryJson.recentFailures.map((f: { purchaseId: string }) => f.purchaseId).sort()).toEqual([ids[1], ids[3]].sort());
 
-    treasury.refuseWhen(() => false);
+    treasury.setMode({ kind: 'succeed' });
     const repaired = await runCli(['--process-all-failed'], httpEnv());
     expect(repaired.code).toBe(0);
     expect(repaired.stdout).toMatch(/^Completed +2$/m);

@@ -2,17 +2,16 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { httpGateway, processReferralPayouts, referralEarnings } from '@referrals/core';
-import { confirmedPurchase, readInvariants, seedReferralChain, waitFor } from '@referrals/testing';
+import { confirmedPurchase, type FakeTreasury, readInvariants, seedReferralChain, startFakeTreasury, waitFor } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 import { REPO_ROOT, runCli } from './run-cli.ts';
-import { type RefusingTreasury, startRefusingTreasury } from './refusing-treasury.ts';
 
 const t = useTestDatabase();
 const logger = pino({ level: 'silent' });
 
-let treasury: RefusingTreasury;
+let treasury: FakeTreasury;
 beforeAll(async () => {
-  treasury = await startRefusingTreasury();
+  treasury = await startFakeTreasury();
 });
 afterAll(() => treasury.close());
 
@@ -40,7 +39,7 @@ describe('--process-all-failed while a payout worker runs', () => {
 
     // Failed purchases whose outbox rows the relay has not published yet: once the worker starts,
     // it takes them as jobs while the CLI retries the very same purchases.
-    treasury.refuseWhen(() => true);
+    treasury.setMode({ kind: 'refuse', when: () => true });
     const failed: string[] = [];
     for (let i = 0; i < FAILED; i++) {
       const purchase = await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
@@ -50,7 +49,7 @@ describe('--process-all-failed while a payout worker runs', () => {
       failed.push(purchase.id);
     }
     for (let i = 0; i < QUEUED; i++) await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
-    treasury.refuseWhen(() => false);
+    treasury.setMode({ kind: 'succeed' });
     treasury.setDelay(20);
 
     // The CLI goes first and the treasury holds its first transfers, so the CLI holds the leases of

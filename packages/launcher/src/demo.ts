@@ -6,10 +6,10 @@
  * default ledger gateway nothing refuses a payout, and the demo says so and shows how to see one.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import closeWithGrace from 'close-with-grace';
 import { formatMoney as money, loadConfig } from '@referrals/core';
+import { startFakeTreasury, type TreasuryMode } from '@referrals/testing/fake-treasury';
 import { type ApiClient, type ApiPayoutStatus, apiClient } from './api-client.ts';
 import { embeddedDatabaseUrl } from './embedded-postgres.ts';
 import { apiBaseUrl, dataDirectory, readToken } from './local-setup.ts';
@@ -21,7 +21,7 @@ const TREASURY_LIMIT = 500;
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
-if (process.argv[2] === 'treasury') runTreasury();
+if (process.argv[2] === 'treasury') await runTreasury().catch(stop);
 else if (process.argv[2] === undefined) await runDemo().catch(stop);
 else stop(new Error(`usage: pnpm demo [treasury] (got "${process.argv[2]}")`));
 
@@ -143,55 +143,37 @@ function describe(status: ApiPayoutStatus): string {
 }
 
 /**
- * A stand-in for an external treasury, the far side of PAYOUT_GATEWAY=http: it pays transfers up to
- * its limit and refuses larger ones until the limit is lifted. A repeated idempotency key gets the
- * first answer's reference back, as a real treasury's would.
+ * A stand-in for an external treasury, the far side of PAYOUT_GATEWAY=http: the fake treasury the
+ * tests use, refusing (422, a permanent answer) transfers above its limit until the limit is lifted.
+ * A repeated idempotency key gets the first answer's reference back, as a real treasury's would.
  */
-function runTreasury() {
+async function runTreasury() {
   let limit = TREASURY_LIMIT;
-  const paid = new Map<string, string>();
-  const server = createServer((request, response) => {
-    const reply = (status: number, body: unknown) => {
-      response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    };
-    let text = '';
-    request.on('data', (chunk: Buffer) => (text += chunk.toString()));
-    request.on('end', () => {
-      if (request.method === 'POST' && request.url === '/lift-limit') {
+  const refuseAboveLimit = {
+    kind: 'refuse',
+    status: 422,
+    code: 'limit_exceeded',
+    when: (transfer) => transfer.amount > limit,
+    message: (transfer) => `${money(transfer.amount, transfer.currency)} is above the limit of ${money(limit, transfer.currency)}`,
+  } satisfies TreasuryMode;
+  const treasury = await startFakeTreasury(refuseAboveLimit, {
+    port: TREASURY_PORT,
+    controls: {
+      'POST /lift-limit': () => {
         limit = Number.POSITIVE_INFINITY;
         say('limit lifted: every transfer is accepted from now on');
-        return reply(200, { limit: null });
-      }
-      if (request.method !== 'POST' || request.url !== '/transfers') return reply(404, { error: { code: 'not_found', message: 'POST /transfers' } });
-      let body: { idempotencyKey?: unknown; beneficiaryId?: unknown; amount?: unknown; currency?: unknown };
-      try {
-        body = JSON.parse(text) as typeof body;
-      } catch {
-        return reply(400, { error: { code: 'validation_failed', message: 'body must be JSON' } });
-      }
-      const key = request.headers['idempotency-key'];
-      if (typeof key !== 'string' || typeof body.amount !== 'number' || typeof body.currency !== 'string') {
-        return reply(400, { error: { code: 'validation_failed', message: 'Idempotency-Key header, amount and currency are required' } });
-      }
-      const known = paid.get(key);
-      if (known) return reply(200, { reference: known });
-      const amount = money(body.amount, body.currency);
-      if (body.amount > limit) {
-        say(`refused ${amount} to ${String(body.beneficiaryId)} (${key}): above the limit`);
-        return reply(422, { error: { code: 'limit_exceeded', message: `${amount} is above the limit of ${money(limit, body.currency)}` } });
-      }
-      const reference = `trs_${randomBytes(6).toString('hex')}`;
-      paid.set(key, reference);
-      say(`paid ${amount} to ${String(body.beneficiaryId)} (${key}) as ${reference}`);
-      return reply(201, { reference });
-    });
+        return { limit: null };
+      },
+    },
+    onAnswer: ({ transfer, status, reference }) => {
+      const what = `${money(transfer.amount, transfer.currency)} to ${transfer.beneficiaryId} (${transfer.idempotencyKey})`;
+      say(reference ? `paid ${what} as ${reference}` : `refused ${what} (${status}): above the limit`);
+    },
   });
-  server.listen(TREASURY_PORT, '127.0.0.1', () => {
-    say(`demo treasury on ${TREASURY_URL}: pays transfers up to ${money(TREASURY_LIMIT, 'EUR')}, refuses larger ones`);
-    say(`  lift the limit: curl -X POST ${TREASURY_URL}/lift-limit`);
-    say(`  run the system against it: PAYOUT_GATEWAY=http TREASURY_URL=${TREASURY_URL} PAYOUT_RETRY_LIMIT=1 PAYOUT_RETRY_DELAY_SECONDS=1 pnpm start`);
-    say('  stop: Ctrl-C');
-  });
-  closeWithGrace(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  say(`demo treasury on ${treasury.url}: pays transfers up to ${money(TREASURY_LIMIT, 'EUR')}, refuses larger ones`);
+  say(`  lift the limit: curl -X POST ${TREASURY_URL}/lift-limit`);
+  say(`  run the system against it: PAYOUT_GATEWAY=http TREASURY_URL=${TREASURY_URL} PAYOUT_RETRY_LIMIT=1 PAYOUT_RETRY_DELAY_SECONDS=1 pnpm start`);
+  say('  stop: Ctrl-C');
+  closeWithGrace(() => treasury.close());
 }
 

@@ -1,50 +1,86 @@
-import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { TreasuryTransfer } from '@referrals/core';
+import { type AcceptedTransfer, reply, type TransferToSeed, TreasuryBooks } from './fake-treasury-books.ts';
+
+export { type AcceptedTransfer, FAKE_TREASURY_MAX_PAGE, type TransferToSeed } from './fake-treasury-books.ts';
+
+/** A transfer as the treasury received it in `POST /transfers`. */
+export interface TransferRequestSeen {
+  idempotencyKey: string;
+  beneficiaryId: string;
+  amount: number;
+  currency: string;
+}
 
 /**
  * How the fake treasury answers `POST /transfers`:
  * * `succeed` — records the transfer and answers 201 `{ reference }`;
- * * `fail` — answers 500 to the next `times` requests without recording anything, then succeeds
- *   (`times: Infinity` fails until the mode changes); `only` limits the failures to some keys;
+ * * `fail` — answers `status` (500) to the next `times` requests without recording anything, then
+ *   succeeds (`times: Infinity` fails until the mode changes); `only` limits the failures to some keys;
+ * * `refuse` — answers `status` (500) with `code` and `message` to every transfer `when` matches and
+ *   that it has not accepted before; accepts the others (a key accepted earlier gets its reference back);
  * * `hang` — never answers (the caller's timeout fires); nothing is recorded;
  * * `drop-response` — records the transfer, then destroys the socket before answering, for the
  *   next `times` requests (default: until the mode changes);
  * * `slow` — records the transfer on arrival and answers after `delayMs`.
- *
- * The reconciliation surface answers in every mode except `hang`, where reads hang too:
- * * `GET /transfers/{idempotencyKey}` — 200 with the transfer, or 404;
- * * `GET /transfers?since=<ISO-8601>&limit=<1..1000>&cursor=<c>` — `{ items, nextCursor }`, in the
- *   order the transfers were accepted, `nextCursor` null on the last page.
+ * A new mode is one member here and one entry in `ANSWERS`. The reconciliation surface
+ * (TreasuryBooks) answers in every mode except `hang`, where reads hang too.
  */
 export type TreasuryMode =
   | { kind: 'succeed' }
-  | { kind: 'fail'; times: number; only?: (idempotencyKey: string) => boolean }
+  | { kind: 'fail'; times: number; only?: (idempotencyKey: string) => boolean; status?: number }
+  | {
+      kind: 'refuse';
+      when: (transfer: TransferRequestSeen) => boolean;
+      status?: number;
+      code?: string;
+      message?: (transfer: TransferRequestSeen) => string;
+    }
   | { kind: 'hang' }
   | { kind: 'drop-response'; times?: number }
   | { kind: 'slow'; delayMs: number };
 
-/** What the treasury records per transfer: the shape `GET /transfers` answers with. */
-export type AcceptedTransfer = TreasuryTransfer;
+/** One answer to `POST /transfers`, for a caller that narrates them (the demo). */
+export interface TreasuryAnswer {
+  transfer: TransferRequestSeen;
+  status: number;
+  /** The transfer's reference when it is paid, whether now or by an earlier request. */
+  reference?: string;
+  message?: string;
+}
 
-/** Largest page `GET /transfers` serves, as a real treasury caps its pages. */
-export const FAKE_TREASURY_MAX_PAGE = 1000;
+export interface FakeTreasuryOptions {
+  /** 0 (default): any free loopback port. */
+  port?: number;
+  /** Operator endpoints served besides the treasury's own, keyed `METHOD /path`; each answers 200 with its result. */
+  controls?: Record<string, () => unknown>;
+  onAnswer?: (answer: TreasuryAnswer) => void;
+}
 
 export interface FakeTreasury {
   /** Base URL to put in TREASURY_URL. */
   readonly url: string;
   setMode(mode: TreasuryMode): void;
+  /** Answers every later request this much later (on top of the mode), so concurrent callers really overlap. */
+  setDelay(ms: number): void;
+  /** Keeps every request unanswered (its caller in flight) until release(). */
+  hold(): void;
+  release(): void;
+  heldCount(): number;
   /** Distinct transfers the treasury accepted: one per idempotency key, however often it was sent. */
   accepted(): AcceptedTransfer[];
+  /** Every `POST /transfers` received, in arrival order, accepted or not. */
+  readonly requests: readonly TransferRequestSeen[];
   /** Requests received for a key, accepted or not. */
   requestsFor(idempotencyKey: string): number;
   /** Requests received in total. */
   readonly requestCount: number;
-  /** Requests whose connection is still open (hanging or slow). */
+  /** Requests answered with a reference, and requests answered with a failure status. */
+  readonly counts: { readonly paid: number; readonly failed: number };
+  /** Requests whose connection is still open (hanging, slow or held). */
   readonly inFlight: number;
   /** Records transfers as if they had been sent, without HTTP (for large reconciliation windows). */
-  seed(transfers: (Omit<AcceptedTransfer, 'reference' | 'createdAt'> & Partial<Pick<AcceptedTransfer, 'reference' | 'createdAt'>>)[]): void;
+  seed(transfers: TransferToSeed[]): void;
   /** Drops a transfer from the treasury's books: reconciliation then finds it missing. */
   forget(idempotencyKey: string): void;
   /** Rewrites a recorded transfer, e.g. its amount, as a treasury-side error would. */
@@ -56,49 +92,99 @@ export interface FakeTreasury {
   close(): Promise<void>;
 }
 
+/** What a mode's answer may do with one request. */
+interface Call {
+  transfer: TransferRequestSeen;
+  /** How many more times a counted mode (`fail`, `drop-response`) applies; the answer decrements it. */
+  remaining: { value: number };
+  /** Records the transfer (once per key) and returns it. */
+  accept(): AcceptedTransfer;
+  /** The transfer already accepted for this key, if any. */
+  known(): AcceptedTransfer | undefined;
+  pay(status?: number): void;
+  refuse(status: number, code: string, message: string): void;
+  /** Keeps the connection open without answering. */
+  leaveOpen(): void;
+  dropConnection(): void;
+  later(ms: number, answer: () => void): void;
+}
+
+const ANSWERS: { [K in TreasuryMode['kind']]: (mode: Extract<TreasuryMode, { kind: K }>, call: Call) => void } = {
+  succeed: (_mode, call) => call.pay(),
+  fail(mode, call) {
+    if (call.remaining.value > 0 && (mode.only?.(call.transfer.idempotencyKey) ?? true)) {
+      call.remaining.value--;
+      call.refuse(mode.status ?? 500, 'treasury_unavailable', 'the treasury is having a bad day');
+    } else call.pay();
+  },
+  refuse(mode, call) {
+    if (call.known() || !mode.when(call.transfer)) call.pay();
+    else call.refuse(mode.status ?? 500, mode.code ?? 'refused', mode.message?.(call.transfer) ?? 'treasury refused the transfer');
+  },
+  hang: (_mode, call) => call.leaveOpen(),
+  'drop-response'(_mode, call) {
+    if (call.remaining.value > 0) {
+      call.remaining.value--;
+      call.accept();
+      call.dropConnection();
+    } else call.pay();
+  },
+  slow(mode, call) {
+    call.accept();
+    call.later(mode.delayMs, () => call.pay());
+  },
+};
+
 /**
  * A real HTTP treasury on a loopback port that deduplicates by Idempotency-Key like a real payment
  * provider: the same key always yields the same reference and moves money once. Tests switch its
- * mode to produce the failures a network gateway meets in production.
+ * mode to produce the failures a network gateway meets in production; the bench and the demo use it
+ * as the far side of PAYOUT_GATEWAY=http.
  */
-export async function startFakeTreasury(initial: TreasuryMode = { kind: 'succeed' }): Promise<FakeTreasury> {
+export async function startFakeTreasury(initial: TreasuryMode = { kind: 'succeed' }, options: FakeTreasuryOptions = {}): Promise<FakeTreasury> {
   let mode: TreasuryMode = initial;
-  // Counts down the `times` of the current fail / drop-response mode.
-  let remaining = remainingOf(initial);
-  const transfers = new Map<string, AcceptedTransfer>();
-  // Acceptance order for listing; a forgotten key stays here and is skipped.
-  const order: string[] = [];
-  const listed = new Set<string>();
-  const list = (key: string) => {
-    if (!listed.has(key)) order.push(key);
-    listed.add(key);
-  };
-  const listRequests: { limit: number; cursor: string | null }[] = [];
-  let lookupCount = 0;
-  const requests = new Map<string, number>();
-  let requestCount = 0;
+  const remaining = { value: remainingOf(initial) };
+  let delayMs = 0;
+  let held: (() => void)[] | undefined;
+  const books = new TreasuryBooks();
+  const requests: TransferRequestSeen[] = [];
+  const requestsPerKey = new Map<string, number>();
+  const counts = { paid: 0, failed: 0 };
   let inFlight = 0;
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
+  const later = (ms: number, run: () => void) => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      run();
+    }, ms);
+    timers.add(timer);
+  };
 
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
       if (!res.headersSent) reply(res, 500, { error: { code: 'internal', message: String(error) } });
     });
   });
+  // Keep-alive longer than the gateway's, so a busy caller's pooled connections are not cut.
+  server.keepAliveTimeout = 30_000;
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const control = options.controls?.[`${req.method} ${req.url}`];
+    if (control) {
+      reply(res, 200, control() ?? {});
+      return;
+    }
     if (req.method === 'GET' && req.url?.startsWith('/transfers')) {
       if (mode.kind === 'hang') {
-        inFlight++;
-        res.on('close', () => inFlight--);
+        openUntilClosed(res);
         return;
       }
-      read(req, res);
+      books.read(req, res);
       return;
     }
     if (req.method !== 'POST' || req.url !== '/transfers') {
@@ -111,98 +197,71 @@ export async function startFakeTreasury(initial: TreasuryMode = { kind: 'succeed
       reply(res, 400, { error: { code: 'validation_failed', message: 'Idempotency-Key header and transfer body are required and must agree' } });
       return;
     }
-    requestCount++;
-    requests.set(key, (requests.get(key) ?? 0) + 1);
-
-    const current = mode;
-    switch (current.kind) {
-      case 'fail':
-        if (remaining > 0 && (current.only?.(key) ?? true)) {
-          remaining--;
-          reply(res, 500, { error: { code: 'treasury_unavailable', message: 'the treasury is having a bad day' } });
-          return;
-        }
-        reply(res, 201, { reference: accept(key, body).reference });
-        return;
-      case 'hang':
-        inFlight++;
-        res.on('close', () => inFlight--);
-        return;
-      case 'drop-response':
-        if (remaining > 0) {
-          remaining--;
-          accept(key, body);
-          req.socket.destroy();
-          return;
-        }
-        reply(res, 201, { reference: accept(key, body).reference });
-        return;
-      case 'slow': {
-        const transfer = accept(key, body);
-        inFlight++;
-        res.on('close', () => inFlight--);
-        const timer = setTimeout(() => {
-          timers.delete(timer);
-          if (!res.destroyed) reply(res, 201, { reference: transfer.reference });
-        }, current.delayMs);
-        timers.add(timer);
-        return;
-      }
-      case 'succeed':
-        reply(res, 201, { reference: accept(key, body).reference });
-        return;
-    }
-  }
-
-  function accept(key: string, body: TransferBody): AcceptedTransfer {
-    const existing = transfers.get(key);
-    if (existing) return existing;
-    const transfer = {
-      idempotencyKey: key,
-      reference: `tr_${randomUUID()}`,
-      beneficiaryId: body.beneficiaryId,
-      amount: body.amount,
-      currency: body.currency,
-      createdAt: new Date().toISOString(),
+    const transfer = { idempotencyKey: key, beneficiaryId: body.beneficiaryId, amount: body.amount, currency: body.currency };
+    requests.push(transfer);
+    requestsPerKey.set(key, (requestsPerKey.get(key) ?? 0) + 1);
+    const answer = () => {
+      const current = mode;
+      (ANSWERS[current.kind] as (m: TreasuryMode, c: Call) => void)(current, call(transfer, res));
     };
-    transfers.set(key, transfer);
-    list(key);
-    return transfer;
+    const delayed = () => (delayMs > 0 ? later(delayMs, answer) : answer());
+    if (held) {
+      const done = openUntilClosed(res);
+      held.push(() => {
+        done();
+        delayed();
+      });
+    } else delayed();
   }
 
-  function read(req: IncomingMessage, res: ServerResponse): void {
-    const url = new URL(req.url!, 'http://treasury');
-    if (url.pathname !== '/transfers') {
-      lookupCount++;
-      const transfer = transfers.get(decodeURIComponent(url.pathname.slice('/transfers/'.length)));
-      if (transfer) reply(res, 200, transfer);
-      else reply(res, 404, { error: { code: 'not_found', message: 'no transfer with this idempotency key' } });
-      return;
-    }
-    const since = url.searchParams.get('since');
-    const limitText = url.searchParams.get('limit') ?? '100';
-    const cursor = url.searchParams.get('cursor');
-    const limit = Number(limitText);
-    const start = cursor === null ? 0 : Number(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (since === null || Number.isNaN(Date.parse(since)) || !Number.isInteger(limit) || limit < 1 || limit > FAKE_TREASURY_MAX_PAGE || !Number.isInteger(start) || start < 0) {
-      reply(res, 400, { error: { code: 'validation_failed', message: `since (ISO-8601), limit (1..${FAKE_TREASURY_MAX_PAGE}) and cursor must be valid` } });
-      return;
-    }
-    listRequests.push({ limit, cursor });
-    const sinceMs = Date.parse(since);
-    const items: AcceptedTransfer[] = [];
-    let index = start;
-    for (; index < order.length && items.length < limit; index++) {
-      const transfer = transfers.get(order[index]!);
-      if (transfer && Date.parse(transfer.createdAt) >= sinceMs) items.push(transfer);
-    }
-    const nextCursor = index < order.length ? Buffer.from(String(index)).toString('base64url') : null;
-    reply(res, 200, { items, nextCursor });
+  function call(transfer: TransferRequestSeen, res: ServerResponse): Call {
+    const answered = (answer: TreasuryAnswer) => options.onAnswer?.(answer);
+    const self: Call = {
+      transfer,
+      remaining,
+      accept: () => books.accept(transfer),
+      known: () => books.get(transfer.idempotencyKey),
+      pay(status = 201) {
+        const { reference } = self.accept();
+        if (res.destroyed) return;
+        counts.paid++;
+        reply(res, status, { reference });
+        answered({ transfer, status, reference });
+      },
+      refuse(status, code, message) {
+        if (res.destroyed) return;
+        counts.failed++;
+        reply(res, status, { error: { code, message } });
+        answered({ transfer, status, message });
+      },
+      leaveOpen: () => void openUntilClosed(res),
+      dropConnection: () => res.socket?.destroy(),
+      later(ms, run) {
+        const done = openUntilClosed(res);
+        later(ms, () => {
+          done();
+          run();
+        });
+      },
+    };
+    return self;
+  }
+
+  /** Counts the request in flight until its connection closes or `done` is called. */
+  function openUntilClosed(res: ServerResponse): () => void {
+    let open = true;
+    inFlight++;
+    const done = () => {
+      if (open) inFlight--;
+      open = false;
+    };
+    res.on('close', done);
+    return done;
   }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
 
@@ -210,35 +269,36 @@ export async function startFakeTreasury(initial: TreasuryMode = { kind: 'succeed
     url: `http://127.0.0.1:${port}`,
     setMode(next) {
       mode = next;
-      remaining = remainingOf(next);
+      remaining.value = remainingOf(next);
     },
-    accepted: () => [...transfers.values()],
-    requestsFor: (key) => requests.get(key) ?? 0,
+    setDelay(ms) {
+      delayMs = ms;
+    },
+    hold() {
+      held ??= [];
+    },
+    release() {
+      const waiting = held ?? [];
+      held = undefined;
+      for (const answer of waiting) answer();
+    },
+    heldCount: () => held?.length ?? 0,
+    accepted: () => books.all(),
+    requests,
+    requestsFor: (key) => requestsPerKey.get(key) ?? 0,
     get requestCount() {
-      return requestCount;
+      return requests.length;
     },
+    counts,
     get inFlight() {
       return inFlight;
     },
-    seed(seeded) {
-      const createdAt = new Date().toISOString();
-      for (const t of seeded) {
-        if (transfers.has(t.idempotencyKey)) continue;
-        transfers.set(t.idempotencyKey, { ...t, reference: t.reference ?? `tr_${randomUUID()}`, createdAt: t.createdAt ?? createdAt });
-        list(t.idempotencyKey);
-      }
-    },
-    forget(key) {
-      transfers.delete(key);
-    },
-    alter(key, change) {
-      const transfer = transfers.get(key);
-      if (!transfer) throw new Error(`the fake treasury has no transfer ${key}`);
-      transfers.set(key, { ...transfer, ...change });
-    },
-    listRequests: () => [...listRequests],
+    seed: (seeded) => books.seed(seeded),
+    forget: (key) => books.forget(key),
+    alter: (key, change) => books.alter(key, change),
+    listRequests: () => [...books.listRequests],
     get lookupCount() {
-      return lookupCount;
+      return books.lookupCount;
     },
     async close() {
       for (const timer of timers) clearTimeout(timer);
@@ -281,10 +341,4 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   } catch {
     return undefined;
   }
-}
-
-function reply(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
 }

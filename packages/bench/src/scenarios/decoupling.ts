@@ -4,22 +4,22 @@
  * paying behind the API. The same cases against the synchronous baseline (payouts inside the
  * confirm request) show what the outbox buys.
  */
+import { startFakeTreasury, type TreasuryMode } from '@referrals/testing';
 import { type Bench, runLoadClient, startApi, startSyncConfirmServer, startWorkerProcess, stopAll } from '../harness.ts';
 import type { Service } from '../processes.ts';
 import { seedMarketplace } from '../seed.ts';
 import { type LatencySummary, ratio, round, summarize } from '../stats.ts';
-import { startTreasury, type TreasuryBehaviour } from '../treasury.ts';
 
 export interface TreasuryCase {
   name: string;
-  behaviour: TreasuryBehaviour;
+  mode: TreasuryMode;
 }
 
 export const TREASURY_CASES: TreasuryCase[] = [
-  { name: '0 ms', behaviour: { delayMs: 0, fail: false } },
-  { name: '200 ms', behaviour: { delayMs: 200, fail: false } },
-  { name: '1 s', behaviour: { delayMs: 1000, fail: false } },
-  { name: 'failing', behaviour: { delayMs: 0, fail: true } },
+  { name: '0 ms', mode: { kind: 'succeed' } },
+  { name: '200 ms', mode: { kind: 'slow', delayMs: 200 } },
+  { name: '1 s', mode: { kind: 'slow', delayMs: 1000 } },
+  { name: 'failing', mode: { kind: 'fail', times: Number.POSITIVE_INFINITY, status: 503 } },
 ];
 
 export interface DecouplingRun {
@@ -46,7 +46,7 @@ export interface DecouplingResult {
 
 async function runCase(bench: Bench, mode: DecouplingRun['mode'], treasuryCase: TreasuryCase, rate: number, seconds: number): Promise<Omit<DecouplingRun, 'p50Ratio' | 'p99Ratio'>> {
   const db = await bench.database('decoupling');
-  const treasury = await startTreasury(treasuryCase.behaviour);
+  const treasury = await startFakeTreasury(treasuryCase.mode);
   const services: Service[] = [];
   try {
     const market = await seedMarketplace(db.pool);
