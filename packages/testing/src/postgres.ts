@@ -1,23 +1,116 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { createDatabase, MIGRATIONS_DIR, migrate } from '@referrals/core';
+import { startEmbeddedPostgres } from '@referrals/launcher';
 
 /**
- * Postgres for tests: TEST_DATABASE_URL when set, otherwise a throw-away testcontainers Postgres.
+ * Postgres for tests, the first that applies: TEST_DATABASE_URL; a testcontainers Postgres when a
+ * Docker engine answers; else an embedded Postgres (the npm package `pnpm start` uses), so that
+ * Node and pnpm are all a machine needs. TEST_POSTGRES=embedded|testcontainers|url forces one.
  * testcontainers is imported lazily so machines without Docker never load it.
  */
 export interface PostgresServer {
   /** Connection string of a database on the server that can CREATE DATABASE. */
   adminUrl: string;
+  /** One line saying which Postgres this is. */
+  description: string;
   stop(): Promise<void>;
 }
 
+type PostgresSource = 'url' | 'testcontainers' | 'embedded';
+
 export async function startPostgres(env = process.env): Promise<PostgresServer> {
-  if (env.TEST_DATABASE_URL) return { adminUrl: env.TEST_DATABASE_URL, stop: async () => {} };
-  const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
-  const container = await new PostgreSqlContainer('postgres:16-alpine').start();
-  return { adminUrl: container.getConnectionUri(), stop: async () => void (await container.stop()) };
+  const forced = env.TEST_POSTGRES?.trim() as PostgresSource | undefined;
+  if (forced && !['url', 'testcontainers', 'embedded'].includes(forced)) {
+    throw new Error(`TEST_POSTGRES must be url, testcontainers or embedded (got "${forced}")`);
+  }
+  if (forced === 'url' || (!forced && env.TEST_DATABASE_URL)) {
+    if (!env.TEST_DATABASE_URL) throw new Error('TEST_POSTGRES=url needs TEST_DATABASE_URL');
+    const url = new URL(env.TEST_DATABASE_URL);
+    return { adminUrl: env.TEST_DATABASE_URL, description: `Postgres from TEST_DATABASE_URL (${url.host}${url.pathname})`, stop: async () => {} };
+  }
+  if (forced === 'testcontainers' || (!forced && (await dockerEngineAnswers(env)))) {
+    const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
+    const container = await new PostgreSqlContainer(TESTCONTAINERS_IMAGE).start();
+    return {
+      adminUrl: container.getConnectionUri(),
+      description: `Postgres in a testcontainers container (${TESTCONTAINERS_IMAGE}; set TEST_DATABASE_URL to use your own)`,
+      stop: async () => void (await container.stop()),
+    };
+  }
+  return startEmbeddedTestPostgres();
+}
+
+const TESTCONTAINERS_IMAGE = 'postgres:18-alpine';
+
+/** GET /_ping on DOCKER_HOST (unix or tcp) or the default socket: does an engine answer? */
+export function dockerEngineAnswers(env = process.env, timeoutMs = 1_500): Promise<boolean> {
+  const host = env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+  let target: { socketPath: string } | { host: string; port: number };
+  try {
+    const url = new URL(host);
+    target = url.protocol === 'unix:' ? { socketPath: url.pathname } : { host: url.hostname, port: Number(url.port || 2375) };
+  } catch {
+    return Promise.resolve(false);
+  }
+  return new Promise((resolve) => {
+    const ping = request({ ...target, path: '/_ping', timeout: timeoutMs }, (response) => {
+      response.resume();
+      resolve(response.statusCode === 200);
+    });
+    ping.on('timeout', () => ping.destroy());
+    ping.on('error', () => resolve(false));
+    ping.end();
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A throw-away embedded cluster in a temporary directory (0755: as root, Postgres runs as the
+ * `postgres` user, which must enter it). Durability is off: the data is deleted afterwards anyway.
+ */
+async function startEmbeddedTestPostgres(): Promise<PostgresServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'referrals-test-postgres-'));
+  chmodSync(dir, 0o755);
+  const port = await freePort();
+  const database = startEmbeddedPostgres({
+    dataDir: join(dir, 'data'),
+    port,
+    logFile: join(dir, 'postgres.log'),
+    // Test files run in parallel, each with pools of its own, API and worker processes.
+    settings: { max_connections: '400', fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
+  });
+  try {
+    await database.ready;
+  } catch (error) {
+    await database.stop().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    adminUrl: database.url,
+    description: `embedded Postgres on port ${port} (no TEST_DATABASE_URL and no Docker engine; data in ${dir}, deleted afterwards)`,
+    stop: async () => {
+      await database.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 export function databaseUrl(adminUrl: string, database: string): string {
