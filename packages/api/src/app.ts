@@ -16,6 +16,7 @@ import { marketplaceGuard, metricsGuard } from './service-auth.ts';
 import { refuseUnstorableText } from './text-input.ts';
 import { type ApiMetrics, createApiMetrics } from './metrics.ts';
 import { consoleRoutes } from './console/console-routes.ts';
+import { OneLinePerRequest } from './request-log.ts';
 import { healthRoutes } from './routes/health.ts';
 import { marketplaceRoutes } from './routes/marketplace.ts';
 import { payoutOperationRoutes } from './routes/payout-operations.ts';
@@ -64,6 +65,7 @@ export function buildApp(deps: AppDeps): TypedApp {
     bodyLimit: BODY_LIMIT_BYTES,
     // A path that does not decode (`%ED%A0%80`) is refused before routing; answer it in our shape.
     frameworkErrors: (error, request, reply) => errorHandler(error, request, reply),
+    logController: new OneLinePerRequest(),
     ajv: {
       // Fastify's defaults strip unknown fields and coerce types, which would silently accept
       // `{ "price": "1" }` or an extra field; here both are a 400.

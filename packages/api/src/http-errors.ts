@@ -5,6 +5,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, type ErrorCode, isDatabaseUnavailable, isUniqueViolation } from '@referrals/core';
+import { noteRefusal } from './request-log.ts';
 
 const STATUS_BY_CODE: Record<ErrorCode, number> = {
   validation_failed: 400,
@@ -92,7 +93,7 @@ export function errorHandler(error: unknown, request: FastifyRequest, reply: Fas
   } else if (answer.status >= 500) {
     request.log.error({ err: error }, 'request failed');
   } else {
-    request.log.info({ code: answer.code, status: answer.status, message: answer.message }, 'request refused');
+    noteRefusal(reply, answer);
   }
   if (answer.retryAfterSeconds !== undefined) reply.header('retry-after', String(answer.retryAfterSeconds));
   // A domain error's message is written for the caller, also when an upstream failed (502).

@@ -4,8 +4,7 @@
  * exit; past the timeout, or on a second signal, exit at once.
  */
 import closeWithGrace from 'close-with-grace';
-import pino from 'pino';
-import { ConfigError, createDatabase, gracefulShutdownOptions, loadConfig, logShutdownCause } from '@referrals/core';
+import { ConfigError, createDatabase, createLogger, gracefulShutdownOptions, loadConfig, logShutdownCause } from '@referrals/core';
 import { buildApp } from './app.ts';
 
 // Longer than a request takes (the treasury timeout bounds the slowest one), shorter than the
@@ -23,7 +22,7 @@ try {
   throw error;
 }
 
-const logger = pino({ level: config.logLevel, base: { service: 'api' } });
+const logger = createLogger({ level: config.logLevel, service: 'api' });
 const db = createDatabase(config.databaseUrl, { applicationName: 'referral-payouts-api' });
 const app = buildApp({ config, db, logger });
 
@@ -35,8 +34,8 @@ closeWithGrace(gracefulShutdownOptions(logger, SHUTDOWN_TIMEOUT_MS), async (caus
 });
 
 try {
-  const address = await app.listen({ host: config.host, port: config.port });
-  logger.info({ url: address, docs: `${address}/docs` }, `api listening on ${address}`);
+  // Fastify logs the address itself; one line, in the API's words.
+  await app.listen({ host: config.host, port: config.port, listenTextResolver: (url) => `api listening on ${url}` });
 } catch (error) {
   logger.fatal({ err: error }, 'api could not start');
   await db.destroy().catch(() => {});

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import closeWithGrace from 'close-with-grace';
 import { type Config, ConfigError, createDatabase, loadConfig, migrate } from '@referrals/core';
+import { renderBanner } from './banner.ts';
 import { clusterLocation, type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.ts';
 import { apiBaseUrl, dataDirectory, readOrCreateToken, REPO_ROOT } from './local-setup.ts';
 
@@ -165,31 +166,35 @@ async function main() {
   }
   if (stopping) await untilExit;
 
-  const env = { ...process.env, DATABASE_URL: databaseUrl, ADMIN_API_TOKEN: admin.token, SERVICE_API_TOKEN: service.token };
+  // Unset, the worker's metrics take a free port; the banner says which.
+  const env = { WORKER_METRICS_PORT: '0', ...process.env, DATABASE_URL: databaseUrl, ADMIN_API_TOKEN: admin.token, SERVICE_API_TOKEN: service.token };
   startChild('api', env);
-  startChild('worker', env);
+  const worker = startChild('worker', env);
+  const workerStarted = new Promise<{ metricsUrl?: string }>((resolve) => {
+    worker.on('message', (message: { type?: string; metricsUrl?: string }) => {
+      if (message.type === 'worker-ready') resolve(message);
+    });
+  });
 
   const apiUrl = apiBaseUrl(config);
   await waitUntilReady(apiUrl);
+  const { metricsUrl } = await workerStarted;
+  if (stopping) await untilExit;
 
   const shownDatabaseUrl = database ? databaseUrl : redactPassword(databaseUrl);
-  say();
-  say('Referral payouts is running.');
-  say();
-  say(`  API          ${apiUrl}`);
-  say(`  API docs     ${apiUrl}/docs`);
-  say(`  Console      ${apiUrl}/console  (sign in with the admin token)`);
-  say(`  Admin token  ${admin.token}${admin.file ? `  (kept in ${admin.file})` : ''}`);
-  say(`  Service token ${service.token}${service.file ? `  (kept in ${service.file}; the marketplace routes' credential)` : ''}`);
-  say(`  Database     ${shownDatabaseUrl}${database ? `  (embedded, data in ${database.dataDir})` : ''}`);
-  say();
-  say('Try it:');
-  say(`  curl -s -H "Authorization: Bearer ${admin.token}" ${apiUrl}/api/marketplace/referral-payouts/summary`);
-  say();
-  say(`Sample data: pnpm demo        Operator CLI: DATABASE_URL=${shownDatabaseUrl} npm run manage-referral-payouts -- --help`);
-  say('Stop: Ctrl-C');
-  if (freshStart) say(`Start fresh: ${freshStart}`);
-  say();
+  say(
+    renderBanner({
+      apiUrl,
+      consoleUrl: `${apiUrl}/console`,
+      workerMetricsUrl: metricsUrl,
+      tokens: [
+        { label: 'Admin token', value: admin.token, note: admin.file ? `kept in ${admin.file}` : undefined },
+        { label: 'Service token', value: service.token, note: `${service.file ? `kept in ${service.file}; ` : ''}the marketplace routes' credential` },
+      ],
+      database: { label: 'Database', value: shownDatabaseUrl, note: database ? `embedded, data in ${database.dataDir}` : undefined },
+      freshStart,
+    }),
+  );
 }
 
 function redactPassword(url: string): string {

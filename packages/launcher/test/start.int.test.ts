@@ -145,8 +145,14 @@ describe('pnpm start with the embedded Postgres', () => {
     expect(existsSync(join(dataDir, 'postgres', 'PG_VERSION'))).toBe(true);
 
     const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
-    expect(first.output()).toContain(`Admin token  ${token}`);
-    expect(first.output()).toContain(`Console      http://127.0.0.1:${apiPort}/console`);
+    expect(first.output()).toMatch(new RegExp(`^  Admin token +${token}  \\(kept in `, 'm'));
+    // One banner, with every address; the worker's metrics answer where it says.
+    expect(first.output().split('Referral payouts is running.')).toHaveLength(2);
+    expect(first.output()).toMatch(new RegExp(`^  API docs +http://127\\.0\\.0\\.1:${apiPort}/docs$`, 'm'));
+    const workerMetrics = /^ {2}Worker metrics +(http:\S+)$/m.exec(first.output())?.[1];
+    expect(workerMetrics).toBeDefined();
+    expect(await (await fetch(workerMetrics!)).text()).toContain('referral_outbox_published_total');
+    expect(first.output()).toMatch(new RegExp(`^  Console +http://127\\.0\\.0\\.1:${apiPort}/console  \\(sign in with the admin token\\)$`, 'm'));
     expect((await fetch(`http://127.0.0.1:${apiPort}/console/sign-in`)).status).toBe(200);
     const api = apiClient(`http://127.0.0.1:${apiPort}`, token);
 
@@ -193,7 +199,7 @@ describe('pnpm start with the embedded Postgres', () => {
     runs.push(second);
     await untilRunning(second);
     expect(second.output()).toContain('using the existing database cluster');
-    expect(second.output()).toContain(`Admin token  ${token}`);
+    expect(second.output()).toMatch(new RegExp(`^  Admin token +${token}  `, 'm'));
     const again = await api.getPurchase(pending.id);
     expect(again).toMatchObject({ id: pending.id, status: 'confirmed', referralPayoutStatus: 'completed' });
 

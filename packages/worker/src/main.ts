@@ -4,8 +4,7 @@
  * second signal, exit at once.
  */
 import closeWithGrace from 'close-with-grace';
-import pino from 'pino';
-import { ConfigError, gracefulShutdownOptions, loadConfig, logShutdownCause } from '@referrals/core';
+import { ConfigError, createLogger, gracefulShutdownOptions, loadConfig, logShutdownCause } from '@referrals/core';
 import { startWorker } from './worker.ts';
 
 // Payouts in hand get DRAIN_TIMEOUT_MS to finish (pg-boss re-queues the rest), then the pools close;
@@ -24,7 +23,7 @@ try {
   throw error;
 }
 
-const logger = pino({ level: config.logLevel, base: { service: 'referral-payouts-worker', pid: process.pid } });
+const logger = createLogger({ level: config.logLevel, service: 'worker' });
 
 // A stop signal while the start still waits for the database ends the wait and the process.
 const starting = new AbortController();
@@ -41,6 +40,8 @@ const worker = await startWorker({ config, logger, signal: starting.signal }).ca
 });
 process.off('SIGTERM', abortStart);
 process.off('SIGINT', abortStart);
+// The launcher's banner shows where the metrics are (WORKER_METRICS_PORT=0 picks a free port).
+process.send?.({ type: 'worker-ready', metricsUrl: worker.metricsUrl });
 
 closeWithGrace(gracefulShutdownOptions(logger, SHUTDOWN_TIMEOUT_MS), async (cause) => {
   logShutdownCause(logger, cause);
