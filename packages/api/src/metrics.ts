@@ -1,19 +1,28 @@
 /**
  * Prometheus metrics of one API instance, on its own registry (never the global one, so several
- * apps in one process — tests — do not collide). Event counters are incremented by the routes;
- * state gauges are read from the database at scrape time, so they are right whichever process
- * changed the state.
+ * apps in one process — tests — do not collide), named by core's metric vocabulary. Event counters
+ * are incremented by the routes; state gauges are read from the database at scrape time, so they
+ * are right whichever process changed the state.
  */
 import { sql } from 'kysely';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { countByPayoutStatus, DRIFT_KINDS, latestReconciliation, REFERRAL_PAYOUT_QUEUE, type Database, outboxBacklog, type PayoutResult, readTreasuryGate, type ReferralPayoutStatus, TREASURY_GATE_STATES } from '@referrals/core';
-
-/** pg-boss queue the worker consumes; its depth is read from pg-boss's own table. */
-
-
-// Payouts and end-to-end lag range from milliseconds (ledger gateway) to minutes (retries).
-const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-const LAG_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import {
+  counter,
+  type Database,
+  DRIFT_KINDS,
+  gauge,
+  histogram,
+  latestReconciliation,
+  METRICS,
+  type PayoutResult,
+  countByPayoutStatus,
+  oldestQueuedAgeSeconds,
+  outboxBacklog,
+  readTreasuryGate,
+  REFERRAL_PAYOUT_QUEUE,
+  type ReferralPayoutStatus,
+  TREASURY_GATE_STATES,
+} from '@referrals/core';
 
 export interface ApiMetrics {
   readonly registry: Registry;
@@ -38,78 +47,21 @@ export function createApiMetrics(db: Database, options: { gaugeMaxAgeMs?: number
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  const confirmations = new Counter({
-    name: 'referral_confirmations_total',
-    help: 'Purchases confirmed, by the referral payout status the confirmation decided',
-    labelNames: ['referral_payout_status'],
-    registers: [registry],
-  });
-  const payoutsCompleted = new Counter({
-    name: 'referral_payouts_completed_total',
-    help: 'Referral payout levels paid by this process',
-    labelNames: ['level'],
-    registers: [registry],
-  });
-  const payoutsFailed = new Counter({
-    name: 'referral_payouts_failed_total',
-    help: 'Referral payout level transfers that failed in this process',
-    labelNames: ['level'],
-    registers: [registry],
-  });
-  const payoutDuration = new Histogram({
-    name: 'referral_payout_duration_seconds',
-    help: 'Duration of one run of the payout function for one purchase in this process',
-    buckets: DURATION_BUCKETS,
-    registers: [registry],
-  });
-  const confirmToCompleted = new Histogram({
-    name: 'referral_payout_confirm_to_completed_seconds',
-    help: 'Time from purchase confirmation to referral payout completion, for payouts completed by this process',
-    buckets: LAG_BUCKETS,
-    registers: [registry],
-  });
-  const purchasesByStatus = new Gauge({
-    name: 'referral_purchases',
-    help: 'Confirmed purchases per referral payout status (read from the database at scrape time)',
-    labelNames: ['referral_payout_status'],
-    registers: [registry],
-  });
-  const outboxUnpublished = new Gauge({
-    name: 'referral_outbox_unpublished',
-    help: 'Outbox rows not yet handed to the payout queue',
-    registers: [registry],
-  });
-  const outboxOldestAge = new Gauge({
-    name: 'referral_outbox_oldest_age_seconds',
-    help: 'Age of the oldest unpublished outbox row (0 when none)',
-    registers: [registry],
-  });
-  const queueDepth = new Gauge({
-    name: 'referral_payout_queue_depth',
-    help: `Jobs waiting in the pg-boss queue "${REFERRAL_PAYOUT_QUEUE}" (states created and retry)`,
-    registers: [registry],
-  });
+  const confirmations = counter(registry, METRICS.confirmations);
+  const payoutRuns = counter(registry, METRICS.payoutRuns);
+  const payoutLevels = counter(registry, METRICS.payoutLevels);
+  const payoutDuration = histogram(registry, METRICS.payoutDuration);
+  const confirmToCompleted = histogram(registry, METRICS.confirmToCompleted);
+  const purchases = gauge(registry, METRICS.purchases);
+  const oldestQueuedAge = gauge(registry, METRICS.oldestQueuedAge);
+  const outboxUnpublished = gauge(registry, METRICS.outboxUnpublished);
+  const outboxOldestAge = gauge(registry, METRICS.outboxOldestAge);
+  const queueJobs = gauge(registry, METRICS.queueJobs);
+  const treasuryGate = gauge(registry, METRICS.treasuryGate);
+  const reconciliationDrift = gauge(registry, METRICS.reconciliationDrift);
+  const reconciliationFinished = gauge(registry, METRICS.reconciliationFinished);
 
-  const treasuryGate = new Gauge({
-    name: 'referral_treasury_gate_state',
-    help: 'Treasury gate shared by all workers: 1 for its current state (closed, open, half_open, paused), 0 for the others',
-    labelNames: ['state'],
-    registers: [registry],
-  });
-
-  const reconciliationDrift = new Gauge({
-    name: 'referral_reconciliation_drift',
-    help: 'Drift items the latest reconciliation with the treasury found, by kind (whichever process ran it; absent before the first run)',
-    labelNames: ['kind'],
-    registers: [registry],
-  });
-  const reconciliationFinished = new Gauge({
-    name: 'referral_reconciliation_last_run_timestamp_seconds',
-    help: 'When the latest reconciliation with the treasury finished (absent before the first run)',
-    registers: [registry],
-  });
-
-  async function readQueueDepth(): Promise<number> {
+  async function readQueuedJobs(): Promise<number> {
     // The worker creates pg-boss's schema on its first start; before that the queue is empty.
     const exists = await sql<{ present: boolean }>`select to_regclass('pgboss.job') is not null as present`.execute(db);
     if (!exists.rows[0]?.present) return 0;
@@ -119,22 +71,24 @@ export function createApiMetrics(db: Database, options: { gaugeMaxAgeMs?: number
   }
 
   async function refreshGauges(): Promise<void> {
-    const [counts, backlog, depth, gate, reconciliation] = await Promise.all([
+    const [counts, oldestQueued, outbox, gate, queued, reconciliation] = await Promise.all([
       countByPayoutStatus(db),
+      oldestQueuedAgeSeconds(db),
       outboxBacklog(db),
-      readQueueDepth(),
       readTreasuryGate(db),
+      readQueuedJobs(),
       latestReconciliation(db),
     ]);
     if (reconciliation) {
       for (const kind of DRIFT_KINDS) reconciliationDrift.set({ kind }, reconciliation.report.driftCounts[kind]);
       reconciliationFinished.set(reconciliation.finishedAt.getTime() / 1000);
     }
+    for (const [status, n] of Object.entries(counts)) purchases.set({ referral_payout_status: status }, n);
+    oldestQueuedAge.set(oldestQueued ?? 0);
+    outboxUnpublished.set(outbox.unpublished);
+    outboxOldestAge.set(outbox.oldestAgeSeconds ?? 0);
+    queueJobs.set({ queue: REFERRAL_PAYOUT_QUEUE, state: 'queued' }, queued);
     for (const state of TREASURY_GATE_STATES) treasuryGate.set({ state }, state === gate.state ? 1 : 0);
-    for (const [status, n] of Object.entries(counts)) purchasesByStatus.set({ referral_payout_status: status }, n);
-    outboxUnpublished.set(backlog.unpublished);
-    outboxOldestAge.set(backlog.oldestAgeSeconds ?? 0);
-    queueDepth.set(depth);
   }
 
   return {
@@ -143,9 +97,12 @@ export function createApiMetrics(db: Database, options: { gaugeMaxAgeMs?: number
       confirmations.inc({ referral_payout_status: status });
     },
     recordPayoutRun(seconds, result) {
-      payoutDuration.observe(seconds);
-      for (const paid of result.paid) payoutsCompleted.inc({ level: paid.level });
-      for (const level of result.failure?.levels ?? []) payoutsFailed.inc({ level });
+      const failedLevels = result.failure?.levels ?? [];
+      payoutDuration.observe({ outcome: result.failure ? 'error' : result.status }, seconds);
+      if (result.failure) payoutRuns.inc({ outcome: result.status === 'failed' ? 'failed' : 'retry' });
+      else if (result.changed) payoutRuns.inc({ outcome: result.status });
+      for (const paid of result.paid) payoutLevels.inc({ level: paid.level, result: 'paid' });
+      for (const level of failedLevels) payoutLevels.inc({ level, result: 'failed' });
       if (result.changed && result.status === 'completed' && result.confirmedAt && result.completedAt) {
         confirmToCompleted.observe(Math.max(0, (result.completedAt.getTime() - result.confirmedAt.getTime()) / 1000));
       }

@@ -155,8 +155,9 @@ describe('POST /api/marketplace/purchase/:id/process-referral-payouts', () => {
       expect(status.events.at(-1)).toMatchObject({ from: 'queued', to: 'queued', actor: 'admin-api', attempt: 1 });
 
       const metrics = (await failing.inject({ method: 'GET', url: '/metrics' })).body;
-      expect(metrics).toContain('referral_payouts_failed_total{level="direct"} 1');
-      expect(metrics).toContain('referral_payouts_failed_total{level="grand"} 1');
+      expect(metrics).toContain('referral_payout_levels_total{level="direct",result="failed"} 1');
+      expect(metrics).toContain('referral_payout_levels_total{level="grand",result="failed"} 1');
+      expect(metrics).toContain('referral_payout_runs_total{outcome="retry"} 1');
     } finally {
       await failing.close();
     }
@@ -269,15 +270,18 @@ describe('GET /metrics', () => {
     const text = response.body;
     for (const name of [
       'referral_confirmations_total{referral_payout_status="queued"}',
-      'referral_payouts_completed_total{level="direct"}',
-      'referral_payouts_completed_total{level="grand"}',
+      'referral_payout_levels_total{level="direct",result="paid"}',
+      'referral_payout_levels_total{level="grand",result="paid"}',
       'referral_payout_duration_seconds_bucket',
       'referral_payout_confirm_to_completed_seconds_count 1',
       'referral_purchases{referral_payout_status="completed"}',
       'referral_purchases{referral_payout_status="queued"}',
       'referral_outbox_unpublished',
       'referral_outbox_oldest_age_seconds',
-      'referral_payout_queue_depth 0',
+      'referral_payout_queue_jobs{queue="referral-payouts",state="queued"} 0',
+      'referral_payout_oldest_queued_age_seconds',
+      'referral_treasury_gate_state{state="closed"} 1',
+      'referral_payout_runs_total{outcome="completed"}',
       'process_cpu_user_seconds_total',
       'nodejs_eventloop_lag_seconds',
     ]) {

@@ -32,3 +32,4 @@ export * from './reconciliation/reconcile.ts';
 export { RECONCILED, recordTreasuryTransfer, type RecordedTransfer } from './reconciliation/record-treasury-transfer.ts';
 export { latestReconciliation, type LatestReconciliation } from './reconciliation/reconciliation-queries.ts';
 export * from './logging.ts';
+export * from './metrics.ts';

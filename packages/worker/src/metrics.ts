@@ -1,15 +1,16 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { PgBoss } from 'pg-boss';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { type Database, outboxBacklog } from '@referrals/core';
+import { collectDefaultMetrics, type Counter, type Histogram, Registry } from 'prom-client';
+import { counter, type Database, gauge, histogram, METRICS, outboxBacklog } from '@referrals/core';
 import { REFERRAL_PAYOUTS, REFERRAL_PAYOUTS_DEAD_LETTER } from './queues.ts';
 
+/** The worker's metrics, named by core's metric vocabulary. */
 export interface WorkerMetrics {
   readonly registry: Registry;
   /** Referral levels paid or failed, by level. */
   readonly levels: Counter<'level' | 'result'>;
-  /** Payout jobs by how they ended: completed, not_applicable, retry, failed. */
+  /** Payout runs that changed a purchase, by outcome: completed, not_applicable, retry, failed. */
   readonly purchases: Counter<'outcome'>;
   readonly payoutDuration: Histogram<'outcome'>;
   /** From the purchase's confirm to its payouts completing, read from the database timestamps. */
@@ -20,47 +21,25 @@ export interface WorkerMetrics {
 /** One registry per worker, so several workers in one process (tests) do not collide. */
 export function createWorkerMetrics(deps: { db: Database; boss: PgBoss }): WorkerMetrics {
   const registry = new Registry();
-  const registers = [registry];
-  new Gauge({
-    name: 'referral_outbox_unpublished',
-    help: 'Outbox rows not yet handed to the payout queue',
-    registers,
-    async collect() {
-      this.set((await outboxBacklog(deps.db)).unpublished);
-    },
+  gauge(registry, METRICS.outboxUnpublished, async function () {
+    this.set((await outboxBacklog(deps.db)).unpublished);
   });
-  new Gauge({
-    name: 'referral_payout_queue_jobs',
-    help: 'Jobs in the payout queues by state (from pg-boss cached queue counts)',
-    labelNames: ['queue', 'state'] as const,
-    registers,
-    async collect() {
-      for (const name of [REFERRAL_PAYOUTS, REFERRAL_PAYOUTS_DEAD_LETTER]) {
-        const queue = await deps.boss.getQueue(name);
-        this.set({ queue: name, state: 'queued' }, queue?.queuedCount ?? 0);
-        this.set({ queue: name, state: 'active' }, queue?.activeCount ?? 0);
-        this.set({ queue: name, state: 'failed' }, queue?.failedCount ?? 0);
-      }
-    },
+  gauge(registry, METRICS.queueJobs, async function () {
+    // pg-boss's cached queue counts: cheap, and refreshed by its monitor every few seconds.
+    for (const name of [REFERRAL_PAYOUTS, REFERRAL_PAYOUTS_DEAD_LETTER]) {
+      const queue = await deps.boss.getQueue(name);
+      this.set({ queue: name, state: 'queued' }, queue?.queuedCount ?? 0);
+      this.set({ queue: name, state: 'active' }, queue?.activeCount ?? 0);
+      this.set({ queue: name, state: 'failed' }, queue?.failedCount ?? 0);
+    }
   });
   return {
     registry,
-    levels: new Counter({ name: 'referral_payout_levels_total', help: 'Referral levels paid or failed', labelNames: ['level', 'result'] as const, registers }),
-    purchases: new Counter({ name: 'referral_payout_jobs_total', help: 'Payout jobs by outcome', labelNames: ['outcome'] as const, registers }),
-    payoutDuration: new Histogram({
-      name: 'referral_payout_duration_seconds',
-      help: 'Time spent processing one purchase\'s referral payouts',
-      labelNames: ['outcome'] as const,
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers,
-    }),
-    confirmToCompleted: new Histogram({
-      name: 'referral_payout_confirm_to_completed_seconds',
-      help: 'Lag from purchase confirmation to its referral payouts completing',
-      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900],
-      registers,
-    }),
-    outboxPublished: new Counter({ name: 'referral_outbox_published_total', help: 'Outbox rows handed to the payout queue', registers }),
+    levels: counter(registry, METRICS.payoutLevels),
+    purchases: counter(registry, METRICS.payoutRuns),
+    payoutDuration: histogram(registry, METRICS.payoutDuration),
+    confirmToCompleted: histogram(registry, METRICS.confirmToCompleted),
+    outboxPublished: counter(registry, METRICS.outboxPublished),
   };
 }
 

@@ -57,7 +57,7 @@ describe('the worker process', () => {
     expect(await jobsPerPurchase(t.db, ids)).toEqual({ jobs: 500, distinct: 500 });
     const metrics = await Promise.all(workers.map(metricsOf));
     expect(metrics.reduce((sum, m) => sum + counter(m, 'referral_outbox_published_total'), 0)).toBe(500);
-    expect(metrics.reduce((sum, m) => sum + counter(m, 'referral_payout_jobs_total{outcome="completed"}'), 0)).toBe(500);
+    expect(metrics.reduce((sum, m) => sum + counter(m, 'referral_payout_runs_total{outcome="completed"}'), 0)).toBe(500);
     expect(metrics.every((m) => m.includes('referral_payout_confirm_to_completed_seconds_bucket'))).toBe(true);
     expect(await doublePayouts(t.db)).toBe(0);
     expect((await readInvariants(t.db)).ledgerTotals).toEqual({ EUR: 0 });
