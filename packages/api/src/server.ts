@@ -34,8 +34,10 @@ closeWithGrace(gracefulShutdownOptions(logger, SHUTDOWN_TIMEOUT_MS), async (caus
 });
 
 try {
-  // Fastify logs the address itself; one line, in the API's words.
-  await app.listen({ host: config.host, port: config.port, listenTextResolver: (url) => `api listening on ${url}` });
+  // Fastify logs the address itself, once; this makes that one line ours, with the URL as a field
+  // (pino takes `msg` from an object logged alone) for whatever reads the logs.
+  const listening = (url: string) => ({ url, docs: `${url}/docs`, msg: `api listening on ${url}` });
+  await app.listen({ host: config.host, port: config.port, listenTextResolver: listening as unknown as (url: string) => string });
 } catch (error) {
   logger.fatal({ err: error }, 'api could not start');
   await db.destroy().catch(() => {});

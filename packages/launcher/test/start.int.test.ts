@@ -212,5 +212,5 @@ describe('pnpm start with the embedded Postgres', () => {
     expect(second.output()).toContain('the worker exited unexpectedly');
     expect(started.filter(running)).toEqual([]);
     expect(processesMentioning(dataDir)).toEqual([]);
-  });
+  }, 300_000); // two starts, a demo and two stops of real processes, on a loaded machine
 });
