@@ -176,8 +176,13 @@ export function reachableBinaryPackage(ids: UserIds | undefined, roots?: string[
     cpSync(installed.dir, partial, { recursive: true, dereference: true });
     chmodSync(partial, 0o755);
     cpSync(join(installed.dir, 'package.json'), join(partial, '.complete'));
-    rmSync(copy, { recursive: true, force: true });
-    renameSync(partial, copy);
+    try {
+      renameSync(partial, copy);
+    } catch (error) {
+      // Another start made the same copy meanwhile (it may be running from it): keep theirs.
+      rmSync(partial, { recursive: true, force: true });
+      if (!existsSync(join(copy, '.complete'))) throw error;
+    }
   }
   return { name: installed.name, dir: copy, copied: true };
 }
