@@ -34,8 +34,13 @@ export function configurationTable(): string {
 
 /** README with its table (between the markers) replaced by the schema's. */
 export function withConfigurationTable(readme: string): string {
-  const start = readme.indexOf(CONFIG_TABLE_START);
-  const end = readme.indexOf(CONFIG_TABLE_END);
-  if (start === -1 || end < start) throw new Error(`README has no ${CONFIG_TABLE_START} … ${CONFIG_TABLE_END} markers`);
-  return `${readme.slice(0, start + CONFIG_TABLE_START.length)}\n${configurationTable()}\n${readme.slice(end)}`;
+  return withGeneratedSection(readme, CONFIG_TABLE_START, CONFIG_TABLE_END, configurationTable());
+}
+
+/** `document` with what lies between two marker lines replaced by `content`. */
+export function withGeneratedSection(document: string, startMarker: string, endMarker: string, content: string): string {
+  const start = document.indexOf(startMarker);
+  const end = document.indexOf(endMarker);
+  if (start === -1 || end < start) throw new Error(`README has no ${startMarker} … ${endMarker} markers`);
+  return `${document.slice(0, start + startMarker.length)}\n${content}\n${document.slice(end)}`;
 }

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { withGeneratedSection } from './config-table.ts';
 
 /**
  * The one metric vocabulary: every metric the API and the worker expose, with its labels and
@@ -167,8 +168,5 @@ export function metricsTable(): string {
 
 /** README with its metric table (between the markers) replaced by the vocabulary's. */
 export function withMetricsTable(readme: string): string {
-  const start = readme.indexOf(METRICS_TABLE_START);
-  const end = readme.indexOf(METRICS_TABLE_END);
-  if (start === -1 || end < start) throw new Error(`README has no ${METRICS_TABLE_START} … ${METRICS_TABLE_END} markers`);
-  return `${readme.slice(0, start + METRICS_TABLE_START.length)}\n${metricsTable()}\n${readme.slice(end)}`;
+  return withGeneratedSection(readme, METRICS_TABLE_START, METRICS_TABLE_END, metricsTable());
 }

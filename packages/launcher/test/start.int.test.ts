@@ -1,10 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { waitFor } from '@referrals/testing';
+import { freePort, waitFor } from '@referrals/testing';
 import { apiClient } from '../src/api-client.ts';
 import { REPO_ROOT } from '../src/local-setup.ts';
 
@@ -12,17 +11,6 @@ import { REPO_ROOT } from '../src/local-setup.ts';
  * `pnpm start` end to end: the real entry, a real embedded Postgres in a temporary data directory,
  * the real API and worker, then SIGINT and a look at the process table.
  */
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Every process below `root`, read from /proc (postgres backends included). */
 function descendants(root: number): number[] {

@@ -6,3 +6,4 @@ export * from './fake-treasury.ts';
 export * from './throwaway-postgres.ts';
 export * from './treasury-scenarios.ts';
 export * from './tools.ts';
+export * from './free-port.ts';

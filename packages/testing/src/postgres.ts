@@ -2,12 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createDatabase, MIGRATIONS_DIR, migrate } from '@referrals/core';
 import { startEmbeddedPostgres } from '@referrals/launcher';
+import { freePort } from './free-port.ts';
 
 /**
  * Postgres for tests, the first that applies: TEST_DATABASE_URL; a testcontainers Postgres when a
@@ -67,17 +67,6 @@ export function dockerEngineAnswers(env = process.env, timeoutMs = 1_500): Promi
     ping.on('timeout', () => ping.destroy());
     ping.on('error', () => resolve(false));
     ping.end();
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
   });
 }
 
