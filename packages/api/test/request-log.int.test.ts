@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '@referrals/core';
 import { useTestDatabase } from '@referrals/testing/vitest';
 import { buildApp } from '../src/app.ts';
+import { SERVICE_TOKEN, service } from './support.ts';
 
 const t = useTestDatabase();
 
@@ -16,13 +17,13 @@ describe('request logging', () => {
         done();
       },
     });
-    const app = buildApp({ config: loadConfig({ DATABASE_URL: t.url }), db: t.db, logger: pino({ level: 'info' }, sink) });
+    const app = buildApp({ config: loadConfig({ DATABASE_URL: t.url, SERVICE_API_TOKEN: SERVICE_TOKEN }), db: t.db, logger: pino({ level: 'info' }, sink) });
     try {
       await app.inject({ method: 'GET', url: '/healthz' });
       await app.inject({ method: 'GET', url: '/metrics' });
-      const created = await app.inject({ method: 'POST', url: '/api/users', payload: { handle: 'logged_user' } });
+      const created = await app.inject({ method: 'POST', url: '/api/users', headers: service, payload: { handle: 'logged_user' } });
       expect(created.statusCode).toBe(201);
-      await app.inject({ method: 'GET', url: '/api/marketplace/purchase/not-a-uuid' });
+      await app.inject({ method: 'GET', url: '/api/marketplace/purchase/not-a-uuid', headers: service });
     } finally {
       await app.close();
     }

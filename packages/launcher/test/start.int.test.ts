@@ -158,7 +158,7 @@ describe('pnpm start with the embedded Postgres', () => {
     // The marketplace's own credential, made and printed beside the admin token, reads the purchase;
     // nothing does without a credential.
     const serviceToken = readFileSync(join(dataDir, 'service-token'), 'utf8').trim();
-    expect(first.output()).toContain(`Service token ${serviceToken}`);
+    expect(first.output()).toMatch(new RegExp(`^  Service token +${serviceToken}  `, 'm'));
     const purchaseUrl = `http://127.0.0.1:${apiPort}/api/marketplace/purchase/${pending.id}`;
     expect((await fetch(purchaseUrl, { headers: { authorization: `Bearer ${serviceToken}` } })).status).toBe(200);
     expect((await fetch(purchaseUrl)).status).toBe(401);
