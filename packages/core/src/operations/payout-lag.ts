@@ -46,3 +46,11 @@ export async function payoutLagHistory(
     maxSeconds: r.max === null ? null : Number(r.max),
   }));
 }
+
+/** How long the oldest purchase whose referral payout is still queued has waited, in seconds; null when none is. */
+export async function oldestQueuedAgeSeconds(db: Database): Promise<number | null> {
+  const { rows } = await sql<{ age: number | null }>`
+    select extract(epoch from now() - min(referral_payout_queued_at))::float8 as age
+      from purchases where referral_payout_status = 'queued'`.execute(db);
+  return rows[0]?.age == null ? null : Number(rows[0].age);
+}
