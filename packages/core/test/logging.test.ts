@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { stripVTControlCharacters } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logging.ts';
 
@@ -21,7 +22,7 @@ describe('createLogger', () => {
     const { destination, lines } = capture(true);
     createLogger({ level: 'info', service: 'api', destination }).info({ purchaseId: 'p-1', level2: { a: 1 } }, 'payout completed');
     expect(lines).toHaveLength(1);
-    const plain = lines[0]!.replace(/\x1b\[[0-9;]*m/g, '');
+    const plain = stripVTControlCharacters(lines[0]!);
     expect(plain).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: api: payout completed \{"purchaseId":"p-1","level2":\{"a":1\}\}$/);
   });
 
