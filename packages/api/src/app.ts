@@ -10,6 +10,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { type Config, type Database, type PayoutContext, type PayoutGateway, payoutContextFromConfig } from '@referrals/core';
+import { BulkRetries } from './bulk-retry.ts';
 import { AdminTokens, adminGuard } from './admin-auth.ts';
 import { errorHandler, notFoundHandler } from './http-errors.ts';
 import { marketplaceGuard, metricsGuard } from './service-auth.ts';
@@ -46,6 +47,8 @@ export interface RouteContext {
   requireMarketplace: ReturnType<typeof marketplaceGuard>;
   /** METRICS_TOKEN when configured. */
   requireMetrics: ReturnType<typeof metricsGuard>;
+  /** Bulk retries of failed payouts started through this process (admin API and console). */
+  bulkRetries: BulkRetries;
 }
 
 /** OpenAPI security of the marketplace routes: either credential will do. */
@@ -84,10 +87,13 @@ export function buildApp(deps: AppDeps): TypedApp {
     requireAdmin: adminGuard(adminTokens),
     requireMarketplace: marketplaceGuard(deps.config.serviceApiToken, adminTokens),
     requireMetrics: metricsGuard(deps.config.metricsToken),
+    bulkRetries: new BulkRetries(),
   };
 
   app.decorateRequest('operator', null);
   app.addHook('preValidation', refuseUnstorableText);
+  // A bulk retry in progress takes no new purchase once the server closes; those under way finish.
+  app.addHook('onClose', async () => ctx.bulkRetries.stop());
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
 

@@ -259,6 +259,31 @@ export const SearchPageSchema = Type.Object(
   { additionalProperties: false },
 );
 
+export const BulkRetryQuery = Type.Object(
+  { concurrency: Type.Optional(Type.String({ pattern: '^[0-9]{1,3}$', description: 'purchases retried at once, 1..32, default 4' })) },
+  { additionalProperties: false },
+);
+export const BulkRetryReportSchema = Type.Object(
+  {
+    total: Type.Integer(),
+    completed: Type.Integer(),
+    stillFailed: Type.Integer(),
+    notApplicable: Type.Integer(),
+    notAttempted: Type.Integer(),
+    results: Type.Array(
+      Type.Object(
+        {
+          purchaseId: Uuid,
+          status: Type.Union([Type.Literal('completed'), Type.Literal('not_applicable'), Type.Literal('failed'), Type.Literal('retryable')]),
+          error: Nullable(Type.String()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 export const StatusSchema = Type.Object({ status: Type.String() }, { additionalProperties: false });
 
 // A date or an ISO-8601 time; the exact rule (and "not in the future") is core's parseReconcileSince.

@@ -274,4 +274,26 @@ describe.skipIf(!HAS_CHROMIUM)(`operator console in Chromium${SKIPPED}`, () => {
       await new Promise((resolve) => attacker.close(resolve));
     }
   });
+
+  // Last in this file: it retries every failed purchase the earlier tests left.
+  it('retries all failed purchases and shows the outcome', async () => {
+    const chain = await seedReferralChain(t.db);
+    const ids = [await failedPurchase(chain, 'treasury answered 503'), await failedPurchase(chain, 'treasury answered 503')];
+    const { context, page, errors } = await newPage();
+    try {
+      await signIn(page);
+      await page.goto('/console/payouts?status=failed');
+      await page.getByRole('button', { name: 'Retry all failed' }).click();
+      await page.getByRole('heading', { name: 'Outcome' }).waitFor({ timeout: 30_000 });
+      const total = Number(await text(page, '[data-report="total"]'));
+      expect(total).toBeGreaterThanOrEqual(ids.length);
+      expect(Number(await text(page, '[data-report="completed"]'))).toBe(total);
+      expect(Number(await text(page, '[data-report="stillFailed"]'))).toBe(0);
+      for (const id of ids) expect((await getReferralPayoutStatus(t.db, id)).events.at(-1)).toMatchObject({ from: 'failed', to: 'completed', actor: 'console' });
+      expect(await page.locator('table.results tbody tr').count()).toBe(0);
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
 });

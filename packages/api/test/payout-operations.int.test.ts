@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPurchase, httpGateway, processReferralPayouts, referralEarnings } from '@referrals/core';
-import { confirmedPurchase, type FakeTreasury, type ReferralChain, seedReferralChain, startFakeTreasury, uniqueHandle } from '@referrals/testing';
+import { confirmedPurchase, type FakeTreasury, type ReferralChain, seedReferralChain, startFakeTreasury, uniqueHandle, waitFor } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 import { admin, expectHealthyLedger, rowCounts, silent, testApp } from './support.ts';
 
@@ -181,5 +181,67 @@ describe('GET /api/marketplace/referral-payouts', () => {
       expect({ query, status: response.statusCode, code: response.json().error.code }).toEqual({ query, status: 400, code: 'validation_failed' });
     }
     expect((await app.inject({ method: 'GET', url: '/api/marketplace/referral-payouts' })).statusCode).toBe(401);
+  });
+});
+
+describe('POST /api/marketplace/referral-payouts/failed/process', () => {
+  const bulk = (target: ReturnType<typeof testApp>, query = '', headers: Record<string, string> = admin) =>
+    target.inject({ method: 'POST', url: `/api/marketplace/referral-payouts/failed/process${query}`, headers });
+
+  it('retries every failed purchase through the treasury and reports what is still failed', async () => {
+    const httpApp = testApp(t.db, t.url, {
+      env: { ADMIN_TOKENS: `alice:${ALICE_TOKEN}` },
+      gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 2000 }),
+    });
+    try {
+      const chain = await seedReferralChain(t.db);
+      const ids = [await failedPurchase(chain), await failedPurchase(chain), await failedPurchase(chain)];
+      const stuck = ids[1]!;
+      treasury.setMode({ kind: 'fail', times: Number.POSITIVE_INFINITY, only: (key) => key === `${stuck}:direct` });
+
+      const response = await bulk(httpApp, '?concurrency=2', { authorization: `Bearer ${ALICE_TOKEN}` });
+      expect(response.statusCode, response.body).toBe(200);
+      const report = response.json();
+      const ours = report.results.filter((r: { purchaseId: string }) => ids.includes(r.purchaseId));
+      expect(ours).toEqual([
+        { purchaseId: ids[0], status: 'completed', error: null },
+        { purchaseId: stuck, status: 'failed', error: expect.stringContaining('treasury answered 500') },
+        { purchaseId: ids[2], status: 'completed', error: null },
+      ]);
+      expect(report.total).toBe(report.results.length);
+      expect(report.stillFailed).toBe(report.results.filter((r: { status: string }) => r.status === 'failed').length);
+      // Grand levels were paid before the run: each was sent once, never again.
+      for (const id of ids) expect(treasury.requestsFor(`${id}:grand`)).toBe(1);
+      expect(await referralEarnings(t.db, chain.direct.id)).toBe(2 * 1000);
+      const events = (await app.inject({ method: 'GET', url: `/api/marketplace/purchase/${ids[0]}/referral-payout-status`, headers: admin })).json().events;
+      expect(events.at(-1)).toMatchObject({ from: 'failed', to: 'completed', actor: 'admin-api' });
+    } finally {
+      treasury.setMode({ kind: 'fail', times: Number.POSITIVE_INFINITY, only: (key) => key.endsWith(':direct') });
+      await httpApp.close();
+    }
+  });
+
+  it('refuses a second run while one is going, and bad concurrency, and answers 401 without a token', async () => {
+    const chain = await seedReferralChain(t.db);
+    await failedPurchase(chain);
+    const slowApp = testApp(t.db, t.url, { gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 5000 }) });
+    treasury.setMode({ kind: 'slow', delayMs: 1500 });
+    try {
+      const first = bulk(slowApp);
+      await waitFor(() => treasury.inFlight > 0, { what: 'the first run to be transferring' });
+      const second = await bulk(slowApp);
+      expect(second.statusCode).toBe(409);
+      expect(second.json().error.message).toContain('is still running');
+      expect((await first).statusCode).toBe(200);
+      expect((await bulk(slowApp)).statusCode).toBe(200);
+    } finally {
+      treasury.setMode({ kind: 'fail', times: Number.POSITIVE_INFINITY, only: (key) => key.endsWith(':direct') });
+      await slowApp.close();
+    }
+    for (const query of ['?concurrency=0', '?concurrency=33', '?concurrency=abc', '?other=1']) {
+      const response = await bulk(app, query);
+      expect({ query, status: response.statusCode }).toEqual({ query, status: 400 });
+    }
+    expect((await bulk(app, '', {})).statusCode).toBe(401);
   });
 });

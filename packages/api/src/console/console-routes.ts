@@ -195,6 +195,19 @@ export async function consoleRoutes(app: TypedApp, ctx: RouteContext): Promise<v
     return page(reply, request, 'payouts.eta', { title: 'Payouts', query, status, statuses: STATUSES, results, next, report: null });
   });
 
+  app.post('/console/payouts/retry-failed', { schema: hide }, async (request, reply) => {
+    const operator = request.consoleSession!.operator;
+    const payouts = { ...ctx.payouts, logger: ctx.logger.child({ reqId: request.id, operator }) };
+    const report = await ctx.bulkRetries.run(payouts, { actor: 'console', operator });
+    // The outcome is this page itself; a reload shows the list without repeating the run.
+    const query = { status: 'failed' as const };
+    const results = await searchReferralPayouts(ctx.db, { status: 'failed', limit: PAGE_SIZE });
+    const next = results.nextCursor === null ? null : `/console/payouts?${new URLSearchParams({ status: 'failed', cursor: results.nextCursor })}`;
+    return page(reply, request, 'payouts.eta', { title: 'Payouts', query, status: 'failed', statuses: STATUSES, results, next, report });
+  });
+
+  app.get('/console/payouts/retry-failed/progress', { schema: hide }, async () => ctx.bulkRetries.progress());
+
   app.get('/console/purchases/:id', { schema: { ...hide, params: PurchaseParams, querystring: NoticeQuery } }, async (request, reply) => {
     const { id } = request.params as Static<typeof PurchaseParams>;
     return page(reply, request, 'purchase.eta', await purchaseModel(id));

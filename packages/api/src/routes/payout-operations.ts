@@ -1,11 +1,21 @@
 import {
+  DomainError,
   getReferralPayoutStatus,
   parseSearchTime,
   searchReferralPayouts,
   writeOffReferralPayouts,
 } from '@referrals/core';
 import type { RouteContext, TypedApp } from '../app.ts';
-import { IdParams, ReferralPayoutStatusView, SearchPageSchema, SearchQuery, WriteOffBody } from '../schemas.ts';
+import { BULK_RETRY_MAX_CONCURRENCY } from '../bulk-retry.ts';
+import {
+  BulkRetryQuery,
+  BulkRetryReportSchema,
+  IdParams,
+  ReferralPayoutStatusView,
+  SearchPageSchema,
+  SearchQuery,
+  WriteOffBody,
+} from '../schemas.ts';
 import { ClientErrors } from './responses.ts';
 
 export const DEFAULT_SEARCH_PAGE = 50;
@@ -64,6 +74,32 @@ export function payoutOperationRoutes(app: TypedApp, ctx: RouteContext): void {
         limit: limit === undefined ? DEFAULT_SEARCH_PAGE : Number(limit),
         cursor,
       });
+    },
+  );
+
+  app.post(
+    '/api/marketplace/referral-payouts/failed/process',
+    {
+      ...admin,
+      schema: {
+        summary: 'Retry every failed purchase, oldest failure first, and answer with the outcome',
+        description:
+          'Each purchase that is failed when the run starts goes through the same payout function as the worker; levels ' +
+          'already paid are never sent again. Answers when the run is over. 409 while another bulk retry started ' +
+          'through this API process is still running.',
+        tags: ['admin'],
+        security,
+        querystring: BulkRetryQuery,
+        response: { 200: BulkRetryReportSchema, ...ClientErrors },
+      },
+    },
+    async (request) => {
+      const concurrency = request.query.concurrency === undefined ? undefined : Number(request.query.concurrency);
+      if (concurrency !== undefined && (concurrency < 1 || concurrency > BULK_RETRY_MAX_CONCURRENCY)) {
+        throw new DomainError('validation_failed', `concurrency must be between 1 and ${BULK_RETRY_MAX_CONCURRENCY}, got ${concurrency}`);
+      }
+      const payouts = { ...ctx.payouts, logger: ctx.logger.child({ reqId: request.id }) };
+      return ctx.bulkRetries.run(payouts, { actor: 'admin-api', operator: request.operator }, concurrency);
     },
   );
 }

@@ -26,6 +26,9 @@
   const output = document.getElementById('bulk-progress');
   if (bulk && output) {
     bulk.addEventListener('submit', () => {
+      // One run at a time: a second click would only be refused.
+      for (const button of bulk.querySelectorAll('button')) button.disabled = true;
+      output.textContent = 'Retrying…';
       const url = bulk.dataset.progress;
       const poll = async () => {
         try {
