@@ -64,6 +64,7 @@ describe('OpenAPI', () => {
       '/api/marketplace/purchases',
       '/api/marketplace/referral-payouts',
       '/api/marketplace/referral-payouts/failed',
+      '/api/marketplace/referral-payouts/failed/process',
       '/api/marketplace/referral-payouts/reconciliation',
       '/api/marketplace/referral-payouts/reconciliation/fix',
       '/api/marketplace/referral-payouts/summary',
