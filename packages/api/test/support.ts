@@ -32,6 +32,7 @@ const TABLES = [
   'referral_payouts',
   'referral_payout_events',
   'reconciliation_runs',
+  'idempotency_keys',
 ] as const;
 
 /** Row count of every table, to show that a refused request wrote nothing. */

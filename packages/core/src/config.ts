@@ -112,6 +112,9 @@ export const ConfigSchema = Type.Object({
   OUTBOX_RETENTION_DAYS: integer(1, 3650, 7, {
     description: 'the worker deletes outbox rows published longer ago than this (hourly)',
   }),
+  IDEMPOTENCY_KEY_TTL_HOURS: integer(1, 8760, 24, {
+    description: 'how long an `Idempotency-Key` replays its first response; the worker forgets older keys (hourly)',
+  }),
   WORKER_CONCURRENCY: integer(1, 256, 8, { description: 'payouts in flight per worker process' }),
   WORKER_METRICS_PORT: Type.Optional(
     Type.Integer({ minimum: 0, maximum: 65535, description: "worker's Prometheus `/metrics`", whenUnset: 'off' }),

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
-import { type Config, createDatabase, type Database, type PayoutGateway, payoutContextFromConfig } from '@referrals/core';
+import { type Config, createDatabase, type Database, type PayoutGateway, payoutContextFromConfig, pruneIdempotencyKeys } from '@referrals/core';
 import { type DatabaseAvailability, databaseAvailability } from './database-availability.ts';
 import { createWorkerMetrics, serveMetrics, type WorkerMetrics } from './metrics.ts';
 import { ensurePayoutQueues, registerPayoutHandler } from './payout-handler.ts';
@@ -36,6 +36,7 @@ export interface StartWorkerOptions {
 // gentle on a database that is down for longer.
 const START_RETRY_FIRST_MS = 250;
 const START_RETRY_MAX_MS = 5_000;
+const KEY_PRUNE_EVERY_MS = 3600_000;
 
 export interface RunningWorker {
   readonly boss: PgBoss;
@@ -67,6 +68,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   let boss: PgBoss | undefined;
   let relay: Relay | undefined;
   let metricsServer: { url: string; close(): Promise<void> } | undefined;
+  let keyPruneTimer: NodeJS.Timeout | undefined;
   try {
     const started = await startPayouts(options, tuning, db, availability);
     boss = started.boss;
@@ -81,6 +83,15 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       availability,
       onPublished: (count) => metrics.outboxPublished.inc(count),
     });
+    // Expired idempotency keys are forgotten hourly, as the relay prunes the outbox.
+    const pruneKeys = () =>
+      pruneIdempotencyKeys(db, config.idempotencyKeyTtlHours)
+        .then((deleted) => deleted > 0 && logger.info({ deleted, ttlHours: config.idempotencyKeyTtlHours }, 'forgot expired idempotency keys'))
+        .catch((error: unknown) => {
+          if (!availability.failed(error, 'idempotency key prune')) logger.warn({ err: error }, 'pruning idempotency keys failed; trying again later');
+        });
+    keyPruneTimer = setInterval(pruneKeys, KEY_PRUNE_EVERY_MS).unref();
+    void pruneKeys();
     if (config.workerMetricsPort !== undefined) {
       metricsServer = await serveMetrics(metrics, config.host, config.workerMetricsPort);
     }
@@ -102,6 +113,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       stop(timeoutMs = 10_000) {
         stopping ??= (async () => {
           logger.info({ timeoutMs }, 'worker stopping: finishing payouts in hand');
+          clearInterval(keyPruneTimer);
           await startedRelay.stop();
           await startedBoss.stop({ graceful: true, timeout: timeoutMs, close: true });
           await metricsServer?.close();
@@ -112,6 +124,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       },
     };
   } catch (error) {
+    clearInterval(keyPruneTimer);
     await relay?.stop().catch(() => {});
     await metricsServer?.close().catch(() => {});
     await boss?.stop({ graceful: false, close: true }).catch(() => {});

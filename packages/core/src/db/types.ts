@@ -144,6 +144,14 @@ export interface TreasuryGateEventsTable {
   at: Timestamp;
 }
 
+export interface IdempotencyKeysTable {
+  key: string;
+  fingerprint: string;
+  response_status: number;
+  response_body: unknown;
+  created_at: Generated<Date>;
+}
+
 export interface ReconciliationRunsTable {
   id: Generated<number>;
   checked_at: Timestamp;
@@ -173,6 +181,7 @@ export interface DB {
   treasury_gate: TreasuryGateTable;
   treasury_gate_events: TreasuryGateEventsTable;
   reconciliation_runs: ReconciliationRunsTable;
+  idempotency_keys: IdempotencyKeysTable;
 }
 
 export type PurchaseRow = Selectable<PurchasesTable>;

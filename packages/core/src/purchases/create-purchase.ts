@@ -11,23 +11,58 @@ export interface CreatePurchaseInput {
 }
 
 export interface CreatePurchaseResult {
+  /** The HTTP status of the answer: 201, or the status first answered under the idempotency key. */
+  status: number;
+  /** The purchase as created, or as first answered under the idempotency key. */
   purchase: Purchase;
   /** True when an earlier request with the same idempotency key created it. */
   replayed: boolean;
 }
 
+const CREATED = 201;
+
+/** The request as its key remembers it: ids compare case-insensitively, as Postgres's uuid does. */
 const fingerprint = (input: CreatePurchaseInput) =>
-  createHash('sha256').update(JSON.stringify([input.buyerId, input.contentId])).digest('hex');
+  createHash('sha256').update(JSON.stringify([input.buyerId.toLowerCase(), input.contentId.toLowerCase()])).digest('hex');
+
+/** Thrown inside the creating transaction when another request committed the same key first. */
+class KeyTakenMeanwhile extends Error {}
 
 /**
  * Creates a pending purchase with a snapshot of the content's price. An idempotency key is global
- * to the service: the same key with the same body returns the purchase it created, the same key
- * with another body is refused. Concurrent duplicates meet at the unique index, so exactly one wins.
+ * to the service and works as Stripe's does: the first response given under the key (status and
+ * body) is stored with the purchase, in its transaction, and a retry with the same request gets that
+ * response again, even after the purchase has moved on; the same key with another request is
+ * refused. Concurrent duplicates meet at the key's primary key, so exactly one purchase is created.
  */
 export async function createPurchase(db: Database, input: CreatePurchaseInput): Promise<CreatePurchaseResult> {
-  const key = input.idempotencyKey ?? null;
-  const print = key === null ? null : fingerprint(input);
+  const key = input.idempotencyKey;
+  if (key === undefined) return { status: CREATED, purchase: await insertPurchase(db, input, null, null), replayed: false };
 
+  const print = fingerprint(input);
+  const earlier = await replay(db, key, print);
+  if (earlier) return earlier;
+  try {
+    return await db.transaction().execute(async (trx) => {
+      const purchase = await insertPurchase(trx, input, key, print);
+      const stored = await trx
+        .insertInto('idempotency_keys')
+        .values({ key, fingerprint: print, response_status: CREATED, response_body: JSON.stringify(purchase) })
+        .onConflict((oc) => oc.column('key').doNothing())
+        .returning('key')
+        .executeTakeFirst();
+      if (!stored) throw new KeyTakenMeanwhile();
+      return { status: CREATED, purchase, replayed: false };
+    });
+  } catch (error) {
+    if (!(error instanceof KeyTakenMeanwhile)) throw error;
+  }
+  const winner = await replay(db, key, print);
+  if (!winner) throw new Error(`idempotency key ${key} was taken by a transaction that is gone`);
+  return winner;
+}
+
+async function insertPurchase(db: Database, input: CreatePurchaseInput, key: string | null, print: string | null): Promise<Purchase> {
   let row;
   try {
     // One statement: the price snapshot comes straight from the content row.
@@ -47,37 +82,48 @@ export async function createPurchase(db: Database, input: CreatePurchaseInput): 
           ])
           .where('id', '=', input.contentId),
       )
-      .onConflict((oc) => oc.column('idempotency_key').where('idempotency_key', 'is not', null).doNothing())
       .returningAll()
       .executeTakeFirst();
   } catch (error) {
-    if (isForeignKeyViolation(error)) {
-      if (key !== null) {
-        const existing = await findByIdempotencyKey(db, key, print!);
-        if (existing) return existing;
-      }
-      throw new DomainError('not_found', `buyer ${input.buyerId} not found`);
-    }
+    if (isForeignKeyViolation(error)) throw new DomainError('not_found', `buyer ${input.buyerId} not found`);
     throw error;
   }
-  if (row) return { purchase: toPurchase(row), replayed: false };
-
-  // Either the content does not exist or a request with the same key got there first.
-  if (key !== null) {
-    const existing = await findByIdempotencyKey(db, key, print!);
-    if (existing) return existing;
-  }
-  throw new DomainError('not_found', `content ${input.contentId} not found`);
+  if (!row) throw new DomainError('not_found', `content ${input.contentId} not found`);
+  return toPurchase(row);
 }
 
-async function findByIdempotencyKey(db: Database, key: string, print: string): Promise<CreatePurchaseResult | undefined> {
-  const row = await db.selectFrom('purchases').selectAll().where('idempotency_key', '=', key).executeTakeFirst();
+async function replay(db: Database, key: string, print: string): Promise<CreatePurchaseResult | undefined> {
+  const row = await db.selectFrom('idempotency_keys').selectAll().where('key', '=', key).executeTakeFirst();
   if (!row) return undefined;
-  if (row.idempotency_fingerprint !== print) {
+  if (row.fingerprint !== print) {
     throw new DomainError(
       'idempotency_key_reused',
       'this Idempotency-Key was already used with a different request body; use a new key for a new purchase',
     );
   }
-  return { purchase: toPurchase(row), replayed: true };
+  return { status: row.response_status, purchase: row.response_body as Purchase, replayed: true };
+}
+
+/**
+ * Forgets idempotency keys older than `ttlHours` (IDEMPOTENCY_KEY_TTL_HOURS), in batches; such a key
+ * may then create a new purchase. Returns how many went.
+ */
+export async function pruneIdempotencyKeys(db: Database, ttlHours: number, batchSize = 5000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const result = await db
+      .deleteFrom('idempotency_keys')
+      .where('key', 'in', (eb) =>
+        eb
+          .selectFrom('idempotency_keys')
+          .select('key')
+          .where('created_at', '<', sql<Date>`now() - make_interval(hours => ${ttlHours})`)
+          .orderBy('created_at')
+          .limit(batchSize),
+      )
+      .executeTakeFirst();
+    const deleted = Number(result.numDeletedRows);
+    total += deleted;
+    if (deleted < batchSize) return total;
+  }
 }
