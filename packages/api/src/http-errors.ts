@@ -17,6 +17,9 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   idempotency_key_reused: 422,
   // Reconciliation could not read the treasury's books: the upstream failed, not this request.
   treasury_unavailable: 502,
+  // The purchase cannot be paid now because of the gate's state, which the request cannot change.
+  payouts_paused: 409,
+  treasury_circuit_open: 409,
 };
 
 export interface ErrorAnswer {

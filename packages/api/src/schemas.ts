@@ -4,7 +4,7 @@
  * bounded so that anything the schema accepts also fits its column.
  */
 import { type TSchema, Type } from '@sinclair/typebox';
-import { MAX_AMOUNT, MAX_FAILED_PAGE, MAX_NOTE_LENGTH, MAX_SEARCH_PAGE, MAX_SEARCH_TEXT, UUID_PATTERN } from '@referrals/core';
+import { MAX_AMOUNT, MAX_FAILED_PAGE, MAX_NOTE_LENGTH, MAX_PAUSE_REASON, MAX_SEARCH_PAGE, MAX_SEARCH_TEXT, UUID_PATTERN } from '@referrals/core';
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 const Timestamp = Type.String({ format: 'date-time' });
@@ -190,6 +190,12 @@ export const TreasuryGateSchema = Type.Object(
     by: Nullable(Type.String({ description: 'who paused payouts' })),
     lastError: Nullable(Type.String({ description: 'the last transient treasury failure' })),
   },
+  { additionalProperties: false },
+);
+
+// No control characters: the reason is shown in one line in the summary and the logs.
+export const PauseBody = Type.Object(
+  { reason: Type.String({ minLength: 1, maxLength: MAX_PAUSE_REASON, pattern: '^[^\\u0000-\\u001F\\u007F]*\\S[^\\u0000-\\u001F\\u007F]*$' }) },
   { additionalProperties: false },
 );
 

@@ -38,6 +38,8 @@ const ADMIN_ROUTES: { method: 'GET' | 'POST'; url: (id: string) => string; paylo
   { method: 'GET', url: (id) => `/api/marketplace/purchase/${id}/referral-payout-status` },
   { method: 'GET', url: () => '/api/marketplace/referral-payouts/failed' },
   { method: 'GET', url: () => '/api/marketplace/referral-payouts/summary' },
+  { method: 'POST', url: () => '/api/marketplace/referral-payouts/pause', payload: { reason: 'incident' } },
+  { method: 'POST', url: () => '/api/marketplace/referral-payouts/resume' },
   { method: 'POST', url: () => '/api/referral-codes', payload: { ownerId: '00000000-0000-4000-8000-000000000000' } },
 ];
 

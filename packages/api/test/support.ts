@@ -33,6 +33,7 @@ const TABLES = [
   'referral_payout_events',
   'reconciliation_runs',
   'idempotency_keys',
+  'treasury_gate_events',
 ] as const;
 
 /** Row count of every table, to show that a refused request wrote nothing. */

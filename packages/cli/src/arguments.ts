@@ -1,5 +1,5 @@
 import yargs from 'yargs';
-import { DomainError, MAX_FAILED_PAGE, parseReconcileSince, RECONCILE_DEFAULT_WINDOW_DAYS } from '@referrals/core';
+import { DomainError, MAX_FAILED_PAGE, MAX_PAUSE_REASON, parseReconcileSince, RECONCILE_DEFAULT_WINDOW_DAYS } from '@referrals/core';
 
 export const PROGRAM = 'manage-referral-payouts';
 
@@ -19,7 +19,9 @@ export type Command =
   | { kind: 'process-all-failed'; concurrency: number }
   | { kind: 'summary' }
   | { kind: 'write-off'; purchaseId: string; reason: string }
-  | { kind: 'reconcile'; since: Date | undefined; fix: boolean };
+  | { kind: 'reconcile'; since: Date | undefined; fix: boolean }
+  | { kind: 'pause'; reason: string }
+  | { kind: 'resume' };
 
 export interface Invocation {
   command: Command;
@@ -29,10 +31,17 @@ export interface Invocation {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-const COMMAND_FLAGS = ['status', 'process', 'list-failed', 'process-all-failed', 'summary', 'write-off', 'reconcile'] as const;
+const COMMAND_FLAGS = ['status', 'process', 'list-failed', 'process-all-failed', 'summary', 'write-off', 'reconcile', 'pause', 'resume'] as const;
 
 /** Options that belong to one command; given with another one they are a usage error. */
-const OPTION_OF_COMMAND = { limit: 'list-failed', cursor: 'list-failed', concurrency: 'process-all-failed', reason: 'write-off', since: 'reconcile', fix: 'reconcile' } as const;
+const OPTION_OF_COMMAND: Record<string, readonly (typeof COMMAND_FLAGS)[number][]> = {
+  limit: ['list-failed'],
+  cursor: ['list-failed'],
+  concurrency: ['process-all-failed'],
+  reason: ['write-off', 'pause'],
+  since: ['reconcile'],
+  fix: ['reconcile'],
+};
 
 const RETRY_HINT = `Run "${PROGRAM} --help" for usage.`;
 
@@ -56,8 +65,15 @@ export function parseArguments(argv: string[]): Invocation {
     .option('process-all-failed', { type: 'boolean', describe: 'Retry every failed purchase, oldest first', group: commands })
     .option('summary', { type: 'boolean', describe: 'Show payout health: counts, backlog, recent failures', group: commands })
     .option('write-off', { type: 'string', describe: 'Give up on a failed purchase\'s unpaid payouts (needs --reason)', requiresArg: true, group: commands, coerce: purchaseId('write-off') })
-    .option('reason', { type: 'string', describe: 'With --write-off: why, kept in the purchase\'s history', requiresArg: true, coerce: (value: string) => value.trim() })
     .option('reconcile', { type: 'boolean', describe: 'Compare recorded payouts with the treasury\'s transfers and report every difference', group: commands })
+    .option('pause', { type: 'boolean', describe: 'Pause referral payouts for every worker until --resume (needs --reason)', group: commands })
+    .option('resume', { type: 'boolean', describe: 'Resume paused referral payouts', group: commands })
+    .option('reason', {
+      type: 'string',
+      describe: `With --write-off: why, kept in the purchase's history; with --pause: why, kept with who and when (1..${MAX_PAUSE_REASON} characters)`,
+      requiresArg: true,
+      coerce: (value: string) => value.trim(),
+    })
     .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document on stdout instead of text' })
     .option('limit', { type: 'number', describe: `With --list-failed: how many to show (default ${LIST_LIMIT_DEFAULT}, max ${MAX_FAILED_PAGE})`, requiresArg: true, coerce: boundedInteger('limit', 1, MAX_FAILED_PAGE) })
     .option('cursor', { type: 'string', describe: 'With --list-failed: the page after a previous one (its "Next page" / nextCursor)', requiresArg: true })
@@ -70,10 +86,14 @@ export function parseArguments(argv: string[]): Invocation {
     .check((args) => {
       const flag = COMMAND_FLAGS.find((name) => args[name] !== undefined && args[name] !== false);
       if (flag === undefined) return `give one of ${COMMAND_FLAGS.map((f) => `--${f}`).join(', ')}`;
-      for (const [option, command] of Object.entries(OPTION_OF_COMMAND)) {
-        if (args[option] !== undefined && flag !== command) return `--${option} only applies to --${command}`;
+      for (const [option, owners] of Object.entries(OPTION_OF_COMMAND)) {
+        if (args[option] !== undefined && !owners.includes(flag)) return `--${option} only applies to ${owners.map((c) => `--${c}`).join(' and ')}`;
       }
       if (flag === 'write-off' && !args.reason) return '--write-off needs --reason "why the payouts are given up"';
+      if (flag === 'pause' && !args.reason) return '--pause needs --reason "why payouts are paused"';
+      if (flag === 'pause' && (args.reason!.length > MAX_PAUSE_REASON || /[\u0000-\u001F\u007F]/.test(args.reason!))) {
+        return `--reason must be one line of at most ${MAX_PAUSE_REASON} characters`;
+      }
       return true;
     })
     .example(`npm run ${PROGRAM} -- --status <purchase-id>`, '')
@@ -83,7 +103,8 @@ export function parseArguments(argv: string[]): Invocation {
     .example(`npm run ${PROGRAM} -- --summary --json`, '')
     .example(`npm run ${PROGRAM} -- --write-off <purchase-id> --reason "beneficiary account closed"`, '')
     .example(`npm run ${PROGRAM} -- --reconcile --since 2026-11-20 --fix`, '')
-    .epilogue('Exit codes: 0 success, 1 something is still failed (or drift remains), 2 usage or configuration error, 3 not found.')
+    .example(`npm run ${PROGRAM} -- --pause --reason "treasury incident"`, '')
+    .epilogue('Exit codes: 0 success, 1 something is still failed (or drift remains, or payouts are paused), 2 usage or configuration error, 3 not found.')
     .help('help')
     .alias('help', 'h')
     .version(false)
@@ -101,6 +122,8 @@ export function parseArguments(argv: string[]): Invocation {
   // `.check()` has made sure exactly one command is given and its values are valid.
   if (args.status !== undefined) return { ...common, command: { kind: 'status', purchaseId: args.status } };
   if (args.process !== undefined) return { ...common, command: { kind: 'process', purchaseId: args.process } };
+  if (args.pause) return { ...common, command: { kind: 'pause', reason: args.reason ?? '' } };
+  if (args.resume) return { ...common, command: { kind: 'resume' } };
   if (args['write-off'] !== undefined) {
     return { ...common, command: { kind: 'write-off', purchaseId: args['write-off'], reason: args.reason ?? '' } };
   }

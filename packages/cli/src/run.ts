@@ -7,6 +7,7 @@ import { processOne } from './commands/process-one.ts';
 import { showStatus } from './commands/status.ts';
 import { reconcileWithTreasury } from './commands/reconcile.ts';
 import { showSummary } from './commands/summary.ts';
+import { pause, resume } from './commands/pause.ts';
 import { writeOff } from './commands/write-off.ts';
 import { EXIT, type ExitCode } from './exit-codes.ts';
 
@@ -57,6 +58,10 @@ function dispatch(ctx: CommandContext, command: Command, interrupt: AbortSignal)
       return writeOff(ctx, command.purchaseId, command.reason);
     case 'reconcile':
       return reconcileWithTreasury(ctx, command.since, command.fix);
+    case 'pause':
+      return pause(ctx, command.reason);
+    case 'resume':
+      return resume(ctx);
   }
 }
 

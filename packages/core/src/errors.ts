@@ -10,6 +10,10 @@ export type ErrorCode =
   | 'unknown_referral_code'
   | 'idempotency_key_reused'
   | 'purchase_not_confirmed'
+  /** An operator paused payouts: nothing is transferred until they are resumed. */
+  | 'payouts_paused'
+  /** The treasury's circuit breaker is open: nothing is transferred until a probe succeeds. */
+  | 'treasury_circuit_open'
   | 'treasury_unavailable';
 
 export class DomainError extends Error {

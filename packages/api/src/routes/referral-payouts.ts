@@ -6,11 +6,22 @@ import {
   getReferralPayoutStatus,
   listFailedPayouts,
   MAX_FAILED_PAGE,
+  pausePayouts,
   payoutSummary,
   processReferralPayouts,
+  resumePayouts,
+  summarizeGate,
 } from '@referrals/core';
 import type { RouteContext, TypedApp } from '../app.ts';
-import { FailedListQuery, FailedListSchema, IdParams, ReferralPayoutStatusView, SummarySchema } from '../schemas.ts';
+import {
+  FailedListQuery,
+  FailedListSchema,
+  IdParams,
+  PauseBody,
+  ReferralPayoutStatusView,
+  SummarySchema,
+  TreasuryGateSchema,
+} from '../schemas.ts';
 import { ClientErrors } from './responses.ts';
 
 const DEFAULT_FAILED_PAGE = 50;
@@ -25,6 +36,9 @@ export async function processForOperator(ctx: RouteContext, purchaseId: string, 
   const result = await processReferralPayouts(ctx.payouts, purchaseId, { actor, logger });
   ctx.metrics.recordPayoutRun((performance.now() - started) / 1000, result);
 }
+
+// Who the audit trail names for an admin-token request.
+const ADMIN_OPERATOR = 'admin';
 
 /** Operator endpoints over referral payouts; all need the admin token. */
 export function referralPayoutRoutes(app: TypedApp, ctx: RouteContext): void {
@@ -102,5 +116,44 @@ export function referralPayoutRoutes(app: TypedApp, ctx: RouteContext): void {
       },
     },
     async () => payoutSummary(ctx.db),
+  );
+
+  app.post(
+    '/api/marketplace/referral-payouts/pause',
+    {
+      ...admin,
+      schema: {
+        summary: 'Pause referral payouts for every worker until resumed (incident, fraud review)',
+        description:
+          'No transfer starts while paused (those already sent finish), no purchase is charged an attempt, and confirm is ' +
+          'unaffected. 409 when payouts are already paused.',
+        tags: ['admin'],
+        security,
+        body: PauseBody,
+        response: { 200: TreasuryGateSchema, ...ClientErrors },
+      },
+    },
+    async (request) => {
+      const logger = ctx.logger.child({ reqId: request.id });
+      return summarizeGate(await pausePayouts(ctx.db, { actor: 'admin-api', operator: ADMIN_OPERATOR, reason: request.body.reason }, logger));
+    },
+  );
+
+  app.post(
+    '/api/marketplace/referral-payouts/resume',
+    {
+      ...admin,
+      schema: {
+        summary: 'Resume paused referral payouts; the queued backlog drains at once',
+        description: '409 when payouts are not paused (an open circuit breaker closes by itself when the treasury answers).',
+        tags: ['admin'],
+        security,
+        response: { 200: TreasuryGateSchema, ...ClientErrors },
+      },
+    },
+    async (request) => {
+      const logger = ctx.logger.child({ reqId: request.id });
+      return summarizeGate(await resumePayouts(ctx.db, { actor: 'admin-api', operator: ADMIN_OPERATOR }, logger));
+    },
   );
 }
