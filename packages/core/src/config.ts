@@ -100,6 +100,9 @@ export const ConfigSchema = Type.Object({
     }),
   ),
   TREASURY_TIMEOUT_MS: integer(1, 600_000, 5000, { description: 'per transfer' }),
+  TREASURY_MAX_IN_FLIGHT: integer(1, 10_000, 256, {
+    description: 'transfers a worker keeps in flight to the treasury at once, whatever `WORKER_CONCURRENCY` and its database connections',
+  }),
   PAYOUT_RETRY_LIMIT: integer(0, 100, 5, {
     description: 'retries after the first attempt before a purchase is `failed`',
   }),

@@ -33,3 +33,4 @@ export { RECONCILED, recordTreasuryTransfer, type RecordedTransfer } from './rec
 export { latestReconciliation, type LatestReconciliation } from './reconciliation/reconciliation-queries.ts';
 export * from './logging.ts';
 export * from './metrics.ts';
+export * from './treasury/transfer-slots.ts';
