@@ -5,7 +5,7 @@
  *
  * Environment:
  *   BENCH_DATABASE_URL / TEST_DATABASE_URL   admin URL of the Postgres to use (default postgres://postgres@127.0.0.1:5432/postgres)
- *   BENCH_SCENARIOS=pgbench,confirm,decoupling,e2e,drain,profile   a subset (default all)
+ *   BENCH_SCENARIOS=pgbench,confirm,decoupling,e2e,drain,profile,slow-treasury,outage   a subset (default all)
  *   BENCH_QUICK=1                          a short smoke run (writes <date>-quick.*)
  *   BENCH_DRAIN_COUNT=n                    queued purchases for the drain (default 10000)
  *   BENCH_OUTPUT_DIR=dir                   where to write the report (default bench/results)
@@ -24,9 +24,10 @@ import { runDrainScenario } from './scenarios/drain.ts';
 import { runEndToEndScenario } from './scenarios/end-to-end.ts';
 import { runPgbenchScenario } from './scenarios/pgbench.ts';
 import { runProfileScenario } from './scenarios/profile.ts';
+import { runOutageScenario, runSlowTreasuryScenario } from './scenarios/treasury.ts';
 import { round } from './stats.ts';
 
-export const SCENARIOS = ['pgbench', 'confirm', 'decoupling', 'e2e', 'drain', 'profile'] as const;
+export const SCENARIOS = ['pgbench', 'confirm', 'decoupling', 'e2e', 'drain', 'profile', 'slow-treasury', 'outage'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /**
@@ -91,6 +92,12 @@ async function runScenario(bench: Bench, name: ScenarioName, results: BenchResul
       return;
     case 'profile':
       results.profile = await runProfileScenario(bench);
+      return;
+    case 'slow-treasury':
+      results.slowTreasury = await runSlowTreasuryScenario(bench);
+      return;
+    case 'outage':
+      results.outage = await runOutageScenario(bench);
       return;
   }
 }

@@ -9,6 +9,7 @@ import type { DrainResult, DrainRun } from './scenarios/drain.ts';
 import type { EndToEndResult } from './scenarios/end-to-end.ts';
 import type { PgbenchResult } from './scenarios/pgbench.ts';
 import type { ProfileResult } from './scenarios/profile.ts';
+import type { OutageResult, SlowTreasuryResult } from './scenarios/treasury.ts';
 import type { LatencySummary } from './stats.ts';
 import { ratio, round } from './stats.ts';
 
@@ -31,6 +32,8 @@ export interface BenchResults {
   endToEndHalfRate?: EndToEndResult;
   drain?: DrainResult;
   profile?: ProfileResult;
+  slowTreasury?: SlowTreasuryResult;
+  outage?: OutageResult;
 }
 
 export interface Report {
@@ -113,6 +116,31 @@ export function summarizeTargets(results: BenchResults): SummaryRow[] {
       met: met(!run.timedOut && run.steadyPerSecond >= noop.steadyPerSecond),
     });
   }
+  const slow = results.slowTreasury?.runs.find((r) => r.delayMs === 1000);
+  rows.push({
+    target: `Slow treasury (1 s): ${slow?.purchases ?? 600} purchases at ${slow?.rate ?? 50}/s paid by one worker within 15 s of the last confirm, ≤ 40 connections`,
+    measured: slow
+      ? `${slow.completed}/${slow.purchases} paid, last ${slow.secondsAfterLastConfirm ?? 'never'} s after the last confirm; ${slow.paidPerSecond} purchases/s; peak ${slow.peakConnections} connections`
+      : 'not run',
+    met: met(slow ? slow.secondsAfterLastConfirm !== null && slow.secondsAfterLastConfirm <= 15 && slow.peakConnections <= 40 : undefined),
+  });
+  const outage = results.outage;
+  rows.push({
+    target: `Treasury outage (${outage?.outageSeconds ?? 90} s at 10/s): 0 failed, a few hundred calls at most, paid within 60 s of recovery, each level once`,
+    measured: outage
+      ? `${outage.failed} failed; ${outage.treasuryCallsDuringOutage} calls during the outage; drained ${outage.secondsToDrainAfterRecovery ?? 'never'} s after recovery; ${outage.levelsPaid} levels paid / ${outage.transfersAccepted} accepted`
+      : 'not run',
+    met: met(
+      outage
+        ? outage.failed === 0 &&
+            outage.treasuryCallsDuringOutage <= 300 &&
+            outage.secondsToDrainAfterRecovery !== null &&
+            outage.secondsToDrainAfterRecovery <= 60 &&
+            outage.levelsPaid === outage.transfersAccepted &&
+            outage.invariants.doubleCredits === 0
+        : undefined,
+    ),
+  });
   return rows;
 }
 
@@ -280,6 +308,40 @@ export function renderMarkdown(report: Report): string {
       '',
       ...drainTable(dr.noop, 'no-op'),
       ...dr.drains.map((r) => `* ${r.processes} worker(s): final status ${JSON.stringify(r.finalStatus)}; invariants ${JSON.stringify(r.invariants)}`),
+      '',
+    );
+  }
+  const slowRuns = results.slowTreasury?.runs ?? [];
+  if (slowRuns.length) {
+    lines.push(
+      '## 6. Slow treasury',
+      '',
+      'Open loop through the http gateway; API + one worker at default settings; the treasury answers every transfer after the delay. ' +
+        'Connections: backends of the API and the worker on the database, sampled every 100 ms.',
+      '',
+      '| treasury | purchases/s offered | paid | failed | last paid after last confirm | purchases/s paid | peak connections | peak transfers in flight | treasury requests |',
+      '|---|---|---|---|---|---|---|---|---|',
+      ...slowRuns.map(
+        (r) =>
+          `| ${r.delayMs} ms | ${r.rate} | ${r.completed}/${r.purchases} | ${r.failed} | ${r.secondsAfterLastConfirm ?? 'not all paid'} s | ${r.paidPerSecond} | ${r.peakConnections} | ${r.peakTransfersInFlight} | ${r.treasuryRequests} |`,
+      ),
+      '',
+      ...slowRuns.map((r) => `* ${r.delayMs} ms: invariants ${JSON.stringify(r.invariants)}`),
+      '',
+    );
+  }
+  const o = results.outage;
+  if (o) {
+    lines.push(
+      '## 7. Treasury outage',
+      '',
+      `${o.rate} purchases/s through the http gateway; the treasury answers 500 to every transfer for ${o.outageSeconds} s in the middle of the run; API + one worker at default settings.`,
+      '',
+      '| purchases | completed | failed | treasury calls during the outage | drained after recovery | levels paid | transfers accepted |',
+      '|---|---|---|---|---|---|---|',
+      `| ${o.purchases} | ${o.completed} | ${o.failed} | ${o.treasuryCallsDuringOutage} | ${o.secondsToDrainAfterRecovery ?? 'not drained'} s | ${o.levelsPaid} | ${o.transfersAccepted} |`,
+      '',
+      `Invariants after the run: ${JSON.stringify(o.invariants)}`,
       '',
     );
   }

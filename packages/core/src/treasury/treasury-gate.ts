@@ -172,6 +172,28 @@ export async function resumePayouts(db: Database, action: OperatorAction, logger
   return viewOf(row);
 }
 
+/**
+ * A payout that did not start because the gate is shut: nothing was transferred and nothing was
+ * recorded, so no attempt was spent. The worker holds the job until the gate lets it through; the
+ * admin endpoint answers 409 and the CLI exits 1 instead of paying around the pause.
+ */
+export class TreasuryGateShut extends DomainError {
+  override name = 'TreasuryGateShut';
+  readonly view: TreasuryGateView;
+
+  constructor(view: TreasuryGateView) {
+    super(
+      view.state === 'paused' ? 'payouts_paused' : 'treasury_unavailable',
+      view.state === 'paused'
+        ? `referral payouts are paused by ${view.by} since ${view.since.toISOString()} (${view.reason}); nothing was transferred — resume them first`
+        : `the treasury circuit breaker is ${view.state.replace('_', '-')} since ${view.since.toISOString()} after transient failures (last: ${view.lastError ?? 'unknown'}); nothing was transferred — payouts resume when a probe succeeds`,
+    );
+    this.view = view;
+  }
+}
+
+export const isGateShut = (error: unknown): error is TreasuryGateShut => error instanceof TreasuryGateShut;
+
 /** Whether a transfer may go to the treasury now. */
 export type Admission =
   | { kind: 'pass' }
@@ -235,6 +257,15 @@ export class TreasuryGate {
       }
     })();
     return this.#reading;
+  }
+
+  /**
+   * Whether an in-database payout may go now: only a pause stops it (the breaker guards the
+   * treasury, which an in-database transfer never calls).
+   */
+  async admitInDatabase(): Promise<Admission> {
+    const view = await this.view();
+    return view.state === 'paused' ? { kind: 'shut', view } : { kind: 'pass' };
   }
 
   /** Whether a transfer may go now; at most one process at a time is handed the probe. */
