@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type UpdateObject } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database, Tx } from '../db/database.ts';
@@ -266,6 +267,22 @@ export class TreasuryGate {
   async admitInDatabase(): Promise<Admission> {
     const view = await this.view();
     return view.state === 'paused' ? { kind: 'shut', view } : { kind: 'pass' };
+  }
+
+  /**
+   * Resolves once a payout held back by the gate may try again: the gate closed, a probe is due
+   * (open), or the pause ended (in-database) — or when `signal` aborts or `timeoutMs` passes.
+   * Reads the shared copy, so hundreds of held payouts cost one query per `refreshMs`.
+   */
+  async untilMayPass(gateway: 'in-database' | 'external', options: { signal?: AbortSignal; timeoutMs: number }): Promise<void> {
+    const deadline = performance.now() + options.timeoutMs;
+    while (!options.signal?.aborted && performance.now() < deadline) {
+      const view = await this.view();
+      if (view.state === 'closed') return;
+      if (gateway === 'in-database' && view.state !== 'paused') return;
+      if (gateway === 'external' && this.#probeDue(view)) return;
+      await sleep(Math.max(50, this.#refreshMs), undefined, { signal: options.signal }).catch(() => {});
+    }
   }
 
   /** Whether a transfer may go now; at most one process at a time is handed the probe. */
