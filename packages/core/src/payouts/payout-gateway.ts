@@ -1,5 +1,8 @@
 import type { Tx } from '../db/database.ts';
 import { type Movement, movementRows } from '../ledger/ledger.ts';
+import { TransferError } from '../treasury/transfer-failure.ts';
+
+export { TransferError };
 
 export interface TransferRequest {
   /** `<purchase id>:<level>`: the same transfer always carries the same key. */
@@ -50,14 +53,12 @@ export function referralMovement(request: Pick<TransferRequest, 'amount' | 'curr
   };
 }
 
-export class TransferError extends Error {
-  override name = 'TransferError';
-}
-
 /**
  * POSTs `{TREASURY_URL}/transfers` with an Idempotency-Key header. A 2xx with `{ reference }` is a
- * payment; any other status, a timeout or a broken connection is a failure to be retried with the
- * same key — the treasury deduplicates, so a transfer whose response was lost is not paid twice.
+ * payment. Anything else is a TransferError carrying the treasury's status, which
+ * `classifyTreasuryStatus` sorts: a refusal (4xx) is permanent; a timeout, a broken connection or
+ * a 5xx/429 is transient and retried with the same key — the treasury deduplicates, so a transfer
+ * whose response was lost is not paid twice.
  */
 export function httpGateway(options: { treasuryUrl: string; timeoutMs: number }): PayoutGateway {
   const endpoint = new URL('transfers', options.treasuryUrl.endsWith('/') ? options.treasuryUrl : `${options.treasuryUrl}/`);
@@ -91,14 +92,15 @@ export function httpGateway(options: { treasuryUrl: string; timeoutMs: number })
       try {
         body = await response.json();
       } catch {
-        throw new TransferError(`treasury answered ${response.status} without a JSON body`);
+        throw new TransferError(`treasury answered ${response.status} without a JSON body`, { status: response.status });
       }
       if (!response.ok) {
         const detail = typeof body === 'object' && body !== null && 'error' in body ? `: ${JSON.stringify(body.error)}` : '';
-        throw new TransferError(`treasury answered ${response.status}${detail}`.slice(0, 500));
+        throw new TransferError(`treasury answered ${response.status}${detail}`.slice(0, 500), { status: response.status });
       }
       if (typeof body !== 'object' || body === null || !('reference' in body) || typeof body.reference !== 'string' || body.reference === '') {
-        throw new TransferError(`treasury answered ${response.status} without a reference`);
+        // A 2xx we cannot read: the transfer may have happened, so it is retried with its key.
+        throw new TransferError(`treasury answered ${response.status} without a reference`, { kind: 'transient' });
       }
       return { reference: body.reference };
     },

@@ -88,6 +88,16 @@ export async function takeLease(trx: Tx, purchaseId: string, owner: string, leas
     .execute();
 }
 
+/** Gives the purchase back before the lease runs out, when this processor will not transfer after all. */
+export async function releaseLease(db: Database, purchaseId: string, owner: string): Promise<void> {
+  await db
+    .updateTable('purchases')
+    .set({ referral_payout_lease_owner: null, referral_payout_lease_until: null })
+    .where('id', '=', purchaseId)
+    .where('referral_payout_lease_owner', '=', owner)
+    .execute();
+}
+
 /**
  * Marks a level paid; false when it already was. The `status <> 'paid'` guard is what keeps a
  * processor whose lease ran out, and whose transfer the treasury deduplicated, from crediting the

@@ -3,6 +3,7 @@ import type { Actor } from '../db/types.ts';
 import type { PayoutContext, PayoutRequest } from './payout-context.ts';
 import { isSettled, type PayoutRejection, type PayoutResult, rejected } from './payout-result.ts';
 import type { AttemptOptions } from './record-failure.ts';
+import { TreasuryGateShut } from '../treasury/treasury-gate.ts';
 import { settleBatchInDatabase, settleOneInDatabase } from './settle-in-database.ts';
 import { settleExternally } from './settle-external.ts';
 
@@ -37,6 +38,12 @@ export async function processReferralPayoutsBatch(
   actor: Actor,
 ): Promise<(PayoutResult | PayoutRejection)[]> {
   const { gateway } = ctx;
+  // A pause holds in-database payouts too (the breaker does not: they never call the treasury);
+  // network payouts ask the gate one by one, as each may be the probe.
+  if (gateway.kind === 'in-database' && ctx.gate) {
+    const admission = await ctx.gate.admitInDatabase();
+    if (admission.kind === 'shut') return requests.map((r) => rejected(r.purchaseId, new TreasuryGateShut(admission.view)));
+  }
   const batch = gateway.kind === 'in-database' && requests.length > 1 ? await settleBatchInDatabase({ ...ctx, gateway }, requests, actor) : null;
   const results =
     batch ??

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Tx } from '../db/database.ts';
-import type { Actor, PayoutLevel, PurchaseRow } from '../db/types.ts';
+import type { Actor, PurchaseRow } from '../db/types.ts';
 import { notFound } from '../errors.ts';
 import { recordMovement } from '../ledger/ledger.ts';
 import type { ExternalGateway, PayoutContext, PayoutRequest } from './payout-context.ts';
@@ -15,12 +15,15 @@ import {
   markLevelPaid,
   recordedLevels,
   recordPendingLevels,
+  releaseLease,
   settleNotApplicable,
   takeLease,
   unpaidLevelNames,
 } from './payout-store.ts';
 import { isConfirmed, type LevelToPay, notConfirmed, paidLevel, planLevels, transferRequest } from './plan-levels.ts';
 import { type AttemptOptions, recordFailure } from './record-failure.ts';
+import { type Admission, TreasuryGateShut } from '../treasury/treasury-gate.ts';
+import { type TransferFailureKind, transferFailureKind } from '../treasury/transfer-failure.ts';
 
 // Headroom on top of the transfer timeouts before another processor may take the purchase over.
 export const LEASE_MARGIN_MS = 5_000;
@@ -47,20 +50,28 @@ export async function settleExternally(
   request: PayoutRequest,
   actor: Actor,
 ): Promise<PayoutResult | PayoutRejection> {
+  // Asked before anything is written: while the gate is shut a payout costs no attempt and no lease.
+  const admission: Admission = ctx.gate ? await ctx.gate.admit() : { kind: 'pass' };
+  if (admission.kind === 'shut') return rejected(request.purchaseId, new TreasuryGateShut(admission.view));
   const options = { actor, finalAttempt: request.finalAttempt };
   const leaseOwner = randomUUID();
+  let prepared: Prepared;
   for (;;) {
-    let prepared: Prepared;
     try {
       prepared = await ctx.db.transaction().execute((trx) => prepare(trx, ctx, request.purchaseId, actor, leaseOwner));
     } catch (error) {
+      await ctx.gate?.release(admission);
       return recordFailure(ctx, request.purchaseId, options, [], error);
     }
-    if (prepared.kind === 'done') return prepared.result;
-    if (prepared.kind === 'transfer') return transferLevels(ctx, prepared, options, leaseOwner);
+    if (prepared.kind !== 'leased-elsewhere') break;
     // Another processor is transferring right now; its result (or its expired lease) decides.
     await sleep(Math.max(10, Math.min(LEASE_WAIT_STEP_MS, prepared.until.getTime() - Date.now())));
   }
+  if (prepared.kind === 'done') {
+    await ctx.gate?.release(admission);
+    return prepared.result;
+  }
+  return transferLevels(ctx, prepared, options, leaseOwner, admission);
 }
 
 async function prepare(trx: Tx, ctx: PayoutContext<ExternalGateway>, purchaseId: string, actor: Actor, leaseOwner: string): Promise<Prepared> {
@@ -89,37 +100,76 @@ async function prepare(trx: Tx, ctx: PayoutContext<ExternalGateway>, purchaseId:
   return { kind: 'transfer', purchase, pending };
 }
 
+type LevelOutcome =
+  | { result: 'paid'; level: LevelToPay }
+  /** Not sent: the gate shut between this payout's admission and the level's turn for a slot. */
+  | { result: 'held'; level: LevelToPay }
+  | { result: 'failed'; level: LevelToPay; error: unknown; kind: TransferFailureKind | undefined };
+
+/**
+ * Transfers the unpaid levels concurrently (each holding one of the process's transfer slots, never
+ * a connection while on the wire), records each answer, then settles the purchase:
+ * * every level paid → completed;
+ * * a level refused (permanent) → failed at once, naming the level and the treasury's answer; the
+ *   other level was transferred all the same;
+ * * transient failures while the gate stayed closed → an attempt spent, retried with backoff;
+ * * transient failures that opened the breaker (or met it open or paused) → nothing recorded
+ *   against the purchase: it waits for the gate without spending an attempt.
+ */
 async function transferLevels(
   ctx: PayoutContext<ExternalGateway>,
   { purchase, pending }: Extract<Prepared, { kind: 'transfer' }>,
   options: AttemptOptions,
   leaseOwner: string,
-): Promise<PayoutResult> {
+  admission: Admission,
+): Promise<PayoutResult | PayoutRejection> {
   const log = ctx.logger.child({ purchaseId: purchase.id, actor: options.actor });
-  const failures: { level: PayoutLevel; error: unknown }[] = [];
-  const paid: PaidLevel[] = [];
-  for (const level of pending) {
+  const transferOne = async (level: LevelToPay): Promise<LevelOutcome> => {
+    // A probe goes whatever the gate says; anything else re-checks it once it has a slot.
+    if (admission.kind === 'pass' && ctx.gate && !(await ctx.gate.isClosed())) return { result: 'held', level };
     try {
       const { reference } = await ctx.gateway.transfer(transferRequest(level));
+      await ctx.gate?.report(admission, 'paid');
       // The treasury moved the money; mirror it in the ledger with the level's status change.
       await ctx.db.transaction().execute(async (trx) => {
         if (await markLevelPaid(trx, level, reference)) {
           await recordMovement(trx, referralMovement({ amount: level.amount, currency: level.currency, purchaseId: level.purchase_id, beneficiaryId: level.beneficiary_id }));
         }
       });
-      paid.push(paidLevel(level));
+      return { result: 'paid', level };
     } catch (error) {
-      failures.push({ level: level.level, error });
-      log.warn({ payoutLevel: level.level, err: error }, 'referral transfer failed');
+      const kind = transferFailureKind(error);
+      log.warn({ payoutLevel: level.level, failure: kind ?? 'unexpected', err: error }, 'referral transfer failed');
+      if (kind !== undefined) await ctx.gate?.report(admission, kind, errorMessage(error));
       await markLevelFailed(ctx.db, level, errorMessage(error));
+      return { result: 'failed', level, error, kind };
+    }
+  };
+  const slots = ctx.transferSlots;
+  const outcomes = await Promise.all(pending.map((level) => (slots ? slots.run(() => transferOne(level)) : transferOne(level))));
+
+  const failures = outcomes.filter((o) => o.result === 'failed');
+  const held = outcomes.some((o) => o.result === 'held');
+  const refused = failures.filter((f) => f.kind === 'permanent');
+  if (refused.length > 0) {
+    // Retrying cannot change a refusal: the purchase fails now, with each refused level named.
+    const error = new Error(refused.map((f) => `${f.level.level} refused: ${errorMessage(f.error)}`).join('; '));
+    return recordFailure(ctx, purchase.id, { ...options, finalAttempt: true }, failures.map((f) => f.level.level), error, leaseOwner);
+  }
+  if (held || (failures.length > 0 && failures.every((f) => f.kind === 'transient'))) {
+    const gate = ctx.gate ? await ctx.gate.view() : undefined;
+    // Held levels alone are never an attempt, even if the gate closed again meanwhile.
+    if (gate && (gate.state !== 'closed' || failures.length === 0)) {
+      await releaseLease(ctx.db, purchase.id, leaseOwner);
+      return rejected(purchase.id, new TreasuryGateShut(gate));
     }
   }
-
-  if (failures.length > 0) {
-    const error = failures.length === 1 ? failures[0]!.error : new Error(failures.map((f) => `${f.level}: ${errorMessage(f.error)}`).join('; '));
-    return recordFailure(ctx, purchase.id, options, failures.map((f) => f.level), error, leaseOwner);
+  if (failures.length > 0 || held) {
+    const error = failures.length === 1 ? failures[0]!.error : new Error(failures.map((f) => `${f.level.level}: ${errorMessage(f.error)}`).join('; '));
+    return recordFailure(ctx, purchase.id, options, failures.map((f) => f.level.level), error, leaseOwner);
   }
 
+  const paid = outcomes.map((o) => paidLevel(o.level));
   const row = await ctx.db.transaction().execute(async (trx) => {
     const current = await lockPurchase(trx, purchase.id);
     if (isSettled(current.referral_payout_status)) return current;

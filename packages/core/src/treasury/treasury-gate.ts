@@ -312,6 +312,27 @@ export class TreasuryGate {
     return this.#answered(admission);
   }
 
+  /**
+   * Hands back a probe that sent nothing (its purchase was settled or held elsewhere), so the next
+   * payout may probe at once instead of after the probe's lease.
+   */
+  async release(admission: Admission): Promise<void> {
+    if (admission.kind !== 'probe') return;
+    const row = await this.#db
+      .updateTable('treasury_gate')
+      .set({ state: 'open', probe_owner: null, probe_until: null, next_probe_at: sql<Date>`now()` })
+      .where('state', '=', 'half_open')
+      .where('probe_owner', '=', admission.token)
+      .returningAll()
+      .executeTakeFirst();
+    if (row) this.#remember(row);
+  }
+
+  /** Whether the gate was closed when last read (within `refreshMs`), without claiming a probe. */
+  async isClosed(): Promise<boolean> {
+    return (await this.view()).state === 'closed';
+  }
+
   #probeDue(view: TreasuryGateView): boolean {
     const now = Date.now() + this.#skewMs;
     if (view.state === 'open') return view.nextProbeAt !== null && view.nextProbeAt.getTime() <= now;
