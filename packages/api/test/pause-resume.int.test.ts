@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getReferralPayoutStatus } from '@referrals/core';
+import { confirmedPurchase, seedReferralChain } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 import { admin, rowCounts, testApp } from './support.ts';
 
@@ -55,5 +57,22 @@ describe('pause and resume over HTTP', () => {
       { from_state: 'closed', to_state: 'paused', actor: 'admin-api', operator: 'admin', reason: 'fraud review #12' },
       { from_state: 'paused', to_state: 'closed', actor: 'admin-api', operator: 'admin', reason: 'fraud review #12' },
     ]);
+  });
+
+  it('answers 409 to processing a purchase while paused, transferring and charging nothing', async () => {
+    const chain = await seedReferralChain(t.db, { price: 10_000 });
+    const purchase = await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
+    expect((await pause({ reason: 'treasury incident' })).statusCode).toBe(200);
+    const process = () => app.inject({ method: 'POST', url: `/api/marketplace/purchase/${purchase.id}/process-referral-payouts`, headers: admin });
+
+    const refused = await process();
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().error).toEqual({ code: 'payouts_paused', message: expect.stringMatching(/paused by admin .*treasury incident.*nothing was transferred/) });
+    expect(await getReferralPayoutStatus(t.db, purchase.id)).toMatchObject({ status: 'queued', attempts: 0, payouts: [] });
+
+    expect((await resume()).statusCode).toBe(200);
+    const paid = await process();
+    expect(paid.statusCode).toBe(200);
+    expect(paid.json()).toMatchObject({ status: 'completed', attempts: 1 });
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { readTreasuryGate } from '@referrals/core';
+import { getReferralPayoutStatus, readTreasuryGate } from '@referrals/core';
+import { confirmedPurchase, seedReferralChain } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 import { runCli } from './run-cli.ts';
 
@@ -46,5 +47,21 @@ describe('--pause / --resume', () => {
     const notPaused = await runCli(['--resume'], env());
     expect(notPaused.code).toBe(1);
     expect(notPaused.stderr).toMatch(/not paused/);
+  });
+
+  it('refuses --process while paused (exit 1, nothing transferred or charged) and pays once resumed', async () => {
+    const chain = await seedReferralChain(t.db, { price: 10_000 });
+    const purchase = await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
+    expect((await runCli(['--pause', '--reason', 'fraud review'], env())).code).toBe(0);
+
+    const refused = await runCli(['--process', purchase.id], env());
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/referral payouts are paused by cli:\S+ since .* \(fraud review\); nothing was transferred/);
+    expect(await getReferralPayoutStatus(t.db, purchase.id)).toMatchObject({ status: 'queued', attempts: 0, payouts: [] });
+
+    expect((await runCli(['--resume'], env())).code).toBe(0);
+    const paid = await runCli(['--process', purchase.id], env());
+    expect(paid.code).toBe(0);
+    expect(await getReferralPayoutStatus(t.db, purchase.id)).toMatchObject({ status: 'completed', attempts: 1 });
   });
 });

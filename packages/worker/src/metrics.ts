@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { PgBoss } from 'pg-boss';
 import { collectDefaultMetrics, type Counter, type Histogram, Registry } from 'prom-client';
-import { counter, type Database, gauge, histogram, METRICS, outboxBacklog } from '@referrals/core';
+import { counter, type Database, gauge, histogram, METRICS, outboxBacklog, type PayoutContext, TREASURY_GATE_STATES } from '@referrals/core';
 import { REFERRAL_PAYOUTS, REFERRAL_PAYOUTS_DEAD_LETTER } from './queues.ts';
 
 /** The worker's metrics, named by core's metric vocabulary. */
@@ -16,10 +16,12 @@ export interface WorkerMetrics {
   /** From the purchase's confirm to its payouts completing, read from the database timestamps. */
   readonly confirmToCompleted: Histogram;
   readonly outboxPublished: Counter;
+  /** Treasury gate transitions this process made (each is made, and so counted, by one process only). */
+  readonly gateTransitions: Counter<'from' | 'to'>;
 }
 
 /** One registry per worker, so several workers in one process (tests) do not collide. */
-export function createWorkerMetrics(deps: { db: Database; boss: PgBoss }): WorkerMetrics {
+export function createWorkerMetrics(deps: { db: Database; boss: PgBoss; payouts?: Pick<PayoutContext, 'gate' | 'transferSlots'> }): WorkerMetrics {
   const registry = new Registry();
   gauge(registry, METRICS.outboxUnpublished, async function () {
     this.set((await outboxBacklog(deps.db)).unpublished);
@@ -33,6 +35,21 @@ export function createWorkerMetrics(deps: { db: Database; boss: PgBoss }): Worke
       this.set({ queue: name, state: 'failed' }, queue?.failedCount ?? 0);
     }
   });
+  const { gate, transferSlots } = deps.payouts ?? {};
+  if (gate) {
+    gauge(registry, METRICS.treasuryGate, async function () {
+      const { state } = await gate.view();
+      for (const s of TREASURY_GATE_STATES) this.set({ state: s }, s === state ? 1 : 0);
+    });
+  }
+  if (transferSlots) {
+    gauge(registry, METRICS.treasuryTransfersInFlight, function () {
+      this.set(transferSlots.inFlight);
+    });
+    gauge(registry, METRICS.treasuryTransfersWaiting, function () {
+      this.set(transferSlots.waiting);
+    });
+  }
   return {
     registry,
     levels: counter(registry, METRICS.payoutLevels),
@@ -40,6 +57,7 @@ export function createWorkerMetrics(deps: { db: Database; boss: PgBoss }): Worke
     payoutDuration: histogram(registry, METRICS.payoutDuration),
     confirmToCompleted: histogram(registry, METRICS.confirmToCompleted),
     outboxPublished: counter(registry, METRICS.outboxPublished),
+    gateTransitions: counter(registry, METRICS.treasuryGateTransitions),
   };
 }
 

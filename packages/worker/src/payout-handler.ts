@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import {
   DomainError,
   errorMessage,
+  isGateShut,
   isSettled,
   LEASE_MARGIN_MS,
   markReferralPayoutFailed,
@@ -35,10 +36,31 @@ export interface PayoutHandlerDeps {
   concurrency: number;
   /** Idle poll of each slot; NOTIFY wakes them sooner. pg-boss minimum 0.5. */
   pollingIntervalSeconds: number;
+  /** Aborted when the worker stops: payouts held by the treasury gate go back to the queue at once. */
+  stopping: AbortSignal;
 }
+
+/**
+ * How long a job waits in hand for the treasury gate before it goes back to the queue (well inside
+ * the queue's expiry, whose margin of 30 s it fits in with a transfer still to make).
+ */
+const HOLD_MS = 20_000;
+
 
 // Jobs one slot fetches and settles together when the gateway settles a batch in one transaction.
 const IN_DATABASE_BATCH = 8;
+
+/** A job held back by the treasury gate past HOLD_MS, handed back to the queue. */
+const HANDED_BACK = Symbol('handed back');
+
+/**
+ * Jobs per fetch for a network gateway: enough that the slots together keep TREASURY_MAX_IN_FLIGHT
+ * transfers (two per purchase) in flight, so a slow treasury costs latency, not throughput. Each
+ * job's transfers wait for a transfer slot, never for a database connection.
+ */
+function externalBatch(concurrency: number, maxInFlight = 2 * concurrency): number {
+  return Math.max(1, Math.ceil(maxInFlight / 2 / concurrency));
+}
 
 // A re-delivered job may wait out a dead worker's lease on the purchase before transferring itself.
 const LEASE_MARGIN_SECONDS = Math.ceil(LEASE_MARGIN_MS / 1000);
@@ -116,7 +138,8 @@ export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<vo
       }
     }
     // processReferralPayouts has logged each attempt, with its attempt number and resulting status.
-    return { id: job.id, status: 'failed', output: { message: failure.message } };
+    // A purchase that is `failed` (retries spent, or refused by the treasury) is not retried.
+    return { id: job.id, status: result.status === 'failed' ? 'deadletter' : 'failed', output: { message: failure.message } };
   };
 
   const handleBatch = async (jobs: JobWithMetadata<unknown>[]): Promise<JobResult[]> => {
@@ -139,22 +162,69 @@ export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<vo
         logger: deps.logger.child({ jobId: job.id, attempt: job.retryCount + 1 }),
       });
     }
-    const settled = await processReferralPayoutsBatch(deps.payouts, requests, 'worker');
+    const settled = await throughGate(requests);
     const seconds = (performance.now() - started) / 1000;
-    settled.forEach((result, i) => {
-      const { job, logger } = requests[i]!;
-      results.push(settle(job, result, seconds, logger));
-    });
+    await Promise.all(
+      settled.map(async (result, i) => {
+        const { job, logger } = requests[i]!;
+        results.push(result === HANDED_BACK ? await handBack(job, logger) : settle(job, result, seconds, logger));
+      }),
+    );
     return results;
+  };
+
+  /**
+   * Runs the requests through the payout function. One the treasury gate holds back (breaker open,
+   * payouts paused) recorded nothing and spent no attempt; it stays in hand and runs again when the
+   * gate lets it (closed, or a probe due), for up to HOLD_MS. Meanwhile its slot fetches nothing,
+   * so a held backlog stays queued in pg-boss untouched instead of cycling through retries.
+   */
+  const throughGate = async (requests: PayoutRequest[]): Promise<(PayoutResult | PayoutRejection | typeof HANDED_BACK)[]> => {
+    const results: (PayoutResult | PayoutRejection | typeof HANDED_BACK)[] = new Array(requests.length);
+    const gate = deps.payouts.gate;
+    const heldSince = performance.now();
+    let waiting = requests.map((_, i) => i);
+    for (;;) {
+      const settled = await processReferralPayoutsBatch(deps.payouts, waiting.map((i) => requests[i]!), 'worker');
+      const held: number[] = [];
+      settled.forEach((result, k) => {
+        if (result.status === 'rejected' && isGateShut(result.error)) held.push(waiting[k]!);
+        else results[waiting[k]!] = result;
+      });
+      const left = HOLD_MS - (performance.now() - heldSince);
+      if (held.length === 0) return results;
+      if (!gate || left <= 0 || deps.stopping.aborted) {
+        for (const i of held) results[i] = HANDED_BACK;
+        return results;
+      }
+      await gate.untilMayPass(deps.payouts.gateway.kind, { signal: deps.stopping, timeoutMs: left });
+      waiting = held;
+    }
+  };
+
+  /**
+   * A job held too long goes back as a fresh job with the retries it had left, so neither the hold
+   * nor the gate costs the purchase an attempt.
+   */
+  const handBack = async (job: JobWithMetadata<unknown>, log: Logger): Promise<JobResult> => {
+    const retriesLeft = Math.max(0, job.retryLimit - job.retryCount);
+    const id = await boss.send(REFERRAL_PAYOUTS, job.data as object, { retryLimit: retriesLeft });
+    log.debug({ newJobId: id, retriesLeft }, 'payout held by the treasury gate; handed back to the queue');
+    return { id: job.id, status: 'completed', output: { handedBack: id } };
   };
 
   // With an in-database gateway a slot takes a batch, settles it in one transaction and completes
   // the jobs with one statement per outcome: round trips are shared by the batch instead of paid
   // per purchase (measured: ~450 → ~550 payouts/s for one worker going from batches of 4 to 8).
-  // A network transfer settles alone, so there each slot takes one job and a slow transfer never
-  // holds up finished ones. Either way a purchase that fails is retried alone.
-  const batchSize = deps.payouts.gateway.kind === 'in-database' ? Math.min(deps.concurrency, IN_DATABASE_BATCH) : 1;
-  for (let remaining = deps.concurrency; remaining > 0; remaining -= batchSize) {
+  // With a network gateway each purchase settles on its own within the batch, its transfers bounded
+  // by the process's transfer slots; a batch's jobs are completed when its slowest one ends (at most
+  // TREASURY_TIMEOUT_MS later). Either way a purchase that fails is retried alone.
+  // In-database: WORKER_CONCURRENCY jobs in hand in all, in batches. Network: WORKER_CONCURRENCY
+  // slots, each holding a batch sized to keep the transfer slots busy.
+  const inDatabase = deps.payouts.gateway.kind === 'in-database';
+  const batchSize = inDatabase ? Math.min(deps.concurrency, IN_DATABASE_BATCH) : externalBatch(deps.concurrency, deps.payouts.transferSlots?.capacity);
+  const jobsInHand = inDatabase ? deps.concurrency : deps.concurrency * batchSize;
+  for (let remaining = jobsInHand; remaining > 0; remaining -= batchSize) {
     const slot: { id: string | undefined; busy: boolean } = { id: undefined, busy: false };
     slots.push(slot);
     slot.id = await boss.work(

@@ -67,10 +67,11 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
 
   let boss: PgBoss | undefined;
   let relay: Relay | undefined;
+  const stopSignal = new AbortController();
   let metricsServer: { url: string; close(): Promise<void> } | undefined;
   let keyPruneTimer: NodeJS.Timeout | undefined;
   try {
-    const started = await startPayouts(options, tuning, db, availability);
+    const started = await startPayouts(options, tuning, db, availability, stopSignal.signal);
     boss = started.boss;
     const { metrics } = started;
     relay = startRelay({
@@ -115,6 +116,8 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
           logger.info({ timeoutMs }, 'worker stopping: finishing payouts in hand');
           clearInterval(keyPruneTimer);
           await startedRelay.stop();
+          // Payouts held by the treasury gate go back to the queue now instead of waiting it out.
+          stopSignal.abort();
           await startedBoss.stop({ graceful: true, timeout: timeoutMs, close: true });
           await metricsServer?.close();
           await db.destroy();
@@ -144,6 +147,7 @@ async function startPayouts(
   tuning: WorkerTuning,
   db: Database,
   availability: DatabaseAvailability,
+  stopping: AbortSignal,
 ): Promise<{ boss: PgBoss; metrics: WorkerMetrics }> {
   const { config, logger } = options;
   for (let attempt = 0; ; attempt++) {
@@ -158,14 +162,22 @@ async function startPayouts(
         treasuryTimeoutMs: config.treasuryTimeoutMs,
         heartbeatSeconds: tuning.heartbeatSeconds,
       });
-      const metrics = createWorkerMetrics({ db, boss });
+      const payouts = payoutContextFromConfig(config, {
+        db,
+        logger,
+        gateway: options.gateway,
+        // Transitions happen only once payouts run, after `metrics` below exists.
+        onGateTransition: (transition) => metrics.gateTransitions.inc({ from: transition.from, to: transition.to }),
+      });
+      const metrics = createWorkerMetrics({ db, boss, payouts });
       await registerPayoutHandler({
         boss,
-        payouts: payoutContextFromConfig(config, { db, logger, gateway: options.gateway }),
+        payouts,
         logger,
         metrics,
         concurrency: config.workerConcurrency,
         pollingIntervalSeconds: tuning.pollingIntervalSeconds,
+        stopping,
       });
       availability.reachable(startedAt);
       return { boss, metrics };

@@ -135,7 +135,9 @@ export function referralPayoutRoutes(app: TypedApp, ctx: RouteContext): void {
     },
     async (request) => {
       const logger = ctx.logger.child({ reqId: request.id });
-      return summarizeGate(await pausePayouts(ctx.db, { actor: 'admin-api', operator: ADMIN_OPERATOR, reason: request.body.reason }, logger));
+      const view = await pausePayouts(ctx.db, { actor: 'admin-api', operator: ADMIN_OPERATOR, reason: request.body.reason }, logger);
+      ctx.payouts.gate?.forget();
+      return summarizeGate(view);
     },
   );
 
@@ -153,7 +155,9 @@ export function referralPayoutRoutes(app: TypedApp, ctx: RouteContext): void {
     },
     async (request) => {
       const logger = ctx.logger.child({ reqId: request.id });
-      return summarizeGate(await resumePayouts(ctx.db, { actor: 'admin-api', operator: ADMIN_OPERATOR }, logger));
+      const view = await resumePayouts(ctx.db, { actor: 'admin-api', operator: ADMIN_OPERATOR }, logger);
+      ctx.payouts.gate?.forget();
+      return summarizeGate(view);
     },
   );
 }

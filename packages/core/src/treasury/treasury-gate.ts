@@ -328,6 +328,11 @@ export class TreasuryGate {
     if (row) this.#remember(row);
   }
 
+  /** Drops this process's copy, so the next read sees a change this process just made elsewhere (pause, resume). */
+  forget(): void {
+    this.#view = undefined;
+  }
+
   /** Whether the gate was closed when last read (within `refreshMs`), without claiming a probe. */
   async isClosed(): Promise<boolean> {
     return (await this.view()).state === 'closed';
