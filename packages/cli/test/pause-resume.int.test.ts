@@ -49,7 +49,7 @@ describe('--pause / --resume', () => {
     expect(notPaused.stderr).toMatch(/not paused/);
   });
 
-  it('refuses --process while paused (exit 1, nothing transferred or charged) and pays once resumed', async () => {
+  it('refuses --process and --process-all-failed while paused (exit 1, nothing transferred or charged) and pays once resumed', async () => {
     const chain = await seedReferralChain(t.db, { price: 10_000 });
     const purchase = await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
     expect((await runCli(['--pause', '--reason', 'fraud review'], env())).code).toBe(0);
@@ -58,6 +58,9 @@ describe('--pause / --resume', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/referral payouts are paused by cli:\S+ since .* \(fraud review\); nothing was transferred/);
     expect(await getReferralPayoutStatus(t.db, purchase.id)).toMatchObject({ status: 'queued', attempts: 0, payouts: [] });
+    const bulk = await runCli(['--process-all-failed'], env());
+    expect(bulk.code).toBe(1);
+    expect(bulk.stderr).toMatch(/referral payouts are paused by cli:/);
 
     expect((await runCli(['--resume'], env())).code).toBe(0);
     const paid = await runCli(['--process', purchase.id], env());

@@ -1,4 +1,5 @@
 import type { Actor } from '../db/types.ts';
+import { TreasuryGateShut } from '../treasury/treasury-gate.ts';
 import type { PayoutContext } from './payout-context.ts';
 import { listFailedPayouts, MAX_FAILED_PAGE } from './payout-queries.ts';
 import { errorMessage, isSettled, type PayoutResultStatus } from './payout-result.ts';
@@ -43,9 +44,13 @@ export interface RetryOptions {
 /**
  * Retries every purchase that is `failed` when the run starts, oldest failure first, a bounded number
  * at a time, and carries on past purchases that fail again. Safe alongside a running worker: each
- * purchase goes through processReferralPayouts.
+ * purchase goes through processReferralPayouts. Refused as a whole (TreasuryGateShut) while payouts
+ * are paused or the treasury's breaker is open.
  */
 export async function retryFailedPayouts(ctx: PayoutContext, options: RetryOptions): Promise<RetryReport> {
+  // While the treasury gate is shut every purchase would be refused: say so once instead.
+  const gate = await ctx.gate?.view();
+  if (gate && gate.state !== 'closed') throw new TreasuryGateShut(gate);
   // Snapshot first: a purchase that fails again gets a new failure time and would otherwise come
   // round a second time in an oldest-first walk.
   const purchaseIds = await failedPurchaseIds(ctx);
