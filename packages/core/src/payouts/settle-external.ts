@@ -101,7 +101,7 @@ async function prepare(trx: Tx, ctx: PayoutContext<ExternalGateway>, purchaseId:
 }
 
 type LevelOutcome =
-  | { result: 'paid'; level: LevelToPay }
+  | { result: 'paid'; level: LevelToPay; reference: string }
   /** Not sent: the gate shut between this payout's admission and the level's turn for a slot. */
   | { result: 'held'; level: LevelToPay }
   | { result: 'failed'; level: LevelToPay; error: unknown; kind: TransferFailureKind | undefined };
@@ -130,18 +130,11 @@ async function transferLevels(
     try {
       const { reference } = await ctx.gateway.transfer(transferRequest(level));
       await ctx.gate?.report(admission, 'paid');
-      // The treasury moved the money; mirror it in the ledger with the level's status change.
-      await ctx.db.transaction().execute(async (trx) => {
-        if (await markLevelPaid(trx, level, reference)) {
-          await recordMovement(trx, referralMovement({ amount: level.amount, currency: level.currency, purchaseId: level.purchase_id, beneficiaryId: level.beneficiary_id }));
-        }
-      });
-      return { result: 'paid', level };
+      return { result: 'paid', level, reference };
     } catch (error) {
       const kind = transferFailureKind(error);
       log.warn({ payoutLevel: level.level, failure: kind ?? 'unexpected', err: error }, 'referral transfer failed');
       if (kind !== undefined) await ctx.gate?.report(admission, kind, errorMessage(error));
-      await markLevelFailed(ctx.db, level, errorMessage(error));
       return { result: 'failed', level, error, kind };
     }
   };
@@ -150,6 +143,14 @@ async function transferLevels(
 
   const failures = outcomes.filter((o) => o.result === 'failed');
   const held = outcomes.some((o) => o.result === 'held');
+  const paid = outcomes.filter((o) => o.result === 'paid');
+  if (failures.length === 0 && !held) return complete(ctx, purchase.id, paid, options);
+
+  // What the treasury answered is recorded first, whatever happens to the purchase next.
+  await ctx.db.transaction().execute(async (trx) => {
+    await recordPaid(trx, paid);
+    for (const f of failures) await markLevelFailed(trx, f.level, errorMessage(f.error));
+  });
   const refused = failures.filter((f) => f.kind === 'permanent');
   if (refused.length > 0) {
     // Retrying cannot change a refusal: the purchase fails now, with each refused level named.
@@ -164,18 +165,34 @@ async function transferLevels(
       return rejected(purchase.id, new TreasuryGateShut(gate));
     }
   }
-  if (failures.length > 0 || held) {
-    const error = failures.length === 1 ? failures[0]!.error : new Error(failures.map((f) => `${f.level.level}: ${errorMessage(f.error)}`).join('; '));
-    return recordFailure(ctx, purchase.id, options, failures.map((f) => f.level.level), error, leaseOwner);
-  }
+  const error = failures.length === 1 ? failures[0]!.error : new Error(failures.map((f) => `${f.level.level}: ${errorMessage(f.error)}`).join('; '));
+  return recordFailure(ctx, purchase.id, options, failures.map((f) => f.level.level), error, leaseOwner);
+}
 
-  const paid = outcomes.map((o) => paidLevel(o.level));
+type Paid = Extract<LevelOutcome, { result: 'paid' }>;
+
+/** The treasury moved the money: each level is marked paid and mirrored in the ledger, once. */
+async function recordPaid(trx: Tx, paid: Paid[]): Promise<void> {
+  for (const { level, reference } of paid) {
+    if (await markLevelPaid(trx, level, reference)) {
+      await recordMovement(trx, referralMovement({ amount: level.amount, currency: level.currency, purchaseId: level.purchase_id, beneficiaryId: level.beneficiary_id }));
+    }
+  }
+}
+
+/**
+ * Every level transferred: the levels and the purchase's completion commit together, under the
+ * row lock, in one transaction (a crash before it commits leaves the levels pending; the retry
+ * sends them again with their keys and the treasury answers with the same references).
+ */
+async function complete(ctx: PayoutContext<ExternalGateway>, purchaseId: string, paid: Paid[], options: AttemptOptions): Promise<PayoutResult> {
   const row = await ctx.db.transaction().execute(async (trx) => {
-    const current = await lockPurchase(trx, purchase.id);
+    const current = await lockPurchase(trx, purchaseId);
+    await recordPaid(trx, paid);
     if (isSettled(current.referral_payout_status)) return current;
-    const unpaid = await unpaidLevelNames(trx, purchase.id);
+    const unpaid = await unpaidLevelNames(trx, purchaseId);
     if (unpaid.length > 0) throw new Error(`levels ${unpaid.join(', ')} are still unpaid`);
     return (await completeAll(trx, [current], options.actor)).get(current.id)!;
   });
-  return resultOf(row, true, paid);
+  return resultOf(row, true, paid.map((p) => paidLevel(p.level)));
 }
