@@ -37,8 +37,8 @@ export async function processForOperator(ctx: RouteContext, purchaseId: string, 
   ctx.metrics.recordPayoutRun((performance.now() - started) / 1000, result);
 }
 
-// Who the audit trail names for an admin-token request.
-const ADMIN_OPERATOR = 'admin';
+// Who the audit trail names for a request made with the shared ADMIN_API_TOKEN (a named token names itself).
+const SHARED_ADMIN = 'admin';
 
 /** Operator endpoints over referral payouts; all need the admin token. */
 export function referralPayoutRoutes(app: TypedApp, ctx: RouteContext): void {
@@ -135,7 +135,7 @@ export function referralPayoutRoutes(app: TypedApp, ctx: RouteContext): void {
     },
     async (request) => {
       const logger = ctx.logger.child({ reqId: request.id });
-      const view = await pausePayouts(ctx.db, { actor: 'admin-api', operator: ADMIN_OPERATOR, reason: request.body.reason }, logger);
+      const view = await pausePayouts(ctx.db, { actor: 'admin-api', operator: request.operator ?? SHARED_ADMIN, reason: request.body.reason }, logger);
       ctx.payouts.gate?.forget();
       return summarizeGate(view);
     },
@@ -155,7 +155,7 @@ export function referralPayoutRoutes(app: TypedApp, ctx: RouteContext): void {
     },
     async (request) => {
       const logger = ctx.logger.child({ reqId: request.id });
-      const view = await resumePayouts(ctx.db, { actor: 'admin-api', operator: ADMIN_OPERATOR }, logger);
+      const view = await resumePayouts(ctx.db, { actor: 'admin-api', operator: request.operator ?? SHARED_ADMIN }, logger);
       ctx.payouts.gate?.forget();
       return summarizeGate(view);
     },

@@ -184,7 +184,7 @@ export class TreasuryGateShut extends DomainError {
 
   constructor(view: TreasuryGateView) {
     super(
-      view.state === 'paused' ? 'payouts_paused' : 'treasury_unavailable',
+      view.state === 'paused' ? 'payouts_paused' : 'treasury_circuit_open',
       view.state === 'paused'
         ? `referral payouts are paused by ${view.by} since ${view.since.toISOString()} (${view.reason}); nothing was transferred — resume them first`
         : `the treasury circuit breaker is ${view.state.replace('_', '-')} since ${view.since.toISOString()} after transient failures (last: ${view.lastError ?? 'unknown'}); nothing was transferred — payouts resume when a probe succeeds`,
