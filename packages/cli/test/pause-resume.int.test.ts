@@ -12,7 +12,7 @@ describe('--pause / --resume', () => {
     for (const [args, message] of [
       [['--pause'], /--pause needs --reason/],
       [['--pause', '--reason', '   '], /--pause needs --reason/],
-      [['--resume', '--reason', 'x'], /--reason only applies to --pause/],
+      [['--resume', '--reason', 'x'], /--reason only applies to --write-off and --pause/],
       [['--pause', '--resume', '--reason', 'x'], /give only one command/],
     ] as const) {
       const result = await runCli([...args], env());

@@ -190,6 +190,7 @@ describe('a worker stopped past its lease while its transfer is in flight', () =
     await waitFor(async () => (await payoutJobState(id!)) === 'completed', { what: "the resumed worker's job to complete" });
 
     expect(treasury.requestsFor(`${id}:direct`)).toBe(2);
+    expect(treasury.requestsFor(`${id}:grand`)).toBe(2);
     await expectRecordedAsAccepted(id!);
     const status = await getReferralPayoutStatus(t.db, id!);
     expect([status.status, status.attempts, status.lastError]).toEqual(['completed', 1, null]);
