@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { createDatabase } from '@referrals/core';
 import { type FakeTreasury, type InvariantReport, readInvariants, startFakeTreasury } from '@referrals/testing';
-import { type Bench, runLoadClient, startApi, startWorkerProcess, stopAll } from '../harness.ts';
+import { type Bench, type BenchDatabase, runLoadClient, startApi, startWorkerProcess, stopAll } from '../harness.ts';
 import type { Service } from '../processes.ts';
 import { seedMarketplace } from '../seed.ts';
 import { round } from '../stats.ts';
@@ -116,6 +116,15 @@ async function invariantsOf(url: string): Promise<InvariantReport> {
   return readInvariants(kysely).finally(() => kysely.destroy());
 }
 
+/** Seeds the marketplace and starts the API and one worker paying through `treasury`. */
+async function startThroughTreasury(bench: Bench, db: BenchDatabase, treasury: FakeTreasury, services: Service[]) {
+  const market = await seedMarketplace(db.pool);
+  const env = { PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url };
+  const api = await startApi(bench, db.url, env);
+  services.push(api, await startWorkerProcess(bench, db.url, env));
+  return { market, api };
+}
+
 async function runSlow(bench: Bench, delayMs: number): Promise<SlowTreasuryRun> {
   const rate = bench.quick ? 20 : 50;
   const seconds = bench.quick ? 3 : 12;
@@ -123,10 +132,7 @@ async function runSlow(bench: Bench, delayMs: number): Promise<SlowTreasuryRun> 
   const treasury = await startFakeTreasury({ kind: 'slow', delayMs });
   const services: Service[] = [];
   try {
-    const market = await seedMarketplace(db.pool);
-    const env = { PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url };
-    const api = await startApi(bench, db.url, env);
-    services.push(api, await startWorkerProcess(bench, db.url, env));
+    const { market, api } = await startThroughTreasury(bench, db, treasury, services);
     bench.log(`slow treasury: ${delayMs} ms per transfer, ${rate} purchases/s for ${seconds} s`);
     const connections = sampleConnections(db.pool, db.name);
     const inFlight = sampleInFlight(treasury);
@@ -179,10 +185,7 @@ export async function runOutageScenario(bench: Bench): Promise<OutageResult> {
   const treasury = await startFakeTreasury({ kind: 'succeed' });
   const services: Service[] = [];
   try {
-    const market = await seedMarketplace(db.pool);
-    const env = { PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url };
-    const api = await startApi(bench, db.url, env);
-    services.push(api, await startWorkerProcess(bench, db.url, env));
+    const { market, api } = await startThroughTreasury(bench, db, treasury, services);
     bench.log(`outage: ${rate} purchases/s for ${before + outage + after} s, the treasury down for ${outage} s after ${before} s`);
     const load = runLoadClient(bench, {
       baseUrl: api.baseUrl,
