@@ -91,6 +91,7 @@ export function parseArguments(argv: string[]): Invocation {
       }
       if (flag === 'write-off' && !args.reason) return '--write-off needs --reason "why the payouts are given up"';
       if (flag === 'pause' && !args.reason) return '--pause needs --reason "why payouts are paused"';
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
       if (flag === 'pause' && (args.reason!.length > MAX_PAUSE_REASON || /[\u0000-\u001F\u007F]/.test(args.reason!))) {
         return `--reason must be one line of at most ${MAX_PAUSE_REASON} characters`;
       }

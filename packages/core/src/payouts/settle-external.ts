@@ -6,7 +6,7 @@ import { notFound } from '../errors.ts';
 import { recordMovement } from '../ledger/ledger.ts';
 import type { ExternalGateway, PayoutContext, PayoutRequest } from './payout-context.ts';
 import { referralMovement } from './payout-gateway.ts';
-import { errorMessage, isSettled, type PaidLevel, type PayoutRejection, type PayoutResult, rejected, resultOf } from './payout-result.ts';
+import { errorMessage, isSettled, type PayoutRejection, type PayoutResult, rejected, resultOf } from './payout-result.ts';
 import {
   completeAll,
   lockForPayout,
