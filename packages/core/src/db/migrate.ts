@@ -1,10 +1,10 @@
 import { readdir, readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { type Migration, type MigrationProvider, type MigrationResultSet, Migrator } from 'kysely/migration';
+import { MIGRATIONS_DIR } from '@referrals/db';
 import type { Database } from './database.ts';
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../../db/migrations/', import.meta.url));
+export { MIGRATIONS_DIR };
 
 /** Forward-only plain SQL files, applied in file-name order: `0001_schema.sql`, `0002_….sql`. */
 class SqlFileMigrationProvider implements MigrationProvider {
@@ -40,17 +40,17 @@ export interface MigrateResult {
  * refused: it was migrated by a newer release.
  */
 export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<MigrateResult> {
-  const migrator = new Migrator({ db, provider: new SqlFileMigrationProvider(dir) });
   const known = Object.keys(await new SqlFileMigrationProvider(dir).getMigrations());
+  const unknown = (await executedMigrations(db)).filter((name) => !known.includes(name));
+  if (unknown.length > 0) {
+    throw new MigrationError(
+      `the database has migrations this code does not know (${unknown.join(', ')}); it was migrated by a newer release — deploy that release or restore the database`,
+    );
+  }
+  const migrator = new Migrator({ db, provider: new SqlFileMigrationProvider(dir) });
   const { error, results }: MigrationResultSet = await migrator.migrateToLatest();
   if (error) {
     const message = error instanceof Error ? error.message : String(error);
-    if (/corrupted migrations|missing/i.test(message)) {
-      throw new MigrationError(
-        `the database has migrations this code does not know (${message}); it was migrated by a newer release — deploy that release or restore the database`,
-        { cause: error },
-      );
-    }
     const failed = results?.find((r) => r.status === 'Error');
     throw new MigrationError(`migration ${failed?.migrationName ?? '?'} failed: ${message}`, { cause: error });
   }
@@ -58,4 +58,12 @@ export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<Migra
     applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName),
     latest: known.at(-1),
   };
+}
+
+/** Names of the migrations the database records as applied; none before the first migration. */
+async function executedMigrations(db: Database): Promise<string[]> {
+  const { rows } = await sql<{ present: boolean }>`select to_regclass('kysely_migration') is not null as present`.execute(db);
+  if (!rows[0]?.present) return [];
+  const executed = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(db);
+  return executed.rows.map((r) => r.name);
 }

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import type { Actor, LevelPayoutStatus, PayoutLevel, ReferralPayoutStatus } from '../db/types.ts';
-import { DomainError, notFound } from '../errors.ts';
+import { notFound } from '../errors.ts';
 import { decodeKeysetCursor, encodeKeysetCursor } from '../keyset-cursor.ts';
 import { type OutboxBacklog, outboxBacklog } from '../outbox/outbox.ts';
 import { type TreasurySummary, treasurySummary } from '../treasury/treasury-gate.ts';
