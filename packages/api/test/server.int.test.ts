@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { waitFor } from '@referrals/testing';
+import { childProcessEnv, waitFor } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 
 const t = useTestDatabase();
@@ -10,7 +10,7 @@ const SERVER = fileURLToPath(new URL('../src/server.ts', import.meta.url));
 
 function startServer(env: Record<string, string>) {
   const child = spawn(process.execPath, [SERVER], {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: childProcessEnv({ PATH: process.env.PATH ?? '', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { httpGateway, processReferralPayouts, referralEarnings } from '@referrals/core';
-import { confirmedPurchase, type FakeTreasury, readInvariants, seedReferralChain, startFakeTreasury, waitFor } from '@referrals/testing';
+import { childProcessEnv, confirmedPurchase, type FakeTreasury, readInvariants, seedReferralChain, startFakeTreasury, waitFor } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 import { REPO_ROOT, runCli } from './run-cli.ts';
 
@@ -63,7 +63,7 @@ describe('--process-all-failed while a payout worker runs', () => {
 
     const worker = spawn(process.execPath, ['packages/worker/src/main.ts'], {
       cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH ?? '', ...env, LOG_LEVEL: 'warn', WORKER_CONCURRENCY: '4', OUTBOX_POLL_INTERVAL_MS: '200', PAYOUT_RETRY_DELAY_SECONDS: '1' },
+      env: childProcessEnv({ PATH: process.env.PATH ?? '', ...env, LOG_LEVEL: 'warn', WORKER_CONCURRENCY: '4', OUTBOX_POLL_INTERVAL_MS: '200', PAYOUT_RETRY_DELAY_SECONDS: '1' }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let workerOutput = '';

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { childProcessEnv, timeoutScale } from '@referrals/testing';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = 'packages/cli/src/main.ts';
@@ -17,7 +18,7 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
     execFile(
       file!,
       [...prefix, ...args],
-      { cwd: REPO_ROOT, env: cliEnv(env), timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
+      { cwd: REPO_ROOT, env: childProcessEnv(cliEnv(env)), timeout: 60_000 * timeoutScale(), maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error && typeof error.code === 'number' ? error.code : error ? null : 0;
         resolve({ code, stdout, stderr });

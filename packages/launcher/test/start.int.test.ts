@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, waitFor } from '@referrals/testing';
+import { childProcessEnv, freePort, waitFor } from '@referrals/testing';
 import { apiClient } from '../src/api-client.ts';
 import { REPO_ROOT } from '../src/local-setup.ts';
 
@@ -75,7 +75,7 @@ function launch(env: NodeJS.ProcessEnv, entry = 'start.ts'): Launch {
   delete childEnv.ADMIN_API_TOKEN;
   const child = spawn(process.execPath, [join(REPO_ROOT, 'packages/launcher/src', entry)], {
     cwd: REPO_ROOT,
-    env: childEnv,
+    env: childProcessEnv(childEnv),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

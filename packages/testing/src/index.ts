@@ -7,3 +7,4 @@ export * from './throwaway-postgres.ts';
 export * from './treasury-scenarios.ts';
 export * from './tools.ts';
 export * from './free-port.ts';
+export * from './child-process-env.ts';

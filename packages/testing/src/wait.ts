@@ -8,7 +8,7 @@ export async function waitFor<T>(
   probe: () => Promise<T | undefined | false> | T | undefined | false,
   options: { timeoutMs?: number; intervalMs?: number; what?: string } = {},
 ): Promise<T> {
-  const deadline = Date.now() + (options.timeoutMs ?? 20_000);
+  const deadline = Date.now() + (options.timeoutMs ?? 20_000) * timeoutScale();
   let last: unknown;
   for (;;) {
     try {
@@ -23,4 +23,13 @@ export async function waitFor<T>(
     }
     await sleep(options.intervalMs ?? 25);
   }
+}
+
+/**
+ * Factor on the waits of a slower run: `pnpm test:coverage` sets TEST_TIMEOUT_SCALE, since every
+ * process it measures runs instrumented.
+ */
+export function timeoutScale(): number {
+  const scale = Number(process.env.TEST_TIMEOUT_SCALE);
+  return Number.isFinite(scale) && scale >= 1 ? scale : 1;
 }

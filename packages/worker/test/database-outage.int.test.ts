@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, type Database, migrate } from '@referrals/core';
-import { readInvariants, type ReferralChain, seedReferralChain, startThrowawayPostgres, type ThrowawayPostgres, waitFor } from '@referrals/testing';
+import { childProcessEnv, readInvariants, type ReferralChain, seedReferralChain, startThrowawayPostgres, type ThrowawayPostgres, waitFor } from '@referrals/testing';
 import { doublePayouts, waitForStatus, workerEnv } from './support.ts';
 
 const API_MAIN = fileURLToPath(new URL('../../api/src/server.ts', import.meta.url));
@@ -46,7 +46,7 @@ interface Child {
 }
 
 function launch(main: string, env: Record<string, string>): Child {
-  const child = spawn(process.execPath, [main], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [main], { env: childProcessEnv({ PATH: process.env.PATH ?? '', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));

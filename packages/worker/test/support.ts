@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { type Config, type Database, loadConfig } from '@referrals/core';
-import { confirmedPurchase, seedReferralChain, waitFor } from '@referrals/testing';
+import { childProcessEnv, confirmedPurchase, seedReferralChain, waitFor } from '@referrals/testing';
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
@@ -82,7 +82,7 @@ export interface WorkerProcess {
 /** Runs `node packages/worker/src/main.ts` as a real child process. */
 export function spawnWorker(env: Record<string, string>): WorkerProcess {
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: childProcessEnv({ PATH: process.env.PATH ?? '', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
