@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { confirmPurchase, createPurchase, getReferralPayoutStatus } from '@referrals/core';
-import { seedReferralChain } from '@referrals/testing';
+import { confirmPurchase, createPurchase, getReferralPayoutStatus, OUTBOX_CHANNEL } from '@referrals/core';
+import { seedReferralChain, waitFor } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 
 const t = useTestDatabase();
@@ -54,5 +55,44 @@ describe('confirmPurchase is all or nothing', () => {
     expect([confirmed.status, confirmed.referralPayoutStatus, replayed]).toEqual(['confirmed', 'queued', false]);
     expect(await writtenFor(purchase.id)).toEqual({ ledger_entries: 3, outbox: 1, referral_payout_events: 1 });
     expect((await getReferralPayoutStatus(t.db, purchase.id)).events.map((e) => [e.from, e.to, e.actor])).toEqual([[null, 'queued', 'api']]);
+  });
+});
+
+describe('confirmPurchase', () => {
+  it('answers the confirmed purchase, wakes the relay after commit, and replays', async () => {
+    const chain = await seedReferralChain(t.db);
+    const { purchase, replayed: createReplayed } = await createPurchase(t.db, { buyerId: chain.buyer.id, contentId: chain.content.id, idempotencyKey: 'order-notify' });
+    expect(createReplayed).toBe(false);
+    expect((await createPurchase(t.db, { buyerId: chain.buyer.id, contentId: chain.content.id, idempotencyKey: 'order-notify' })).replayed).toBe(true);
+
+    const listener = new pg.Client({ connectionString: t.url });
+    await listener.connect();
+    const wakeUps: string[] = [];
+    listener.on('notification', (n) => wakeUps.push(n.channel));
+    await listener.query(`listen ${OUTBOX_CHANNEL}`);
+    try {
+      const first = await confirmPurchase(t.db, { purchaseId: purchase.id, paymentReference: 'pay_notify' }, { platformFeeBps: 3000 });
+      expect(first.replayed).toBe(false);
+      expect(first.purchase.confirmedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+      await waitFor(() => wakeUps.length > 0, { what: 'the outbox wake-up' });
+      expect(wakeUps).toEqual([OUTBOX_CHANNEL]);
+    } finally {
+      await listener.end();
+    }
+    const again = await confirmPurchase(t.db, { purchaseId: purchase.id, paymentReference: 'pay_notify' }, { platformFeeBps: 3000 });
+    expect([again.replayed, again.purchase.confirmedAt]).toEqual([true, expect.any(String)]);
+  });
+
+  it('refuses a platform fee outside 0..10000 bps before writing anything', async () => {
+    const chain = await seedReferralChain(t.db);
+    const { purchase } = await createPurchase(t.db, { buyerId: chain.buyer.id, contentId: chain.content.id });
+    for (const platformFeeBps of [-1, 10_001, 1.5]) {
+      await expect(confirmPurchase(t.db, { purchaseId: purchase.id, paymentReference: 'pay_fee' }, { platformFeeBps })).rejects.toThrow(RangeError);
+    }
+    expect(await writtenFor(purchase.id)).toEqual({ ledger_entries: 0, outbox: 0, referral_payout_events: 0 });
+    for (const platformFeeBps of [0, 10_000]) {
+      const { purchase: other } = await createPurchase(t.db, { buyerId: chain.buyer.id, contentId: chain.content.id });
+      await expect(confirmPurchase(t.db, { purchaseId: other.id, paymentReference: 'pay_fee' }, { platformFeeBps })).resolves.toMatchObject({ replayed: false });
+    }
   });
 });

@@ -39,11 +39,33 @@ async function insertRaw(rows: { account: string; userId?: string; amount: numbe
     .execute();
 }
 
+describe('recordMovement', () => {
+  it('leaves zero postings out, and writes nothing for a movement of zeros', async () => {
+    const before = await entryCount();
+    await t.db.transaction().execute((trx) =>
+      recordMovement(trx, {
+        currency: 'EUR',
+        purchaseId: null,
+        postings: [
+          { account: 'platform_treasury', userId: null, amount: -7 },
+          { account: 'creator_earnings', userId: chain.creator.id, amount: 0 },
+          { account: 'platform_treasury', userId: null, amount: 7 },
+        ],
+      }),
+    );
+    expect(await entryCount()).toBe(before + 2);
+    await t.db.transaction().execute((trx) =>
+      recordMovement(trx, { currency: 'EUR', purchaseId: null, postings: [{ account: 'platform_treasury', userId: null, amount: 0 }] }),
+    );
+    expect(await entryCount()).toBe(before + 2);
+  });
+});
+
 describe('the ledger refuses, in the database', () => {
   it('a movement that does not sum to zero, per currency', async () => {
     const before = await entryCount();
-    // The confirm and both credits of the purchase: 3 + 2 + 2 rows, so the refusals below act on a real ledger.
-    expect(before).toBe(7);
+    // At least the confirm and both credits of the purchase (3 + 2 + 2 rows): the refusals below act on a real ledger.
+    expect(before).toBeGreaterThanOrEqual(7);
     const unbalanced = { code: '23514', constraint: 'ledger_entries_balanced' };
 
     await expect(insertRaw([{ account: 'platform_treasury', amount: -100 }, { account: 'referral_earnings', userId: chain.direct.id, amount: 99 }])).rejects.toMatchObject(unbalanced);
