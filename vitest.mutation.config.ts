@@ -8,9 +8,7 @@ import { defineConfig } from 'vitest/config';
  */
 export default defineConfig({
   test: {
-    projects: [
-      { extends: true, test: { name: 'core', root: 'packages/core', include: ['test/**/*.test.ts'] } },
-    ],
+    projects: [{ extends: true, test: { name: 'core', root: 'packages/core', include: ['test/**/*.test.ts'] } }],
     globalSetup: ['./packages/testing/src/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,

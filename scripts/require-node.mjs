@@ -7,7 +7,8 @@ export const NODE_FLOOR = '22.18.0';
 export function nodeFloorProblem(version) {
   const [major, minor, patch] = version.replace(/^v/, '').split('.').map(Number);
   const [floorMajor, floorMinor, floorPatch] = NODE_FLOOR.split('.').map(Number);
-  const atLeast = major !== floorMajor ? major > floorMajor : minor !== floorMinor ? minor > floorMinor : patch >= floorPatch;
+  const atLeast =
+    major !== floorMajor ? major > floorMajor : minor !== floorMinor ? minor > floorMinor : patch >= floorPatch;
   if (atLeast) return undefined;
   return (
     `Node.js ${version} is too old: this project runs its TypeScript sources directly, which needs Node.js >= ${NODE_FLOOR}.\n` +

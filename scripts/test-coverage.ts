@@ -31,19 +31,33 @@ const run = (command: string, args: string[], env: NodeJS.ProcessEnv = process.e
 const testStatus = run(
   'pnpm',
   [
-    'exec', 'vitest', 'run',
-    '--coverage.enabled', '--coverage.provider=v8', '--coverage.reporter=json', '--coverage.reporter=text-summary',
+    'exec',
+    'vitest',
+    'run',
+    '--coverage.enabled',
+    '--coverage.provider=v8',
+    '--coverage.reporter=json',
+    '--coverage.reporter=text-summary',
     // A failing test still leaves a report; instrumented processes run slower, so tests get longer.
-    '--coverage.reportOnFailure', '--testTimeout=180000', '--hookTimeout=240000',
-    `--coverage.reportsDirectory=${join(OUT, 'in-process')}`, `--coverage.include=${SOURCES}`,
+    '--coverage.reportOnFailure',
+    '--testTimeout=180000',
+    '--hookTimeout=240000',
+    `--coverage.reportsDirectory=${join(OUT, 'in-process')}`,
+    `--coverage.include=${SOURCES}`,
     // Test file filters, as `vitest run` takes them: `pnpm test:coverage packages/cli`.
     ...process.argv.slice(2),
   ],
   { ...process.env, CHILD_V8_COVERAGE: CHILDREN_RAW, TEST_TIMEOUT_SCALE: '3' },
 );
 const c8Status = run('pnpm', [
-  'exec', 'c8', 'report', `--temp-directory=${CHILDREN_RAW}`, `--reports-dir=${join(OUT, 'children')}`,
-  '--reporter=json', `--include=${SOURCES}`, '--exclude=**/node_modules/**',
+  'exec',
+  'c8',
+  'report',
+  `--temp-directory=${CHILDREN_RAW}`,
+  `--reports-dir=${join(OUT, 'children')}`,
+  '--reporter=json',
+  `--include=${SOURCES}`,
+  '--exclude=**/node_modules/**',
 ]);
 
 interface FileCoverage {
@@ -103,15 +117,24 @@ for (const [path, file] of Object.entries(inProcess)) {
 const pct = (part: number, whole: number) => (whole === 0 ? 'n/a' : `${((100 * part) / whole).toFixed(1)} %`);
 const rows = [...packages.entries()].sort(([a], [b]) => a.localeCompare(b));
 const total = rows.reduce(
-  (sum, [, t]) => ({ lines: sum.lines + t.lines, inProcessLines: sum.inProcessLines + t.inProcessLines, mergedLines: sum.mergedLines + t.mergedLines }),
+  (sum, [, t]) => ({
+    lines: sum.lines + t.lines,
+    inProcessLines: sum.inProcessLines + t.inProcessLines,
+    mergedLines: sum.mergedLines + t.mergedLines,
+  }),
   { lines: 0, inProcessLines: 0, mergedLines: 0 },
 );
 const table = [
   '| package | lines (tests + spawned processes) | lines (test processes only) | branches (test processes only) |',
   '|---|---|---|---|',
-  ...rows.map(([name, t]) => `| ${name} | ${pct(t.mergedLines, t.lines)} | ${pct(t.inProcessLines, t.lines)} | ${pct(t.coveredBranches, t.branches)} |`),
+  ...rows.map(
+    ([name, t]) =>
+      `| ${name} | ${pct(t.mergedLines, t.lines)} | ${pct(t.inProcessLines, t.lines)} | ${pct(t.coveredBranches, t.branches)} |`,
+  ),
   `| all | ${pct(total.mergedLines, total.lines)} | ${pct(total.inProcessLines, total.lines)} | |`,
 ].join('\n');
 writeFileSync(join(OUT, 'summary.md'), `${table}\n`);
-process.stdout.write(`\nCoverage per package (${Object.keys(children).length} source files reached by spawned processes):\n\n${table}\n\nWritten to coverage/summary.md\n`);
+process.stdout.write(
+  `\nCoverage per package (${Object.keys(children).length} source files reached by spawned processes):\n\n${table}\n\nWritten to coverage/summary.md\n`,
+);
 process.exit(testStatus !== 0 ? testStatus : c8Status);

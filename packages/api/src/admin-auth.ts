@@ -78,7 +78,8 @@ export function adminGuard(tokens: AdminTokens) {
       throw new DomainError('unauthorized', 'admin endpoints are disabled: ADMIN_API_TOKEN is not set on the server');
     }
     const token = bearerToken(request);
-    if (token === undefined) throw new DomainError('unauthorized', 'admin endpoint: send Authorization: Bearer <ADMIN_API_TOKEN>');
+    if (token === undefined)
+      throw new DomainError('unauthorized', 'admin endpoint: send Authorization: Bearer <ADMIN_API_TOKEN>');
     const identity = tokens.identify(token);
     if (!identity) throw new DomainError('unauthorized', 'admin token is not valid');
     request.operator = identity.operator;

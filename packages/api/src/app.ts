@@ -9,7 +9,13 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
-import { type Config, type Database, type PayoutContext, type PayoutGateway, payoutContextFromConfig } from '@referrals/core';
+import {
+  type Config,
+  type Database,
+  type PayoutContext,
+  type PayoutGateway,
+  payoutContextFromConfig,
+} from '@referrals/core';
 import { BulkRetries } from './bulk-retry.ts';
 import { AdminTokens, adminGuard } from './admin-auth.ts';
 import { errorHandler, notFoundHandler } from './http-errors.ts';
@@ -106,9 +112,21 @@ export function buildApp(deps: AppDeps): TypedApp {
       },
       components: {
         securitySchemes: {
-          adminToken: { type: 'http', scheme: 'bearer', description: 'ADMIN_API_TOKEN (or a named token of ADMIN_TOKENS)' },
-          serviceToken: { type: 'http', scheme: 'bearer', description: "SERVICE_API_TOKEN, the marketplace front end's credential" },
-          metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, asked for only when it is configured' },
+          adminToken: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'ADMIN_API_TOKEN (or a named token of ADMIN_TOKENS)',
+          },
+          serviceToken: {
+            type: 'http',
+            scheme: 'bearer',
+            description: "SERVICE_API_TOKEN, the marketplace front end's credential",
+          },
+          metricsToken: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'METRICS_TOKEN, asked for only when it is configured',
+          },
         },
       },
     },

@@ -12,7 +12,16 @@ export interface BulkRetryProgress {
   startedAt: string | null;
 }
 
-const IDLE: BulkRetryProgress = { running: false, actor: null, operator: null, total: 0, done: 0, completed: 0, failed: 0, startedAt: null };
+const IDLE: BulkRetryProgress = {
+  running: false,
+  actor: null,
+  operator: null,
+  total: 0,
+  done: 0,
+  completed: 0,
+  failed: 0,
+  startedAt: null,
+};
 
 /** Purchases retried at once by a bulk run from the API or the console, as the CLI's default. */
 export const BULK_RETRY_CONCURRENCY = 4;
@@ -32,11 +41,24 @@ export class BulkRetries {
     return { ...this.#progress };
   }
 
-  async run(ctx: PayoutContext, who: { actor: Actor; operator: string | null }, concurrency = BULK_RETRY_CONCURRENCY): Promise<RetryReport> {
+  async run(
+    ctx: PayoutContext,
+    who: { actor: Actor; operator: string | null },
+    concurrency = BULK_RETRY_CONCURRENCY,
+  ): Promise<RetryReport> {
     if (this.#progress.running) {
-      throw new DomainError('conflict', `a bulk retry started at ${this.#progress.startedAt} is still running (${this.#progress.done} of ${this.#progress.total} done)`);
+      throw new DomainError(
+        'conflict',
+        `a bulk retry started at ${this.#progress.startedAt} is still running (${this.#progress.done} of ${this.#progress.total} done)`,
+      );
     }
-    this.#progress = { ...IDLE, running: true, actor: who.actor, operator: who.operator, startedAt: new Date().toISOString() };
+    this.#progress = {
+      ...IDLE,
+      running: true,
+      actor: who.actor,
+      operator: who.operator,
+      startedAt: new Date().toISOString(),
+    };
     try {
       return await retryFailedPayouts(ctx, {
         actor: who.actor,
@@ -46,7 +68,12 @@ export class BulkRetries {
           this.#progress = { ...this.#progress, total };
         },
         onProgress: (_item, counts) => {
-          this.#progress = { ...this.#progress, done: counts.completed + counts.failed, completed: counts.completed, failed: counts.failed };
+          this.#progress = {
+            ...this.#progress,
+            done: counts.completed + counts.failed,
+            completed: counts.completed,
+            failed: counts.failed,
+          };
         },
       });
     } finally {

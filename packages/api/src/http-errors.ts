@@ -68,7 +68,8 @@ function fastifyClientError(error: FastifyError): ErrorAnswer | undefined {
       return { status, code: 'unsupported_media_type', message: error.message };
   }
   // The JSON parser's own SyntaxError carries a 400 but no Fastify code.
-  if (error instanceof SyntaxError) return { status: 400, code: 'invalid_json', message: `body is not valid JSON: ${error.message}` };
+  if (error instanceof SyntaxError)
+    return { status: 400, code: 'invalid_json', message: `body is not valid JSON: ${error.message}` };
   return { status, code: status === 404 ? 'not_found' : 'bad_request', message: error.message };
 }
 
@@ -106,5 +107,7 @@ export function errorHandler(error: unknown, request: FastifyRequest, reply: Fas
 }
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply) {
-  return reply.code(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
+  return reply
+    .code(404)
+    .send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
 }

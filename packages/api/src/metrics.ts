@@ -66,7 +66,9 @@ export function createApiMetrics(db: Database, options: { gaugeMaxAgeMs?: number
     const exists = await sql<{ present: boolean }>`select to_regclass('pgboss.job') is not null as present`.execute(db);
     if (!exists.rows[0]?.present) return 0;
     const depth = await sql<{ n: number }>`
-      select count(*) as n from pgboss.job where name = ${REFERRAL_PAYOUT_QUEUE} and state in ('created', 'retry')`.execute(db);
+      select count(*) as n from pgboss.job where name = ${REFERRAL_PAYOUT_QUEUE} and state in ('created', 'retry')`.execute(
+      db,
+    );
     return Number(depth.rows[0]?.n ?? 0);
   }
 

@@ -4,7 +4,15 @@
  * bounded so that anything the schema accepts also fits its column.
  */
 import { type TSchema, Type } from '@sinclair/typebox';
-import { MAX_AMOUNT, MAX_FAILED_PAGE, MAX_NOTE_LENGTH, MAX_PAUSE_REASON, MAX_SEARCH_PAGE, MAX_SEARCH_TEXT, UUID_PATTERN } from '@referrals/core';
+import {
+  MAX_AMOUNT,
+  MAX_FAILED_PAGE,
+  MAX_NOTE_LENGTH,
+  MAX_PAUSE_REASON,
+  MAX_SEARCH_PAGE,
+  MAX_SEARCH_TEXT,
+  UUID_PATTERN,
+} from '@referrals/core';
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 const Timestamp = Type.String({ format: 'date-time' });
@@ -19,7 +27,10 @@ export const Handle = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' });
 export const ReferralCodeValue = Type.String({ pattern: '^[A-Za-z0-9_-]{3,32}$' });
 // Printable ASCII only: these strings end up in text columns and in logs.
 export const PaymentReference = Type.String({ pattern: '^[\\x20-\\x7E]{1,255}$' });
-export const IdempotencyKey = Type.String({ pattern: '^[\\x20-\\x7E]{1,255}$', description: '1..255 printable ASCII characters' });
+export const IdempotencyKey = Type.String({
+  pattern: '^[\\x20-\\x7E]{1,255}$',
+  description: '1..255 printable ASCII characters',
+});
 // No control characters: Postgres text refuses NUL, and titles are shown in one line.
 export const Title = Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000-\\u001F\\u007F]+$' });
 
@@ -30,7 +41,12 @@ export const ReferralPayoutStatusSchema = Type.Union([
   Type.Literal('not_applicable'),
 ]);
 const Level = Type.Union([Type.Literal('direct'), Type.Literal('grand')]);
-const LevelPayoutStatusSchema = Type.Union([Type.Literal('pending'), Type.Literal('paid'), Type.Literal('failed'), Type.Literal('written_off')]);
+const LevelPayoutStatusSchema = Type.Union([
+  Type.Literal('pending'),
+  Type.Literal('paid'),
+  Type.Literal('failed'),
+  Type.Literal('written_off'),
+]);
 
 export const ErrorBody = Type.Object(
   { error: Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: false }) },
@@ -84,7 +100,14 @@ export const ContentBody = Type.Object(
   { additionalProperties: false },
 );
 export const ContentSchema = Type.Object(
-  { id: Uuid, creatorId: Uuid, title: Type.String(), price: Type.Integer(), currency: Type.String(), createdAt: Timestamp },
+  {
+    id: Uuid,
+    creatorId: Uuid,
+    title: Type.String(),
+    price: Type.Integer(),
+    currency: Type.String(),
+    createdAt: Timestamp,
+  },
   { additionalProperties: false },
 );
 
@@ -158,7 +181,9 @@ export const ReferralPayoutStatusView = Type.Object(
 export const FailedListQuery = Type.Object(
   {
     limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,6}$', description: `1..${MAX_FAILED_PAGE}, default 50` })),
-    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'nextCursor of the previous page' })),
+    cursor: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, description: 'nextCursor of the previous page' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -182,9 +207,13 @@ export const FailedListSchema = Type.Object(
 
 export const TreasuryGateSchema = Type.Object(
   {
-    state: Type.Union([Type.Literal('closed'), Type.Literal('open'), Type.Literal('half_open'), Type.Literal('paused')], {
-      description: 'closed: transfers go through; open: the circuit breaker stopped them until a probe succeeds; half_open: that probe is in flight; paused: an operator stopped them',
-    }),
+    state: Type.Union(
+      [Type.Literal('closed'), Type.Literal('open'), Type.Literal('half_open'), Type.Literal('paused')],
+      {
+        description:
+          'closed: transfers go through; open: the circuit breaker stopped them until a probe succeeds; half_open: that probe is in flight; paused: an operator stopped them',
+      },
+    ),
     since: Timestamp,
     reason: Nullable(Type.String()),
     by: Nullable(Type.String({ description: 'who paused payouts' })),
@@ -195,7 +224,13 @@ export const TreasuryGateSchema = Type.Object(
 
 // No control characters: the reason is shown in one line in the summary and the logs.
 export const PauseBody = Type.Object(
-  { reason: Type.String({ minLength: 1, maxLength: MAX_PAUSE_REASON, pattern: '^[^\\u0000-\\u001F\\u007F]*\\S[^\\u0000-\\u001F\\u007F]*$' }) },
+  {
+    reason: Type.String({
+      minLength: 1,
+      maxLength: MAX_PAUSE_REASON,
+      pattern: '^[^\\u0000-\\u001F\\u007F]*\\S[^\\u0000-\\u001F\\u007F]*$',
+    }),
+  },
   { additionalProperties: false },
 );
 
@@ -219,7 +254,13 @@ export const SummarySchema = Type.Object(
 );
 
 export const WriteOffBody = Type.Object(
-  { reason: Type.String({ minLength: 1, maxLength: MAX_NOTE_LENGTH, description: 'why the payouts are given up; kept in the history' }) },
+  {
+    reason: Type.String({
+      minLength: 1,
+      maxLength: MAX_NOTE_LENGTH,
+      description: 'why the payouts are given up; kept in the history',
+    }),
+  },
   { additionalProperties: false },
 );
 
@@ -232,11 +273,18 @@ const DateOrTime = (description: string) =>
 export const SearchQuery = Type.Object(
   {
     status: Type.Optional(ReferralPayoutStatusSchema),
-    q: Type.Optional(Type.String({ maxLength: MAX_SEARCH_TEXT, description: 'purchase, buyer or beneficiary id or handle, or text of an error' })),
+    q: Type.Optional(
+      Type.String({
+        maxLength: MAX_SEARCH_TEXT,
+        description: 'purchase, buyer or beneficiary id or handle, or text of an error',
+      }),
+    ),
     from: Type.Optional(DateOrTime('confirmed at or after')),
     to: Type.Optional(DateOrTime('confirmed before')),
     limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,6}$', description: `1..${MAX_SEARCH_PAGE}, default 50` })),
-    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'nextCursor of the previous page' })),
+    cursor: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, description: 'nextCursor of the previous page' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -266,7 +314,11 @@ export const SearchPageSchema = Type.Object(
 );
 
 export const BulkRetryQuery = Type.Object(
-  { concurrency: Type.Optional(Type.String({ pattern: '^[0-9]{1,3}$', description: 'purchases retried at once, 1..32, default 4' })) },
+  {
+    concurrency: Type.Optional(
+      Type.String({ pattern: '^[0-9]{1,3}$', description: 'purchases retried at once, 1..32, default 4' }),
+    ),
+  },
   { additionalProperties: false },
 );
 export const BulkRetryReportSchema = Type.Object(
@@ -280,7 +332,12 @@ export const BulkRetryReportSchema = Type.Object(
       Type.Object(
         {
           purchaseId: Uuid,
-          status: Type.Union([Type.Literal('completed'), Type.Literal('not_applicable'), Type.Literal('failed'), Type.Literal('retryable')]),
+          status: Type.Union([
+            Type.Literal('completed'),
+            Type.Literal('not_applicable'),
+            Type.Literal('failed'),
+            Type.Literal('retryable'),
+          ]),
           error: Nullable(Type.String()),
         },
         { additionalProperties: false },
@@ -294,12 +351,24 @@ export const StatusSchema = Type.Object({ status: Type.String() }, { additionalP
 
 // A date or an ISO-8601 time; the exact rule (and "not in the future") is core's parseReconcileSince.
 export const ReconciliationQuery = Type.Object(
-  { since: Type.Optional(Type.String({ minLength: 1, maxLength: 40, description: 'start of the window: 2026-11-20 or 2026-11-20T08:00:00Z (default 7 days ago)' })) },
+  {
+    since: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 40,
+        description: 'start of the window: 2026-11-20 or 2026-11-20T08:00:00Z (default 7 days ago)',
+      }),
+    ),
+  },
   { additionalProperties: false },
 );
 // The fix takes the same window, in its body.
 export const ReconciliationFixBody = ReconciliationQuery;
-const DriftKindSchema = Type.Union([Type.Literal('unrecorded_transfer'), Type.Literal('missing_at_treasury'), Type.Literal('mismatch')]);
+const DriftKindSchema = Type.Union([
+  Type.Literal('unrecorded_transfer'),
+  Type.Literal('missing_at_treasury'),
+  Type.Literal('mismatch'),
+]);
 const RecordedLevelSchema = Type.Object(
   {
     status: LevelPayoutStatusSchema,
@@ -312,7 +381,13 @@ const RecordedLevelSchema = Type.Object(
   { additionalProperties: false },
 );
 const TreasuryTransferSchema = Type.Object(
-  { reference: Type.String(), beneficiaryId: Type.String(), amount: Type.Integer(), currency: Type.String(), createdAt: Timestamp },
+  {
+    reference: Type.String(),
+    beneficiaryId: Type.String(),
+    amount: Type.Integer(),
+    currency: Type.String(),
+    createdAt: Timestamp,
+  },
   { additionalProperties: false },
 );
 export const ReconciliationReportSchema = Type.Object(

@@ -4,7 +4,14 @@
  * exit; past the timeout, or on a second signal, exit at once.
  */
 import closeWithGrace from 'close-with-grace';
-import { ConfigError, createDatabase, createLogger, gracefulShutdownOptions, loadConfig, logShutdownCause } from '@referrals/core';
+import {
+  ConfigError,
+  createDatabase,
+  createLogger,
+  gracefulShutdownOptions,
+  loadConfig,
+  logShutdownCause,
+} from '@referrals/core';
 import { buildApp } from './app.ts';
 
 // Longer than a request takes (the treasury timeout bounds the slowest one), shorter than the
@@ -37,7 +44,11 @@ try {
   // Fastify logs the address itself, once; this makes that one line ours, with the URL as a field
   // (pino takes `msg` from an object logged alone) for whatever reads the logs.
   const listening = (url: string) => ({ url, docs: `${url}/docs`, msg: `api listening on ${url}` });
-  await app.listen({ host: config.host, port: config.port, listenTextResolver: listening as unknown as (url: string) => string });
+  await app.listen({
+    host: config.host,
+    port: config.port,
+    listenTextResolver: listening as unknown as (url: string) => string,
+  });
 } catch (error) {
   logger.fatal({ err: error }, 'api could not start');
   await db.destroy().catch(() => {});

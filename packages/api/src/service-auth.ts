@@ -13,10 +13,14 @@ export function marketplaceGuard(serviceApiToken: string | undefined, adminToken
   return async function requireMarketplace(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     reply.header('www-authenticate', 'Bearer realm="marketplace"');
     if (expected === undefined && !adminTokens.configured) {
-      throw new DomainError('unauthorized', 'marketplace endpoints are disabled: SERVICE_API_TOKEN is not set on the server');
+      throw new DomainError(
+        'unauthorized',
+        'marketplace endpoints are disabled: SERVICE_API_TOKEN is not set on the server',
+      );
     }
     const token = bearerToken(request);
-    if (token === undefined) throw new DomainError('unauthorized', 'marketplace endpoint: send Authorization: Bearer <SERVICE_API_TOKEN>');
+    if (token === undefined)
+      throw new DomainError('unauthorized', 'marketplace endpoint: send Authorization: Bearer <SERVICE_API_TOKEN>');
     // Both checks always run, so the time taken does not say which kind of token was close.
     const isService = expected !== undefined && timingSafeEqual(digest(token), expected);
     const admin = adminTokens.identify(token);

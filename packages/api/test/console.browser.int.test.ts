@@ -85,7 +85,13 @@ describe.skipIf(!HAS_CHROMIUM)(`operator console in Chromium${SKIPPED}`, () => {
       await signIn(page);
       const [cookie, ...others] = await context.cookies();
       expect(others).toEqual([]);
-      expect(cookie).toMatchObject({ name: 'referrals_console', httpOnly: true, sameSite: 'Strict', secure: false, path: '/console' });
+      expect(cookie).toMatchObject({
+        name: 'referrals_console',
+        httpOnly: true,
+        sameSite: 'Strict',
+        secure: false,
+        path: '/console',
+      });
       expect(cookie!.expires * 1000).toBeGreaterThan(before + 8 * 3_600_000 - 60_000);
       expect(cookie!.expires * 1000).toBeLessThan(Date.now() + 8 * 3_600_000 + 60_000);
       expect(await page.evaluate('document.cookie')).toBe('');
@@ -176,7 +182,9 @@ describe.skipIf(!HAS_CHROMIUM)(`operator console in Chromium${SKIPPED}`, () => {
       const chain = await seedReferralChain(t.db);
       await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
       // No reload: the page's own script swaps in the new counts.
-      await page.locator('[data-count="queued"]', { hasText: new RegExp(`^${queued + 1}$`) }).waitFor({ timeout: 20_000 });
+      await page
+        .locator('[data-count="queued"]', { hasText: new RegExp(`^${queued + 1}$`) })
+        .waitFor({ timeout: 20_000 });
       expect(errors).toEqual([]);
     } finally {
       await context.close();
@@ -196,8 +204,14 @@ describe.skipIf(!HAS_CHROMIUM)(`operator console in Chromium${SKIPPED}`, () => {
       expect(await page.locator('[data-payout-status]').getAttribute('data-payout-status')).toBe('completed');
       expect(await page.locator('tr[data-level="direct"]').textContent()).toContain('paid');
       expect(await page.locator('tr[data-level="grand"]').textContent()).toContain('paid');
-      expect(await page.locator('table.timeline tbody tr').last().textContent()).toMatch(/failed\s*completed\s*console/);
-      expect((await getReferralPayoutStatus(t.db, id)).events.at(-1)).toMatchObject({ from: 'failed', to: 'completed', actor: 'console' });
+      expect(await page.locator('table.timeline tbody tr').last().textContent()).toMatch(
+        /failed\s*completed\s*console/,
+      );
+      expect((await getReferralPayoutStatus(t.db, id)).events.at(-1)).toMatchObject({
+        from: 'failed',
+        to: 'completed',
+        actor: 'console',
+      });
       // Nothing is left to repair on a completed purchase.
       expect(await page.getByRole('button', { name: 'Retry payout' }).count()).toBe(0);
     } finally {
@@ -223,7 +237,11 @@ describe.skipIf(!HAS_CHROMIUM)(`operator console in Chromium${SKIPPED}`, () => {
 
       const view = await getReferralPayoutStatus(t.db, id);
       expect(view).toMatchObject({ status: 'not_applicable', reason: 'written_off' });
-      expect(view.events.at(-1)).toMatchObject({ actor: 'console', operator: 'alice', note: 'account closed, confirmed with support' });
+      expect(view.events.at(-1)).toMatchObject({
+        actor: 'console',
+        operator: 'alice',
+        note: 'account closed, confirmed with support',
+      });
       expect(await page.locator('table.timeline tbody tr').last().textContent()).toContain('console (alice)');
       expect(await page.getByRole('button', { name: 'Write off' }).count()).toBe(0);
       if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, 'console-purchase.png'), fullPage: true });
@@ -240,7 +258,11 @@ describe.skipIf(!HAS_CHROMIUM)(`operator console in Chromium${SKIPPED}`, () => {
       await page.getByRole('button', { name: 'Pause payouts' }).click();
       await page.getByRole('button', { name: 'Resume payouts' }).waitFor();
       expect(await text(page, '.treasury .reason')).toBe('treasury maintenance until 14:00');
-      expect(await readTreasuryGate(t.db)).toMatchObject({ state: 'paused', by: 'alice', reason: 'treasury maintenance until 14:00' });
+      expect(await readTreasuryGate(t.db)).toMatchObject({
+        state: 'paused',
+        by: 'alice',
+        reason: 'treasury maintenance until 14:00',
+      });
       if (SCREENSHOTS) await page.screenshot({ path: join(SCREENSHOTS, 'console-overview.png'), fullPage: true });
 
       await page.getByRole('button', { name: 'Resume payouts' }).click();
@@ -257,7 +279,9 @@ describe.skipIf(!HAS_CHROMIUM)(`operator console in Chromium${SKIPPED}`, () => {
     // Origin check stands between this page and a state change.
     const attacker: Server = createServer((_req, res) => {
       res.setHeader('content-type', 'text/html');
-      res.end(`<form method="post" action="${target}"><input name="reason" value="pwned"></form><script>document.forms[0].submit()</script>`);
+      res.end(
+        `<form method="post" action="${target}"><input name="reason" value="pwned"></form><script>document.forms[0].submit()</script>`,
+      );
     });
     await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
     const { context, page } = await newPage();
@@ -278,7 +302,10 @@ describe.skipIf(!HAS_CHROMIUM)(`operator console in Chromium${SKIPPED}`, () => {
   // Last in this file: it retries every failed purchase the earlier tests left.
   it('retries all failed purchases and shows the outcome', async () => {
     const chain = await seedReferralChain(t.db);
-    const ids = [await failedPurchase(chain, 'treasury answered 503'), await failedPurchase(chain, 'treasury answered 503')];
+    const ids = [
+      await failedPurchase(chain, 'treasury answered 503'),
+      await failedPurchase(chain, 'treasury answered 503'),
+    ];
     const { context, page, errors } = await newPage();
     try {
       await signIn(page);
@@ -289,7 +316,12 @@ describe.skipIf(!HAS_CHROMIUM)(`operator console in Chromium${SKIPPED}`, () => {
       expect(total).toBeGreaterThanOrEqual(ids.length);
       expect(Number(await text(page, '[data-report="completed"]'))).toBe(total);
       expect(Number(await text(page, '[data-report="stillFailed"]'))).toBe(0);
-      for (const id of ids) expect((await getReferralPayoutStatus(t.db, id)).events.at(-1)).toMatchObject({ from: 'failed', to: 'completed', actor: 'console' });
+      for (const id of ids)
+        expect((await getReferralPayoutStatus(t.db, id)).events.at(-1)).toMatchObject({
+          from: 'failed',
+          to: 'completed',
+          actor: 'console',
+        });
       expect(await page.locator('table.results tbody tr').count()).toBe(0);
       expect(errors).toEqual([]);
     } finally {

@@ -15,7 +15,12 @@ beforeAll(() => {
 afterAll(() => app.close());
 
 async function session(): Promise<string> {
-  const response = await app.inject({ method: 'POST', url: '/console/sign-in', headers: form, payload: `token=${ADMIN_TOKEN}` });
+  const response = await app.inject({
+    method: 'POST',
+    url: '/console/sign-in',
+    headers: form,
+    payload: `token=${ADMIN_TOKEN}`,
+  });
   expect(response.statusCode).toBe(303);
   const cookie = response.cookies.find((c) => c.name === 'referrals_console');
   expect(cookie).toBeDefined();
@@ -28,7 +33,11 @@ describe('console without a browser', () => {
     const purchase = await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
     for (const url of ['/console', '/console/payouts?status=failed', `/console/purchases/${purchase.id}`]) {
       const response = await app.inject({ method: 'GET', url, headers: { cookie: 'referrals_console=forged.value' } });
-      expect({ url, status: response.statusCode, location: response.headers.location }).toEqual({ url, status: 303, location: '/console/sign-in' });
+      expect({ url, status: response.statusCode, location: response.headers.location }).toEqual({
+        url,
+        status: 303,
+        location: '/console/sign-in',
+      });
       expect(response.body).toBe('');
     }
   });
@@ -45,7 +54,13 @@ describe('console without a browser', () => {
       [`/console/purchases/${purchase.id}/write-off`, 'reason=x&confirm=yes'],
     ] as const;
     for (const [url, payload] of posts) {
-      for (const origin of [undefined, 'null', 'http://evil.test', 'http://console.test.evil.test', 'https://console.test:8443']) {
+      for (const origin of [
+        undefined,
+        'null',
+        'http://evil.test',
+        'http://console.test.evil.test',
+        'https://console.test:8443',
+      ]) {
         const headers: Record<string, string> = { ...form, cookie };
         if (origin === undefined) delete headers.origin;
         else headers.origin = origin;
@@ -54,7 +69,11 @@ describe('console without a browser', () => {
         expect(response.body).toContain('role="alert"');
       }
       const anonymous = await app.inject({ method: 'POST', url, headers: form, payload });
-      expect({ url, status: anonymous.statusCode, location: anonymous.headers.location }).toEqual({ url, status: 303, location: '/console/sign-in' });
+      expect({ url, status: anonymous.statusCode, location: anonymous.headers.location }).toEqual({
+        url,
+        status: 303,
+        location: '/console/sign-in',
+      });
     }
     expect(await rowCounts(t.db)).toEqual(before);
     expect((await readTreasuryGate(t.db)).state).toBe('closed');
@@ -73,15 +92,28 @@ describe('console without a browser', () => {
     expect(writeOff.statusCode).toBe(409);
     expect(writeOff.body).toContain('only failed referral payouts can be written off');
 
-    const blank = await app.inject({ method: 'POST', url: `/console/purchases/${purchase.id}/write-off`, headers: { ...form, cookie }, payload: 'reason=%20%20' });
+    const blank = await app.inject({
+      method: 'POST',
+      url: `/console/purchases/${purchase.id}/write-off`,
+      headers: { ...form, cookie },
+      payload: 'reason=%20%20',
+    });
     expect(blank.statusCode).toBe(400);
     expect(blank.body).toContain('a reason is required');
 
-    const unknown = await app.inject({ method: 'GET', url: '/console/purchases/00000000-0000-4000-8000-000000000000', headers: { cookie } });
+    const unknown = await app.inject({
+      method: 'GET',
+      url: '/console/purchases/00000000-0000-4000-8000-000000000000',
+      headers: { cookie },
+    });
     expect(unknown.statusCode).toBe(404);
     expect(unknown.headers['content-type']).toMatch(/^text\/html/);
 
-    const search = await app.inject({ method: 'GET', url: `/console/payouts?q=${encodeURIComponent('<script>x</script>')}&from=2026-02-31`, headers: { cookie } });
+    const search = await app.inject({
+      method: 'GET',
+      url: `/console/payouts?q=${encodeURIComponent('<script>x</script>')}&from=2026-02-31`,
+      headers: { cookie },
+    });
     expect(search.statusCode).toBe(400);
     expect(search.body).not.toContain('<script>x');
   });
@@ -89,7 +121,12 @@ describe('console without a browser', () => {
   it('keeps sign-in closed when no admin token is configured', async () => {
     const closed = testApp(t.db, t.url, { env: { ADMIN_API_TOKEN: '' } });
     try {
-      const response = await closed.inject({ method: 'POST', url: '/console/sign-in', headers: form, payload: 'token=' });
+      const response = await closed.inject({
+        method: 'POST',
+        url: '/console/sign-in',
+        headers: form,
+        payload: 'token=',
+      });
       expect(response.statusCode).toBe(401);
       expect(response.body).toContain('Sign-in is disabled');
       expect(response.cookies).toEqual([]);

@@ -35,7 +35,8 @@ describe('marketplace credentials', () => {
       // The console's credential is its session cookie: console.int.test.ts checks its refusals.
       if (route.url.startsWith('/console')) return;
       for (const method of [route.method].flat()) {
-        if (method !== 'HEAD' && !route.url.startsWith('/docs/')) routes.push({ method, url: route.url.replace(/:id\b/, ZERO) });
+        if (method !== 'HEAD' && !route.url.startsWith('/docs/'))
+          routes.push({ method, url: route.url.replace(/:id\b/, ZERO) });
       }
     });
     await listing.ready();
@@ -45,7 +46,11 @@ describe('marketplace credentials', () => {
 
     const before = await rowCounts(t.db);
     for (const route of guarded) {
-      const response = await app.inject({ method: route.method as 'GET', url: route.url, payload: route.method === 'GET' ? undefined : {} });
+      const response = await app.inject({
+        method: route.method as 'GET',
+        url: route.url,
+        payload: route.method === 'GET' ? undefined : {},
+      });
       expect({ ...route, status: response.statusCode }).toEqual({ ...route, status: 401 });
       expect(response.json().error.code).toBe('unauthorized');
     }
@@ -68,7 +73,12 @@ describe('marketplace credentials', () => {
           [app, service, 'passed'],
           [app, admin, 'passed'],
         ] as const) {
-          const response = await target.inject({ method: route.method, url: route.url, headers, payload: route.payload });
+          const response = await target.inject({
+            method: route.method,
+            url: route.url,
+            headers,
+            payload: route.payload,
+          });
           const outcome = response.statusCode === 401 ? 401 : 'passed';
           expect({ ...route, headers, outcome }).toEqual({ ...route, headers, outcome: status });
           if (status === 401) expect(response.headers['www-authenticate']).toMatch(/^Bearer/);
@@ -94,7 +104,11 @@ describe('marketplace credentials', () => {
         payload: { buyerId: chain.buyer.id, contentId: chain.content.id },
       });
       expect(created.statusCode).toBe(201);
-      const summary = await serviceOnly.inject({ method: 'GET', url: '/api/marketplace/referral-payouts/summary', headers: service });
+      const summary = await serviceOnly.inject({
+        method: 'GET',
+        url: '/api/marketplace/referral-payouts/summary',
+        headers: service,
+      });
       expect(summary.statusCode).toBe(401);
     } finally {
       await serviceOnly.close();
@@ -112,7 +126,11 @@ describe('/metrics', () => {
         const response = await guarded.inject({ method: 'GET', url: '/metrics', headers });
         expect(response.statusCode).toBe(401);
       }
-      const scraped = await guarded.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${metricsToken}` } });
+      const scraped = await guarded.inject({
+        method: 'GET',
+        url: '/metrics',
+        headers: { authorization: `Bearer ${metricsToken}` },
+      });
       expect(scraped.statusCode).toBe(200);
       expect(scraped.body).toContain('referral_purchases');
     } finally {
@@ -130,12 +148,15 @@ describe('/metrics', () => {
     });
     const scraped = buildApp({ config: loadConfig({ DATABASE_URL: t.url }), db: counted, logger: silent });
     try {
-      const first = await Promise.all(Array.from({ length: 5 }, () => scraped.inject({ method: 'GET', url: '/metrics' })));
+      const first = await Promise.all(
+        Array.from({ length: 5 }, () => scraped.inject({ method: 'GET', url: '/metrics' })),
+      );
       expect(first.map((r) => r.statusCode)).toEqual([200, 200, 200, 200, 200]);
       const perRefresh = queries;
       expect(perRefresh).toBeGreaterThan(0);
       expect(perRefresh).toBeLessThanOrEqual(8);
-      for (let i = 0; i < 20; i++) expect((await scraped.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(200);
+      for (let i = 0; i < 20; i++)
+        expect((await scraped.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(200);
       expect(queries).toBe(perRefresh);
     } finally {
       await scraped.close();

@@ -89,14 +89,16 @@ const hostileString = () =>
 const hostileValue = (): fc.Arbitrary<unknown> =>
   fc.oneof(
     hostileString(),
-    fc.constantFrom(
-      () => chain.buyer.id,
-      () => chain.creator.id,
-      () => chain.content.id,
-      () => chain.directCode.code,
-      () => 'EUR',
-      () => 'A title',
-    ).map((pick) => pick()),
+    fc
+      .constantFrom(
+        () => chain.buyer.id,
+        () => chain.creator.id,
+        () => chain.content.id,
+        () => chain.directCode.code,
+        () => 'EUR',
+        () => 'A title',
+      )
+      .map((pick) => pick()),
     fc.uuid(),
     fc.integer(),
     fc.constantFrom(0, -1, 1.5, 2 ** 53, 1e300, Number.MAX_SAFE_INTEGER, 10_001),
@@ -115,7 +117,15 @@ function fieldsFrom(names: string[], extra: string[] = []) {
 const pathValue = () =>
   fc.oneof(
     fc.uuid(),
-    fc.constantFrom(chain.buyer.id, chain.content.id, randomUUID().toUpperCase(), '-'.repeat(36), '%00', '%ED%A0%80', `urn%3Auuid%3A${randomUUID()}`),
+    fc.constantFrom(
+      chain.buyer.id,
+      chain.content.id,
+      randomUUID().toUpperCase(),
+      '-'.repeat(36),
+      '%00',
+      '%ED%A0%80',
+      `urn%3Auuid%3A${randomUUID()}`,
+    ),
     hostileString().map(encodePathSegment),
   );
 
@@ -150,7 +160,13 @@ describe('hostile input', () => {
           Object.fromEntries(Object.entries(h).map(([k, v]) => [k, headerText(v)])),
         ),
         credential: credential(),
-        contentType: fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', undefined),
+        contentType: fc.constantFrom(
+          'application/json',
+          'application/json; charset=utf-8',
+          'text/plain',
+          'application/x-www-form-urlencoded',
+          undefined,
+        ),
       }),
     );
 
@@ -164,7 +180,12 @@ describe('hostile input', () => {
         ctx.log(`${route.method} ${url} ${JSON.stringify(headers)} ${payload}`);
 
         const before = await rowCounts(t.db);
-        const response = await app.inject({ method: route.method, url, headers, ...(payload === undefined ? {} : { payload }) });
+        const response = await app.inject({
+          method: route.method,
+          url,
+          headers,
+          ...(payload === undefined ? {} : { payload }),
+        });
         const statuses = answered.get(`${route.method} ${route.url}`) ?? new Set();
         answered.set(`${route.method} ${route.url}`, statuses.add(response.statusCode));
         expect(response.statusCode, response.body).toBeLessThan(500);
@@ -182,18 +203,54 @@ describe('hostile input', () => {
 
   it.each([
     ['a NUL in referralCode', 'POST', '/api/users', { handle: 'nul_code', referralCode: 'AB\u0000C' }],
-    ['a lone surrogate in a title', 'POST', '/api/content', { creatorId: 'CREATOR', title: 'Sour\uD800dough', price: 100, currency: 'EUR' }],
+    [
+      'a lone surrogate in a title',
+      'POST',
+      '/api/content',
+      { creatorId: 'CREATOR', title: 'Sour\uD800dough', price: 100, currency: 'EUR' },
+    ],
     ['a NUL in a search', 'GET', '/api/marketplace/referral-payouts?q=a%00b', undefined],
-    ['a failed-list cursor ["0", uuid]', 'GET', `/api/marketplace/referral-payouts/failed?cursor=${cursorOf(['0', randomUUID()])}`, undefined],
-    ['a failed-list cursor [123, uuid]', 'GET', `/api/marketplace/referral-payouts/failed?cursor=${cursorOf([123, randomUUID()])}`, undefined],
-    ['a failed-list cursor with a 36-dash id', 'GET', `/api/marketplace/referral-payouts/failed?cursor=${cursorOf(['2026-11-28T00:00:00.000Z', '-'.repeat(36)])}`, undefined],
-    ['a failed-list cursor on February 31st', 'GET', `/api/marketplace/referral-payouts/failed?cursor=${cursorOf(['2026-02-31T00:00:00.000Z', randomUUID()])}`, undefined],
-    ['a search cursor at hour 25', 'GET', `/api/marketplace/referral-payouts?cursor=${cursorOf(['2026-11-28T25:00:00.000000Z', randomUUID()])}`, undefined],
+    [
+      'a failed-list cursor ["0", uuid]',
+      'GET',
+      `/api/marketplace/referral-payouts/failed?cursor=${cursorOf(['0', randomUUID()])}`,
+      undefined,
+    ],
+    [
+      'a failed-list cursor [123, uuid]',
+      'GET',
+      `/api/marketplace/referral-payouts/failed?cursor=${cursorOf([123, randomUUID()])}`,
+      undefined,
+    ],
+    [
+      'a failed-list cursor with a 36-dash id',
+      'GET',
+      `/api/marketplace/referral-payouts/failed?cursor=${cursorOf(['2026-11-28T00:00:00.000Z', '-'.repeat(36)])}`,
+      undefined,
+    ],
+    [
+      'a failed-list cursor on February 31st',
+      'GET',
+      `/api/marketplace/referral-payouts/failed?cursor=${cursorOf(['2026-02-31T00:00:00.000Z', randomUUID()])}`,
+      undefined,
+    ],
+    [
+      'a search cursor at hour 25',
+      'GET',
+      `/api/marketplace/referral-payouts?cursor=${cursorOf(['2026-11-28T25:00:00.000000Z', randomUUID()])}`,
+      undefined,
+    ],
     ['a urn:uuid id', 'GET', `/api/marketplace/purchase/urn:uuid:${randomUUID()}`, undefined],
   ])('%s is a 400', async (_what, method, url, body) => {
     const before = await rowCounts(t.db);
-    const payload = body === undefined ? undefined : JSON.parse(JSON.stringify(body).replace('CREATOR', chain.creator.id));
-    const response = await app.inject({ method: method as 'GET', url, headers: admin, ...(payload ? { payload } : {}) });
+    const payload =
+      body === undefined ? undefined : JSON.parse(JSON.stringify(body).replace('CREATOR', chain.creator.id));
+    const response = await app.inject({
+      method: method as 'GET',
+      url,
+      headers: admin,
+      ...(payload ? { payload } : {}),
+    });
     expect(response.statusCode, response.body).toBe(400);
     expect(response.json().error.code).toBe('validation_failed');
     expect(await rowCounts(t.db)).toEqual(before);

@@ -46,7 +46,10 @@ describe('Idempotency-Key, as Stripe keeps it', () => {
     const key = { 'idempotency-key': `order-${randomUUID()}` };
     const first = await create({ buyerId: chain.buyer.id, contentId: chain.content.id }, key);
     const before = await rowCounts(t.db);
-    const shouted = await create({ buyerId: chain.buyer.id.toUpperCase(), contentId: chain.content.id.toUpperCase() }, key);
+    const shouted = await create(
+      { buyerId: chain.buyer.id.toUpperCase(), contentId: chain.content.id.toUpperCase() },
+      key,
+    );
     expect(shouted.statusCode).toBe(201);
     expect(shouted.headers['idempotent-replayed']).toBe('true');
     expect(shouted.body).toBe(first.body);
@@ -63,7 +66,10 @@ describe('Idempotency-Key, as Stripe keeps it', () => {
 
     const twice = await create(body, { 'idempotency-key': [key, 'another'] });
     expect(twice.statusCode).toBe(400);
-    expect(twice.json().error).toEqual({ code: 'validation_failed', message: 'send one Idempotency-Key header, not 2' });
+    expect(twice.json().error).toEqual({
+      code: 'validation_failed',
+      message: 'send one Idempotency-Key header, not 2',
+    });
     const long = await create(body, { 'idempotency-key': 'k'.repeat(256) });
     expect(long.statusCode).toBe(400);
     expect((await create(body, { 'idempotency-key': 'k'.repeat(255) })).statusCode).toBe(201);

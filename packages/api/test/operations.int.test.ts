@@ -38,7 +38,10 @@ describe('health', () => {
         const response = await down.inject({ method: 'GET', url, headers: service });
         expect(response.statusCode, url).toBe(503);
         expect(response.headers['retry-after'], url).toBe('2');
-        expect(response.json().error, url).toEqual({ code: 'service_unavailable', message: 'the database is unavailable; retry later' });
+        expect(response.json().error, url).toEqual({
+          code: 'service_unavailable',
+          message: 'the database is unavailable; retry later',
+        });
         expect(response.body, url).not.toContain('ECONNREFUSED');
       }
     } finally {
@@ -81,9 +84,14 @@ describe('OpenAPI', () => {
       additionalProperties: false,
       required: ['buyerId', 'contentId'],
     });
-    expect(create.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ in: 'header', name: 'idempotency-key' })]));
+    expect(create.parameters).toEqual(
+      expect.arrayContaining([expect.objectContaining({ in: 'header', name: 'idempotency-key' })]),
+    );
     expect(doc.paths['/api/marketplace/referral-payouts/failed'].get.security).toEqual([{ adminToken: [] }]);
-    expect(doc.paths['/api/marketplace/purchase/{id}/confirm'].post.security).toEqual([{ serviceToken: [] }, { adminToken: [] }]);
+    expect(doc.paths['/api/marketplace/purchase/{id}/confirm'].post.security).toEqual([
+      { serviceToken: [] },
+      { adminToken: [] },
+    ]);
     expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(['adminToken', 'metricsToken', 'serviceToken']);
 
     const ui = await app.inject({ method: 'GET', url: '/docs' });
@@ -92,7 +100,11 @@ describe('OpenAPI', () => {
   });
 
   it('answers unknown routes and methods with 404 in the error shape', async () => {
-    for (const [method, url] of [['GET', '/nope'], ['DELETE', '/api/users'], ['PUT', '/api/marketplace/purchases']] as const) {
+    for (const [method, url] of [
+      ['GET', '/nope'],
+      ['DELETE', '/api/users'],
+      ['PUT', '/api/marketplace/purchases'],
+    ] as const) {
       const response = await app.inject({ method, url });
       expect(response.statusCode).toBe(404);
       expect(response.json()).toEqual({ error: { code: 'not_found', message: `no route ${method} ${url}` } });

@@ -1,6 +1,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPurchase, httpGateway, processReferralPayouts, referralEarnings } from '@referrals/core';
-import { confirmedPurchase, type FakeTreasury, type ReferralChain, seedReferralChain, startFakeTreasury, uniqueHandle, waitFor } from '@referrals/testing';
+import {
+  confirmedPurchase,
+  type FakeTreasury,
+  type ReferralChain,
+  seedReferralChain,
+  startFakeTreasury,
+  uniqueHandle,
+  waitFor,
+} from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 import { admin, expectHealthyLedger, rowCounts, silent, testApp } from './support.ts';
 
@@ -23,13 +31,25 @@ afterEach(() => expectHealthyLedger(t.db));
 /** A purchase whose direct level the treasury refused until retries ran out; its grand level is paid. */
 async function failedPurchase(chain: ReferralChain): Promise<string> {
   const purchase = await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
-  const ctx = { db: t.db, gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 2000 }), minPayout: 1, logger: silent };
-  expect(await processReferralPayouts(ctx, purchase.id, { actor: 'worker', finalAttempt: true })).toMatchObject({ status: 'failed' });
+  const ctx = {
+    db: t.db,
+    gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 2000 }),
+    minPayout: 1,
+    logger: silent,
+  };
+  expect(await processReferralPayouts(ctx, purchase.id, { actor: 'worker', finalAttempt: true })).toMatchObject({
+    status: 'failed',
+  });
   return purchase.id;
 }
 
 const writeOff = (id: string, body: unknown, headers: Record<string, string> = admin) =>
-  app.inject({ method: 'POST', url: `/api/marketplace/purchase/${id}/write-off-referral-payouts`, headers, payload: body as object });
+  app.inject({
+    method: 'POST',
+    url: `/api/marketplace/purchase/${id}/write-off-referral-payouts`,
+    headers,
+    payload: body as object,
+  });
 
 describe('POST /api/marketplace/purchase/:id/write-off-referral-payouts', () => {
   it('writes off the unpaid level, keeps the paid one, and records who and why', async () => {
@@ -37,7 +57,11 @@ describe('POST /api/marketplace/purchase/:id/write-off-referral-payouts', () => 
     const id = await failedPurchase(chain);
     expect(await referralEarnings(t.db, chain.grand.id)).toBe(500);
 
-    const response = await writeOff(id, { reason: '  beneficiary account closed  ' }, { authorization: `Bearer ${ALICE_TOKEN}` });
+    const response = await writeOff(
+      id,
+      { reason: '  beneficiary account closed  ' },
+      { authorization: `Bearer ${ALICE_TOKEN}` },
+    );
     expect(response.statusCode).toBe(200);
     const view = response.json();
     expect(view).toMatchObject({ purchaseId: id, status: 'not_applicable', reason: 'written_off', attempts: 1 });
@@ -58,7 +82,11 @@ describe('POST /api/marketplace/purchase/:id/write-off-referral-payouts', () => 
     expect(await referralEarnings(t.db, chain.direct.id)).toBe(0);
     expect(await referralEarnings(t.db, chain.grand.id)).toBe(500);
     const before = await rowCounts(t.db);
-    const again = await app.inject({ method: 'POST', url: `/api/marketplace/purchase/${id}/process-referral-payouts`, headers: admin });
+    const again = await app.inject({
+      method: 'POST',
+      url: `/api/marketplace/purchase/${id}/process-referral-payouts`,
+      headers: admin,
+    });
     expect(again.json()).toMatchObject({ status: 'not_applicable', reason: 'written_off' });
     expect(await rowCounts(t.db)).toEqual(before);
     expect(treasury.requestsFor(`${id}:grand`)).toBe(1);
@@ -67,7 +95,11 @@ describe('POST /api/marketplace/purchase/:id/write-off-referral-payouts', () => 
   it('names no operator for the shared ADMIN_API_TOKEN', async () => {
     const id = await failedPurchase(await seedReferralChain(t.db));
     const response = await writeOff(id, { reason: 'duplicate account' });
-    expect(response.json().events.at(-1)).toMatchObject({ actor: 'admin-api', operator: null, note: 'duplicate account' });
+    expect(response.json().events.at(-1)).toMatchObject({
+      actor: 'admin-api',
+      operator: null,
+      note: 'duplicate account',
+    });
   });
 
   it('answers 409 unless the purchase is failed, and writes nothing', async () => {
@@ -75,7 +107,11 @@ describe('POST /api/marketplace/purchase/:id/write-off-referral-payouts', () => 
     const { purchase: pending } = await createPurchase(t.db, { buyerId: chain.buyer.id, contentId: chain.content.id });
     const queued = await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
     const completed = await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
-    await app.inject({ method: 'POST', url: `/api/marketplace/purchase/${completed.id}/process-referral-payouts`, headers: admin });
+    await app.inject({
+      method: 'POST',
+      url: `/api/marketplace/purchase/${completed.id}/process-referral-payouts`,
+      headers: admin,
+    });
     const writtenOff = await failedPurchase(chain);
     expect((await writeOff(writtenOff, { reason: 'first' })).statusCode).toBe(200);
 
@@ -87,7 +123,11 @@ describe('POST /api/marketplace/purchase/:id/write-off-referral-payouts', () => 
       [writtenOff, 'not_applicable'],
     ]) {
       const response = await writeOff(id!, { reason: 'again' });
-      expect({ id, status: response.statusCode, code: response.json().error.code }).toEqual({ id, status: 409, code: 'conflict' });
+      expect({ id, status: response.statusCode, code: response.json().error.code }).toEqual({
+        id,
+        status: 409,
+        code: 'conflict',
+      });
       expect(response.json().error.message).toContain(`is ${status}`);
     }
     expect(await rowCounts(t.db)).toEqual(before);
@@ -111,16 +151,25 @@ describe('POST /api/marketplace/purchase/:id/write-off-referral-payouts', () => 
       const response = await writeOff(target, body);
       expect({ body, status: response.statusCode, code: response.json().error.code }).toEqual({ body, status, code });
     }
-    expect((await writeOff(id, { reason: 'ok' }, { authorization: 'Bearer wrong-token-0123456789' })).statusCode).toBe(401);
+    expect((await writeOff(id, { reason: 'ok' }, { authorization: 'Bearer wrong-token-0123456789' })).statusCode).toBe(
+      401,
+    );
     expect(await rowCounts(t.db)).toEqual(before);
   });
 });
 
 describe('GET /api/marketplace/referral-payouts', () => {
   const search = async (query: string) => {
-    const response = await app.inject({ method: 'GET', url: `/api/marketplace/referral-payouts?${query}`, headers: admin });
+    const response = await app.inject({
+      method: 'GET',
+      url: `/api/marketplace/referral-payouts?${query}`,
+      headers: admin,
+    });
     expect(response.statusCode, response.body).toBe(200);
-    return response.json() as { items: { purchaseId: string; status: string; buyerHandle: string; lastError: string | null }[]; nextCursor: string | null };
+    return response.json() as {
+      items: { purchaseId: string; status: string; buyerHandle: string; lastError: string | null }[];
+      nextCursor: string | null;
+    };
   };
   const ids = (page: { items: { purchaseId: string }[] }) => page.items.map((i) => i.purchaseId);
 
@@ -129,13 +178,20 @@ describe('GET /api/marketplace/referral-payouts', () => {
     const other = await seedReferralChain(t.db);
     const failed = await failedPurchase(chain);
     const completed = await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
-    await app.inject({ method: 'POST', url: `/api/marketplace/purchase/${completed.id}/process-referral-payouts`, headers: admin });
+    await app.inject({
+      method: 'POST',
+      url: `/api/marketplace/purchase/${completed.id}/process-referral-payouts`,
+      headers: admin,
+    });
     const unrelated = await confirmedPurchase(t.db, other.buyer.id, other.content.id);
 
     expect(ids(await search(`q=${failed}`))).toEqual([failed]);
     expect(ids(await search(`q=${chain.buyer.id}`))).toEqual([completed.id, failed]);
     expect(ids(await search(`q=${chain.direct.id}`))).toEqual([completed.id, failed]);
-    expect(ids(await search(`q=${encodeURIComponent(chain.buyer.handle.toUpperCase())}`))).toEqual([completed.id, failed]);
+    expect(ids(await search(`q=${encodeURIComponent(chain.buyer.handle.toUpperCase())}`))).toEqual([
+      completed.id,
+      failed,
+    ]);
     expect(ids(await search(`q=${encodeURIComponent(`@${chain.grand.handle}`)}`))).toEqual([completed.id, failed]);
     expect(ids(await search(`q=${other.buyer.id}`))).toEqual([unrelated.id]);
     const byError = await search(`q=${encodeURIComponent('bad day')}&status=failed&limit=200`);
@@ -172,13 +228,34 @@ describe('GET /api/marketplace/referral-payouts', () => {
     const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
     expect(ids(await search(`q=${chain.buyer.id}&from=${today}&to=${tomorrow}`))).toEqual([purchase.id]);
     expect(ids(await search(`q=${chain.buyer.id}&from=${tomorrow}`))).toEqual([]);
-    expect(ids(await search(`q=${chain.buyer.id}&to=${encodeURIComponent(new Date(Date.now() - 3_600_000).toISOString())}`))).toEqual([]);
+    expect(
+      ids(await search(`q=${chain.buyer.id}&to=${encodeURIComponent(new Date(Date.now() - 3_600_000).toISOString())}`)),
+    ).toEqual([]);
   });
 
   it('answers 400 for bad parameters and 401 without a token', async () => {
-    for (const query of ['status=paid', 'limit=0', 'limit=201', 'limit=abc', 'from=2026-02-31', 'from=yesterday', 'from=2026-11-28&to=2026-11-27', 'cursor=abc', `q=${'x'.repeat(201)}`, 'other=1']) {
-      const response = await app.inject({ method: 'GET', url: `/api/marketplace/referral-payouts?${query}`, headers: admin });
-      expect({ query, status: response.statusCode, code: response.json().error.code }).toEqual({ query, status: 400, code: 'validation_failed' });
+    for (const query of [
+      'status=paid',
+      'limit=0',
+      'limit=201',
+      'limit=abc',
+      'from=2026-02-31',
+      'from=yesterday',
+      'from=2026-11-28&to=2026-11-27',
+      'cursor=abc',
+      `q=${'x'.repeat(201)}`,
+      'other=1',
+    ]) {
+      const response = await app.inject({
+        method: 'GET',
+        url: `/api/marketplace/referral-payouts?${query}`,
+        headers: admin,
+      });
+      expect({ query, status: response.statusCode, code: response.json().error.code }).toEqual({
+        query,
+        status: 400,
+        code: 'validation_failed',
+      });
     }
     expect((await app.inject({ method: 'GET', url: '/api/marketplace/referral-payouts' })).statusCode).toBe(401);
   });
@@ -213,7 +290,13 @@ describe('POST /api/marketplace/referral-payouts/failed/process', () => {
       // Grand levels were paid before the run: each was sent once, never again.
       for (const id of ids) expect(treasury.requestsFor(`${id}:grand`)).toBe(1);
       expect(await referralEarnings(t.db, chain.direct.id)).toBe(2 * 1000);
-      const events = (await app.inject({ method: 'GET', url: `/api/marketplace/purchase/${ids[0]}/referral-payout-status`, headers: admin })).json().events;
+      const events = (
+        await app.inject({
+          method: 'GET',
+          url: `/api/marketplace/purchase/${ids[0]}/referral-payout-status`,
+          headers: admin,
+        })
+      ).json().events;
       expect(events.at(-1)).toMatchObject({ from: 'failed', to: 'completed', actor: 'admin-api' });
     } finally {
       treasury.setMode({ kind: 'fail', times: Number.POSITIVE_INFINITY, only: (key) => key.endsWith(':direct') });

@@ -13,7 +13,9 @@ const URL = '/api/marketplace/referral-payouts/reconciliation';
 
 beforeAll(async () => {
   treasury = await startFakeTreasury();
-  app = testApp(t.db, t.url, { env: { PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url, TREASURY_TIMEOUT_MS: '1000' } });
+  app = testApp(t.db, t.url, {
+    env: { PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url, TREASURY_TIMEOUT_MS: '1000' },
+  });
 });
 afterAll(async () => {
   await app.close();
@@ -22,21 +24,40 @@ afterAll(async () => {
 beforeEach(() => {
   since = new Date().toISOString();
   treasury.setMode({ kind: 'succeed' });
-  payouts = { db: t.db, gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 5_000 }), minPayout: 1, logger: silent };
+  payouts = {
+    db: t.db,
+    gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 5_000 }),
+    minPayout: 1,
+    logger: silent,
+  };
 });
-
 
 describe('GET /api/marketplace/referral-payouts/reconciliation', () => {
   it('answers the report: drift for a lost answer, none for a clean purchase', async () => {
     await paidReferralPurchase(payouts);
     const lost = await failedAfterLostAnswers(payouts, treasury);
 
-    const response = await app.inject({ method: 'GET', url: `${URL}?since=${encodeURIComponent(since)}`, headers: admin });
+    const response = await app.inject({
+      method: 'GET',
+      url: `${URL}?since=${encodeURIComponent(since)}`,
+      headers: admin,
+    });
     expect(response.statusCode).toBe(200);
     const report = response.json();
-    expect(report).toMatchObject({ since, gateway: 'http', treasuryTransfers: 4, recordedLevels: 4, fixed: [], driftTruncated: false });
+    expect(report).toMatchObject({
+      since,
+      gateway: 'http',
+      treasuryTransfers: 4,
+      recordedLevels: 4,
+      fixed: [],
+      driftTruncated: false,
+    });
     expect(report.driftCounts).toEqual({ unrecorded_transfer: 2, missing_at_treasury: 0, mismatch: 0 });
-    expect(report.drift.map((d: { purchaseId: string; level: string; fixable: boolean }) => [d.purchaseId, d.level, d.fixable]).sort()).toEqual([
+    expect(
+      report.drift
+        .map((d: { purchaseId: string; level: string; fixable: boolean }) => [d.purchaseId, d.level, d.fixable])
+        .sort(),
+    ).toEqual([
       [lost, 'direct', true],
       [lost, 'grand', true],
     ]);
@@ -58,7 +79,10 @@ describe('GET /api/marketplace/referral-payouts/reconciliation', () => {
     ] as const) {
       const response = await app.inject({ method: 'GET', url: `${URL}?${query}`, headers: admin });
       expect(response.statusCode, query).toBe(400);
-      expect(response.json().error).toMatchObject({ code: 'validation_failed', message: expect.stringMatching(message) });
+      expect(response.json().error).toMatchObject({
+        code: 'validation_failed',
+        message: expect.stringMatching(message),
+      });
     }
     const anonymous = await app.inject({ method: 'GET', url: URL });
     expect(anonymous.statusCode).toBe(401);
@@ -68,9 +92,16 @@ describe('GET /api/marketplace/referral-payouts/reconciliation', () => {
 
   it('answers 502 when the treasury cannot be read', async () => {
     treasury.setMode({ kind: 'hang' });
-    const response = await app.inject({ method: 'GET', url: `${URL}?since=${encodeURIComponent(since)}`, headers: admin });
+    const response = await app.inject({
+      method: 'GET',
+      url: `${URL}?since=${encodeURIComponent(since)}`,
+      headers: admin,
+    });
     expect(response.statusCode).toBe(502);
-    expect(response.json().error).toMatchObject({ code: 'treasury_unavailable', message: expect.stringMatching(/did not answer within 1000 ms/) });
+    expect(response.json().error).toMatchObject({
+      code: 'treasury_unavailable',
+      message: expect.stringMatching(/did not answer within 1000 ms/),
+    });
   });
 });
 
@@ -82,10 +113,18 @@ describe('POST /api/marketplace/referral-payouts/reconciliation/fix', () => {
     expect(response.statusCode).toBe(200);
     const report = response.json();
     expect(report).toMatchObject({ drift: [], fixedCount: 2 });
-    expect(report.fixed.map((f: { purchaseId: string; level: string }) => `${f.purchaseId}:${f.level}`).sort()).toEqual([`${lost}:direct`, `${lost}:grand`]);
+    expect(report.fixed.map((f: { purchaseId: string; level: string }) => `${f.purchaseId}:${f.level}`).sort()).toEqual(
+      [`${lost}:direct`, `${lost}:grand`],
+    );
     expect(treasury.requestCount).toBe(requests);
 
-    const status = (await app.inject({ method: 'GET', url: `/api/marketplace/purchase/${lost}/referral-payout-status`, headers: admin })).json();
+    const status = (
+      await app.inject({
+        method: 'GET',
+        url: `/api/marketplace/purchase/${lost}/referral-payout-status`,
+        headers: admin,
+      })
+    ).json();
     expect(status).toMatchObject({ status: 'completed', reason: 'reconciled' });
     expect(status.events.filter((e: { actor: string }) => e.actor === 'admin-api')).toHaveLength(2);
 

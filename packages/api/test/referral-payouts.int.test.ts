@@ -1,6 +1,18 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { confirmPurchase, createPurchase, httpGateway, processReferralPayouts, referralEarnings } from '@referrals/core';
-import { confirmedPurchase, type FakeTreasury, seedReferralChain, startFakeTreasury, type ReferralChain } from '@referrals/testing';
+import {
+  confirmPurchase,
+  createPurchase,
+  httpGateway,
+  processReferralPayouts,
+  referralEarnings,
+} from '@referrals/core';
+import {
+  confirmedPurchase,
+  type FakeTreasury,
+  seedReferralChain,
+  startFakeTreasury,
+  type ReferralChain,
+} from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 import { admin, ADMIN_TOKEN, expectHealthyLedger, rowCounts, service, silent, testApp } from './support.ts';
 
@@ -62,8 +74,17 @@ describe('admin authentication', () => {
           [unset, admin],
         ];
         for (const [target, headers] of attempts) {
-          const response = await target.inject({ method: route.method, url: route.url(purchase.id), headers, ...(route.payload ? { payload: route.payload } : {}) });
-          expect({ url: route.url(purchase.id), headers, status: response.statusCode }).toEqual({ url: route.url(purchase.id), headers, status: 401 });
+          const response = await target.inject({
+            method: route.method,
+            url: route.url(purchase.id),
+            headers,
+            ...(route.payload ? { payload: route.payload } : {}),
+          });
+          expect({ url: route.url(purchase.id), headers, status: response.statusCode }).toEqual({
+            url: route.url(purchase.id),
+            headers,
+            status: 401,
+          });
           expect(response.json().error.code).toBe('unauthorized');
           expect(response.headers['www-authenticate']).toMatch(/^Bearer/);
           if (target === unset) expect(response.json().error.message).toContain('ADMIN_API_TOKEN is not set');
@@ -73,7 +94,11 @@ describe('admin authentication', () => {
       await unset.close();
     }
     expect(await rowCounts(t.db)).toEqual(before);
-    const lowercaseScheme = await app.inject({ method: 'GET', url: '/api/marketplace/referral-payouts/summary', headers: { authorization: `bearer ${ADMIN_TOKEN}` } });
+    const lowercaseScheme = await app.inject({
+      method: 'GET',
+      url: '/api/marketplace/referral-payouts/summary',
+      headers: { authorization: `bearer ${ADMIN_TOKEN}` },
+    });
     expect(lowercaseScheme.statusCode).toBe(200);
   });
 });
@@ -87,8 +112,21 @@ describe('POST /api/marketplace/purchase/:id/process-referral-payouts', () => {
     const first = await app.inject({ method: 'POST', url, headers: admin });
     expect(first.statusCode).toBe(200);
     const status = first.json();
-    expect(status).toMatchObject({ purchaseId: purchase.id, status: 'completed', reason: null, attempts: 1, lastError: null });
-    expect(status.payouts.map((p: { level: string; amount: number; status: string; beneficiaryId: string }) => [p.level, p.amount, p.status, p.beneficiaryId])).toEqual([
+    expect(status).toMatchObject({
+      purchaseId: purchase.id,
+      status: 'completed',
+      reason: null,
+      attempts: 1,
+      lastError: null,
+    });
+    expect(
+      status.payouts.map((p: { level: string; amount: number; status: string; beneficiaryId: string }) => [
+        p.level,
+        p.amount,
+        p.status,
+        p.beneficiaryId,
+      ]),
+    ).toEqual([
       ['direct', 1000, 'paid', chain.direct.id],
       ['grand', 500, 'paid', chain.grand.id],
     ]);
@@ -105,7 +143,11 @@ describe('POST /api/marketplace/purchase/:id/process-referral-payouts', () => {
     expect(await referralEarnings(t.db, chain.direct.id)).toBe(1000);
     expect(await referralEarnings(t.db, chain.grand.id)).toBe(500);
 
-    const viaStatus = await app.inject({ method: 'GET', url: `/api/marketplace/purchase/${purchase.id}/referral-payout-status`, headers: admin });
+    const viaStatus = await app.inject({
+      method: 'GET',
+      url: `/api/marketplace/purchase/${purchase.id}/referral-payout-status`,
+      headers: admin,
+    });
     expect(viaStatus.statusCode).toBe(200);
     expect(viaStatus.json()).toEqual(status);
   });
@@ -114,7 +156,9 @@ describe('POST /api/marketplace/purchase/:id/process-referral-payouts', () => {
     const chain = await seedReferralChain(t.db);
     const purchase = await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
     const url = `/api/marketplace/purchase/${purchase.id}/process-referral-payouts`;
-    const responses = await Promise.all(Array.from({ length: 5 }, () => app.inject({ method: 'POST', url, headers: admin })));
+    const responses = await Promise.all(
+      Array.from({ length: 5 }, () => app.inject({ method: 'POST', url, headers: admin })),
+    );
     expect(responses.map((r) => [r.statusCode, r.json().status])).toEqual(Array(5).fill([200, 'completed']));
     expect(await referralEarnings(t.db, chain.direct.id)).toBe(1000);
   });
@@ -137,7 +181,12 @@ describe('POST /api/marketplace/purchase/:id/process-referral-payouts', () => {
           expect(response.json()).toMatchObject({ purchaseId: id, status: null, payouts: [], events: [] });
           continue;
         }
-        expect({ id, url: route.url(id), status: response.statusCode, code: response.json().error.code }).toEqual({ id, url: route.url(id), status, code });
+        expect({ id, url: route.url(id), status: response.statusCode, code: response.json().error.code }).toEqual({
+          id,
+          url: route.url(id),
+          status,
+          code,
+        });
       }
     }
     expect(await rowCounts(t.db)).toEqual(before);
@@ -152,7 +201,11 @@ describe('POST /api/marketplace/purchase/:id/process-referral-payouts', () => {
       const response = await failing.inject({ method: 'POST', url, headers: admin });
       expect(response.statusCode).toBe(200);
       const status = response.json();
-      expect(status).toMatchObject({ status: 'queued', attempts: 1, lastError: expect.stringContaining('treasury answered 500') });
+      expect(status).toMatchObject({
+        status: 'queued',
+        attempts: 1,
+        lastError: expect.stringContaining('treasury answered 500'),
+      });
       expect(status.payouts.map((p: { status: string }) => p.status)).toEqual(['failed', 'failed']);
       expect(status.events.at(-1)).toMatchObject({ from: 'queued', to: 'queued', actor: 'admin-api', attempt: 1 });
 
@@ -173,7 +226,9 @@ describe('POST /api/marketplace/purchase/:id/process-referral-payouts', () => {
 describe('GET /api/marketplace/referral-payouts/failed', () => {
   it('pages newest first and stays correct while new failures arrive', async () => {
     const chain = await seedReferralChain(t.db);
-    const already = (await app.inject({ method: 'GET', url: '/api/marketplace/referral-payouts/failed?limit=500', headers: admin })).json();
+    const already = (
+      await app.inject({ method: 'GET', url: '/api/marketplace/referral-payouts/failed?limit=500', headers: admin })
+    ).json();
     const original: string[] = [];
     for (let i = 0; i < 5; i++) original.push(await failedPurchase(chain));
     const expectedOrder = [...original].reverse();
@@ -183,14 +238,24 @@ describe('GET /api/marketplace/referral-payouts/failed', () => {
     let pages = 0;
     do {
       const query: string = cursor === null ? 'limit=2' : `limit=2&cursor=${encodeURIComponent(cursor)}`;
-      const response = await app.inject({ method: 'GET', url: `/api/marketplace/referral-payouts/failed?${query}`, headers: admin });
+      const response = await app.inject({
+        method: 'GET',
+        url: `/api/marketplace/referral-payouts/failed?${query}`,
+        headers: admin,
+      });
       expect(response.statusCode).toBe(200);
       const page = response.json();
       expect(page.items.length).toBeLessThanOrEqual(2);
       expect(page.total).toBe(already.total + original.length + 2 * pages);
       seen.push(...page.items.map((item: { purchaseId: string }) => item.purchaseId));
       for (const item of page.items) {
-        expect(item).toMatchObject({ buyerId: chain.buyer.id, contentId: chain.content.id, price: 10_000, currency: 'EUR', attempts: 1 });
+        expect(item).toMatchObject({
+          buyerId: chain.buyer.id,
+          contentId: chain.content.id,
+          price: 10_000,
+          currency: 'EUR',
+          attempts: 1,
+        });
         expect(item.lastError).toContain('treasury answered 500');
       }
       cursor = page.nextCursor;
@@ -212,10 +277,31 @@ describe('GET /api/marketplace/referral-payouts/failed', () => {
     const page = ok.json();
     expect(Object.keys(page)).toEqual(['items', 'nextCursor', 'total']);
     expect(page.items.length).toBe(Math.min(50, page.total));
-    expect((await app.inject({ method: 'GET', url: '/api/marketplace/referral-payouts/failed?limit=500', headers: admin })).statusCode).toBe(200);
-    for (const query of ['limit=0', 'limit=501', 'limit=abc', 'limit=-1', 'limit=1.5', 'limit=', 'cursor=bm9wZQ', 'cursor=%5B%5D', 'page=2']) {
-      const response = await app.inject({ method: 'GET', url: `/api/marketplace/referral-payouts/failed?${query}`, headers: admin });
-      expect({ query, status: response.statusCode, code: response.json().error?.code }).toEqual({ query, status: 400, code: 'validation_failed' });
+    expect(
+      (await app.inject({ method: 'GET', url: '/api/marketplace/referral-payouts/failed?limit=500', headers: admin }))
+        .statusCode,
+    ).toBe(200);
+    for (const query of [
+      'limit=0',
+      'limit=501',
+      'limit=abc',
+      'limit=-1',
+      'limit=1.5',
+      'limit=',
+      'cursor=bm9wZQ',
+      'cursor=%5B%5D',
+      'page=2',
+    ]) {
+      const response = await app.inject({
+        method: 'GET',
+        url: `/api/marketplace/referral-payouts/failed?${query}`,
+        headers: admin,
+      });
+      expect({ query, status: response.statusCode, code: response.json().error?.code }).toEqual({
+        query,
+        status: 400,
+        code: 'validation_failed',
+      });
     }
   });
 });
@@ -224,7 +310,11 @@ describe('GET /api/marketplace/referral-payouts/summary', () => {
   it('counts purchases per status, the queued age and the outbox backlog', async () => {
     const chain = await seedReferralChain(t.db);
     await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
-    const response = await app.inject({ method: 'GET', url: '/api/marketplace/referral-payouts/summary', headers: admin });
+    const response = await app.inject({
+      method: 'GET',
+      url: '/api/marketplace/referral-payouts/summary',
+      headers: admin,
+    });
     expect(response.statusCode).toBe(200);
     const summary = response.json();
     const counts = await t.db
@@ -240,7 +330,11 @@ describe('GET /api/marketplace/referral-payouts/summary', () => {
     expect(summary.failuresLastHour).toBe(summary.counts.failed);
     expect(summary.failuresLastDay).toBe(summary.counts.failed);
     // The five newest failures, as the failed list pages them.
-    const newest = await app.inject({ method: 'GET', url: '/api/marketplace/referral-payouts/failed?limit=5', headers: admin });
+    const newest = await app.inject({
+      method: 'GET',
+      url: '/api/marketplace/referral-payouts/failed?limit=5',
+      headers: admin,
+    });
     expect(summary.counts.failed).toBeGreaterThan(0);
     expect(summary.recentFailures).toHaveLength(Math.min(5, summary.counts.failed));
     expect(summary.recentFailures).toEqual(newest.json().items);
@@ -265,9 +359,20 @@ describe('GET /metrics', () => {
       payload: { paymentReference: 'pay_metrics' },
     });
     expect(confirm.statusCode).toBe(200);
-    await app.inject({ method: 'POST', url: `/api/marketplace/purchase/${purchase.id}/process-referral-payouts`, headers: admin });
+    await app.inject({
+      method: 'POST',
+      url: `/api/marketplace/purchase/${purchase.id}/process-referral-payouts`,
+      headers: admin,
+    });
     // A confirmation made elsewhere (the core call) shows in the gauges, which read the database.
-    await confirmPurchase(t.db, { purchaseId: (await createPurchase(t.db, { buyerId: chain.buyer.id, contentId: chain.content.id })).purchase.id, paymentReference: 'pay_core' }, { platformFeeBps: 3000 });
+    await confirmPurchase(
+      t.db,
+      {
+        purchaseId: (await createPurchase(t.db, { buyerId: chain.buyer.id, contentId: chain.content.id })).purchase.id,
+        paymentReference: 'pay_core',
+      },
+      { platformFeeBps: 3000 },
+    );
 
     const response = await app.inject({ method: 'GET', url: '/metrics' });
     expect(response.statusCode).toBe(200);
@@ -292,7 +397,11 @@ describe('GET /metrics', () => {
     ]) {
       expect(text, name).toContain(name);
     }
-    const queued = await t.db.selectFrom('purchases').select((eb) => eb.fn.countAll<number>().as('n')).where('referral_payout_status', '=', 'queued').executeTakeFirstOrThrow();
+    const queued = await t.db
+      .selectFrom('purchases')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('referral_payout_status', '=', 'queued')
+      .executeTakeFirstOrThrow();
     expect(text).toContain(`referral_purchases{referral_payout_status="queued"} ${Number(queued.n)}`);
   });
 });

@@ -13,15 +13,25 @@ describe('request logging', () => {
     const lines: Record<string, unknown>[] = [];
     const sink = new Writable({
       write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+        for (const line of chunk.toString().split('\n'))
+          if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
         done();
       },
     });
-    const app = buildApp({ config: loadConfig({ DATABASE_URL: t.url, SERVICE_API_TOKEN: SERVICE_TOKEN }), db: t.db, logger: pino({ level: 'info' }, sink) });
+    const app = buildApp({
+      config: loadConfig({ DATABASE_URL: t.url, SERVICE_API_TOKEN: SERVICE_TOKEN }),
+      db: t.db,
+      logger: pino({ level: 'info' }, sink),
+    });
     try {
       await app.inject({ method: 'GET', url: '/healthz' });
       await app.inject({ method: 'GET', url: '/metrics' });
-      const created = await app.inject({ method: 'POST', url: '/api/users', headers: service, payload: { handle: 'logged_user' } });
+      const created = await app.inject({
+        method: 'POST',
+        url: '/api/users',
+        headers: service,
+        payload: { handle: 'logged_user' },
+      });
       expect(created.statusCode).toBe(201);
       await app.inject({ method: 'GET', url: '/api/marketplace/purchase/not-a-uuid', headers: service });
     } finally {
@@ -30,7 +40,9 @@ describe('request logging', () => {
     // Nothing but the two request lines: no "incoming request", "request completed" or "request refused".
     expect(lines.map((line) => line.msg)).toEqual([
       expect.stringMatching(/^POST \/api\/users 201 \d+ ms$/),
-      expect.stringMatching(/^GET \/api\/marketplace\/purchase\/not-a-uuid 400 \d+ ms validation_failed: params\/id must match /),
+      expect.stringMatching(
+        /^GET \/api\/marketplace\/purchase\/not-a-uuid 400 \d+ ms validation_failed: params\/id must match /,
+      ),
     ]);
     expect(lines[1]).toMatchObject({ code: 'validation_failed', request: { method: 'GET', statusCode: 400 } });
   });

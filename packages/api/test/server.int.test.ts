@@ -24,7 +24,10 @@ describe('server entry', () => {
   it('listens, logs its URL, serves, and exits 0 on SIGTERM', async () => {
     const server = startServer({ DATABASE_URL: t.url, PORT: '0', LOG_LEVEL: 'info' });
     try {
-      const url = await waitFor(() => /"url":"(http:[^"]+)"/.exec(server.stdout())?.[1], { what: 'the listening log line', timeoutMs: 20_000 });
+      const url = await waitFor(() => /"url":"(http:[^"]+)"/.exec(server.stdout())?.[1], {
+        what: 'the listening log line',
+        timeoutMs: 20_000,
+      });
       expect(server.stdout().match(/listening/g)).toEqual(['listening']);
       const ready = await fetch(`${url}/readyz`);
       expect(ready.status).toBe(200);

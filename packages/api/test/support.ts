@@ -17,7 +17,12 @@ export function testApp(
   url: string,
   options: { env?: Record<string, string>; gateway?: PayoutGateway } = {},
 ) {
-  const config = loadConfig({ DATABASE_URL: url, ADMIN_API_TOKEN: ADMIN_TOKEN, SERVICE_API_TOKEN: SERVICE_TOKEN, ...options.env });
+  const config = loadConfig({
+    DATABASE_URL: url,
+    ADMIN_API_TOKEN: ADMIN_TOKEN,
+    SERVICE_API_TOKEN: SERVICE_TOKEN,
+    ...options.env,
+  });
   return buildApp({ config, db, logger: silent, gateway: options.gateway });
 }
 

@@ -55,7 +55,11 @@ export async function openBench(settings: BenchSettings): Promise<Bench> {
     template,
     log: (message) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`),
     async database(label) {
-      const created = await createDatabaseFromTemplate(settings.adminUrl, template, `rp_bench_${label.replace(/[^a-z0-9]/g, '')}`);
+      const created = await createDatabaseFromTemplate(
+        settings.adminUrl,
+        template,
+        `rp_bench_${label.replace(/[^a-z0-9]/g, '')}`,
+      );
       const pool = createPool(created.url, { max: 4, applicationName: 'referral-payouts-bench' });
       return {
         name: created.name,
@@ -88,26 +92,55 @@ export interface HttpService extends Service {
   baseUrl: string;
 }
 
-export async function startApi(bench: Bench, databaseUrl: string, extra: Record<string, string> = {}, name = 'api'): Promise<HttpService> {
+export async function startApi(
+  bench: Bench,
+  databaseUrl: string,
+  extra: Record<string, string> = {},
+  name = 'api',
+): Promise<HttpService> {
   const port = await freePort();
-  const service = startService(name, API_ENTRY, productEnv(databaseUrl, { PORT: String(port), ...extra }), bench.logDir);
+  const service = startService(
+    name,
+    API_ENTRY,
+    productEnv(databaseUrl, { PORT: String(port), ...extra }),
+    bench.logDir,
+  );
   const baseUrl = `http://127.0.0.1:${port}`;
   await waitForHttp(service, `${baseUrl}/healthz`);
   return { ...service, baseUrl };
 }
 
-export async function startSyncConfirmServer(bench: Bench, databaseUrl: string, treasuryUrl: string): Promise<HttpService> {
+export async function startSyncConfirmServer(
+  bench: Bench,
+  databaseUrl: string,
+  treasuryUrl: string,
+): Promise<HttpService> {
   const port = await freePort();
-  const service = startService('sync-confirm', SYNC_CONFIRM_ENTRY, productEnv(databaseUrl, { PORT: String(port), TREASURY_URL: treasuryUrl }), bench.logDir);
+  const service = startService(
+    'sync-confirm',
+    SYNC_CONFIRM_ENTRY,
+    productEnv(databaseUrl, { PORT: String(port), TREASURY_URL: treasuryUrl }),
+    bench.logDir,
+  );
   const baseUrl = `http://127.0.0.1:${port}`;
   await waitForHttp(service, `${baseUrl}/healthz`);
   return { ...service, baseUrl };
 }
 
 /** A worker process; ready once its metrics endpoint answers, which it serves after the relay starts. */
-export async function startWorkerProcess(bench: Bench, databaseUrl: string, extra: Record<string, string> = {}, name = 'worker'): Promise<Service> {
+export async function startWorkerProcess(
+  bench: Bench,
+  databaseUrl: string,
+  extra: Record<string, string> = {},
+  name = 'worker',
+): Promise<Service> {
   const port = await freePort();
-  const service = startService(name, WORKER_ENTRY, productEnv(databaseUrl, { WORKER_METRICS_PORT: String(port), ...extra }), bench.logDir);
+  const service = startService(
+    name,
+    WORKER_ENTRY,
+    productEnv(databaseUrl, { WORKER_METRICS_PORT: String(port), ...extra }),
+    bench.logDir,
+  );
   await waitForHttp(service, `http://127.0.0.1:${port}/metrics`, 60_000);
   return service;
 }

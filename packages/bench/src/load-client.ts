@@ -65,12 +65,18 @@ function post(agent: http.Agent, url: URL, path: string, body: unknown): Promise
         port: url.port,
         method: 'POST',
         path,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), authorization: SERVICE_AUTHORIZATION },
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+          authorization: SERVICE_AUTHORIZATION,
+        },
       },
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
         response.on('error', reject);
       },
     );
@@ -83,7 +89,9 @@ export async function runLoad(plan: LoadPlan): Promise<LoadResult> {
   const url = new URL(plan.baseUrl);
   const open = plan.mode === 'open';
   const agent = new http.Agent({ keepAlive: true, maxSockets: open ? 1024 : (plan.connections ?? 32) });
-  const pending: string[] = plan.pendingIdsFile ? (JSON.parse(readFileSync(plan.pendingIdsFile, 'utf8')) as string[]) : [];
+  const pending: string[] = plan.pendingIdsFile
+    ? (JSON.parse(readFileSync(plan.pendingIdsFile, 'utf8')) as string[])
+    : [];
   let nextPending = 0;
 
   const result: LoadResult = {
@@ -144,7 +152,9 @@ export async function runLoad(plan: LoadPlan): Promise<LoadResult> {
     const sent = performance.now();
     let answer: Answer;
     try {
-      answer = await post(agent, url, `/api/marketplace/purchase/${purchaseId}/confirm`, { paymentReference: `pay_${purchaseId}` });
+      answer = await post(agent, url, `/api/marketplace/purchase/${purchaseId}/confirm`, {
+        paymentReference: `pay_${purchaseId}`,
+      });
     } catch (error) {
       fail(`confirm:${(error as NodeJS.ErrnoException).code ?? 'network'}`);
       return;

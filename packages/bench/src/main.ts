@@ -27,7 +27,16 @@ import { runProfileScenario } from './scenarios/profile.ts';
 import { runOutageScenario, runSlowTreasuryScenario } from './scenarios/treasury.ts';
 import { round } from './stats.ts';
 
-export const SCENARIOS = ['pgbench', 'confirm', 'decoupling', 'e2e', 'drain', 'profile', 'slow-treasury', 'outage'] as const;
+export const SCENARIOS = [
+  'pgbench',
+  'confirm',
+  'decoupling',
+  'e2e',
+  'drain',
+  'profile',
+  'slow-treasury',
+  'outage',
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /**
@@ -47,11 +56,16 @@ export interface BenchOptions {
 }
 
 export function optionsFromEnv(env: Record<string, string | undefined> = process.env): BenchOptions {
-  const requested = (env.BENCH_SCENARIOS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const requested = (env.BENCH_SCENARIOS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = requested.filter((s) => !(SCENARIOS as readonly string[]).includes(s));
-  if (unknown.length) throw new Error(`BENCH_SCENARIOS: unknown ${unknown.join(', ')} (known: ${SCENARIOS.join(', ')})`);
+  if (unknown.length)
+    throw new Error(`BENCH_SCENARIOS: unknown ${unknown.join(', ')} (known: ${SCENARIOS.join(', ')})`);
   const drainCount = Number(env.BENCH_DRAIN_COUNT ?? DEFAULT_DRAIN_COUNT);
-  if (!Number.isSafeInteger(drainCount) || drainCount < 1) throw new Error(`BENCH_DRAIN_COUNT must be a positive integer, got ${env.BENCH_DRAIN_COUNT}`);
+  if (!Number.isSafeInteger(drainCount) || drainCount < 1)
+    throw new Error(`BENCH_DRAIN_COUNT must be a positive integer, got ${env.BENCH_DRAIN_COUNT}`);
   return {
     adminUrl: env.BENCH_DATABASE_URL || env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
     scenarios: requested.length ? (requested as ScenarioName[]) : [...SCENARIOS],
@@ -166,6 +180,8 @@ export async function runBench(options: BenchOptions): Promise<{ report: Report;
 if (import.meta.url === `file://${process.argv[1]}`) {
   const options = optionsFromEnv();
   const { report, files } = await runBench(options);
-  process.stdout.write(`\n${report.summary.map((r) => `${r.met.padEnd(3)}  ${r.target}: ${r.measured}`).join('\n')}\n\nwrote ${files.join(', ')}\n`);
+  process.stdout.write(
+    `\n${report.summary.map((r) => `${r.met.padEnd(3)}  ${r.target}: ${r.measured}`).join('\n')}\n\nwrote ${files.join(', ')}\n`,
+  );
   if (Object.keys(report.errors).length) process.exitCode = 1;
 }

@@ -31,7 +31,14 @@ boss.on('error', (error) => console.error('pg-boss error', error));
 await boss.start();
 // The payout queue's options with the default PAYOUT_RETRY_* and TREASURY_TIMEOUT_MS.
 if (!(await boss.getQueue(NOOP_QUEUE))) {
-  await boss.createQueue(NOOP_QUEUE, { retryLimit: 5, retryDelay: 2, retryBackoff: true, expireInSeconds: 65, heartbeatSeconds: 10, notify: true });
+  await boss.createQueue(NOOP_QUEUE, {
+    retryLimit: 5,
+    retryDelay: 2,
+    retryBackoff: true,
+    expireInSeconds: 65,
+    heartbeatSeconds: 10,
+    notify: true,
+  });
 }
 
 if (process.env.NOOP_ROLE === 'insert') {

@@ -100,20 +100,28 @@ export async function waitForHttp(service: Service, url: string, timeoutMs = 30_
   void service.exited.then((code) => (exitCode = code ?? -1));
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (exitCode !== undefined) throw new Error(`${service.name} exited (${exitCode}) before it was ready:\n${tail(service.logFile)}`);
+    if (exitCode !== undefined)
+      throw new Error(`${service.name} exited (${exitCode}) before it was ready:\n${tail(service.logFile)}`);
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
       if (response.ok) return;
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`${service.name} not ready at ${url} after ${timeoutMs} ms:\n${tail(service.logFile)}`);
+    if (Date.now() > deadline)
+      throw new Error(`${service.name} not ready at ${url} after ${timeoutMs} ms:\n${tail(service.logFile)}`);
     await sleep(50);
   }
 }
 
 /** Runs a Node entry to completion and returns its stdout; stderr goes to the log. */
-export function runToCompletion(name: string, file: string, args: string[], env: Record<string, string>, logDir: string): Promise<string> {
+export function runToCompletion(
+  name: string,
+  file: string,
+  args: string[],
+  env: Record<string, string>,
+  logDir: string,
+): Promise<string> {
   const logFile = join(logDir, `${name}.log`);
   const fd = openSync(logFile, 'a');
   const child = spawn(process.execPath, [file, ...args], {

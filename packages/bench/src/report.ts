@@ -72,7 +72,9 @@ export function summarizeTargets(results: BenchResults): SummaryRow[] {
     measured:
       pgb && confirm
         ? `${confirm.confirmsPerSecond} confirms/s vs ${pgb.main.tps} TPS = ${round((share ?? 0) * 100, 1)} %` +
-          (results.confirm?.confirmOnly ? ` (confirm-only run: ${round(ratio(results.confirm.confirmOnly.confirmsPerSecond, pgb.main.tps) * 100, 1)} %)` : '')
+          (results.confirm?.confirmOnly
+            ? ` (confirm-only run: ${round(ratio(results.confirm.confirmOnly.confirmsPerSecond, pgb.main.tps) * 100, 1)} %)`
+            : '')
         : 'not run',
     met: met(share === undefined ? undefined : share >= 0.5),
   });
@@ -91,7 +93,10 @@ export function summarizeTargets(results: BenchResults): SummaryRow[] {
   const better = async1s && sync1s ? ratio(sync1s.confirm.p99, async1s.confirm.p99) : undefined;
   rows.push({
     target: 'Confirm p99 at 1 s ≥ 10× better than the synchronous baseline',
-    measured: async1s && sync1s ? `${ms(async1s.confirm.p99)} vs ${ms(sync1s.confirm.p99)} synchronous = ${better}× better` : 'not run',
+    measured:
+      async1s && sync1s
+        ? `${ms(async1s.confirm.p99)} vs ${ms(sync1s.confirm.p99)} synchronous = ${better}× better`
+        : 'not run',
     met: met(better === undefined ? undefined : better >= 10),
   });
   const e2e = results.endToEnd;
@@ -122,7 +127,11 @@ export function summarizeTargets(results: BenchResults): SummaryRow[] {
     measured: slow
       ? `${slow.completed}/${slow.purchases} paid, last ${slow.secondsAfterLastConfirm ?? 'never'} s after the last confirm; ${slow.paidPerSecond} purchases/s; peak ${slow.peakConnections} connections`
       : 'not run',
-    met: met(slow ? slow.secondsAfterLastConfirm !== null && slow.secondsAfterLastConfirm <= 15 && slow.peakConnections <= 40 : undefined),
+    met: met(
+      slow
+        ? slow.secondsAfterLastConfirm !== null && slow.secondsAfterLastConfirm <= 15 && slow.peakConnections <= 40
+        : undefined,
+    ),
   });
   const outage = results.outage;
   rows.push({
@@ -147,7 +156,12 @@ export function summarizeTargets(results: BenchResults): SummaryRow[] {
 const latencyHeader = '| p50 | p99 | p99.9 | max | samples |';
 const latencyCells = (l: LatencySummary | undefined) =>
   l ? `| ${ms(l.p50)} | ${ms(l.p99)} | ${ms(l.p999)} | ${ms(l.max)} | ${l.count} |` : '| – | – | – | – | 0 |';
-const errors = (e: Record<string, number>) => (Object.keys(e).length ? Object.entries(e).map(([k, v]) => `${k}: ${v}`).join(', ') : 'none');
+const errors = (e: Record<string, number>) =>
+  Object.keys(e).length
+    ? Object.entries(e)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', ')
+    : 'none';
 
 function throughputTable(title: string, run: ThroughputRun): string[] {
   return [
@@ -159,7 +173,12 @@ function throughputTable(title: string, run: ThroughputRun): string[] {
     `| confirm ${latencyCells(run.confirm)}`,
     '',
     ...(run.cpuMsPerConfirm
-      ? [`CPU ms per confirmed purchase: ${Object.entries(run.cpuMsPerConfirm).map(([k, v]) => `${k} ${v}`).join(', ')}.`, '']
+      ? [
+          `CPU ms per confirmed purchase: ${Object.entries(run.cpuMsPerConfirm)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}.`,
+          '',
+        ]
       : []),
   ];
 }
@@ -185,7 +204,9 @@ export function renderMarkdown(report: Report): string {
       `synchronous_commit=${machine.postgres.synchronousCommit}, shared_buffers=${machine.postgres.sharedBuffers}, max_connections=${machine.postgres.maxConnections}. ` +
       `Postgres, the API, the workers and the load client share those cores. 1-minute load average ${machine.loadAverage.start} before the run (other work on the machine) and ${machine.loadAverage.end} at its end (this run included).`,
     '',
-    `Run with \`pnpm bench\` (${report.durationSeconds} s). Settings: ${Object.entries(report.settings).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}.`,
+    `Run with \`pnpm bench\` (${report.durationSeconds} s). Settings: ${Object.entries(report.settings)
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+      .join(', ')}.`,
     '',
     '## Summary',
     '',
@@ -195,7 +216,12 @@ export function renderMarkdown(report: Report): string {
     '',
   ];
   if (Object.keys(report.errors).length) {
-    lines.push('## Scenarios that did not complete', '', ...Object.entries(report.errors).map(([k, v]) => `* ${k}: \`${v.split('\n')[0]}\``), '');
+    lines.push(
+      '## Scenarios that did not complete',
+      '',
+      ...Object.entries(report.errors).map(([k, v]) => `* ${k}: \`${v.split('\n')[0]}\``),
+      '',
+    );
   }
 
   const pgb = results.pgbench;
@@ -210,7 +236,10 @@ export function renderMarkdown(report: Report): string {
         '|---|---|---|---|---|---|---|',
         ...[pgb.main, pgb.asyncCommit, pgb.oneStatement]
           .filter((r) => r !== undefined)
-          .map((r) => `| ${r.synchronousCommit} | ${r.seconds} | **${r.tps}** | ${ms(r.latencyAvgMs)} | ${r.transactions} | ${r.failed} | ${r.postgresCpuMsPerTransaction} |`),
+          .map(
+            (r) =>
+              `| ${r.synchronousCommit} | ${r.seconds} | **${r.tps}** | ${ms(r.latencyAvgMs)} | ${r.transactions} | ${r.failed} | ${r.postgresCpuMsPerTransaction} |`,
+          ),
         '',
         '<details><summary>pgbench script</summary>',
         '',
@@ -247,7 +276,9 @@ export function renderMarkdown(report: Report): string {
         ` API peak RSS ${c.apiPeakRssKb ? round(c.apiPeakRssKb / 1024, 1) : '?'} MB.`,
       '',
       ...throughputTable('Create + confirm pairs', c.createAndConfirm),
-      ...(c.confirmOnly ? throughputTable('Confirm only (pre-created pending purchases, the shape pgbench replays)', c.confirmOnly) : []),
+      ...(c.confirmOnly
+        ? throughputTable('Confirm only (pre-created pending purchases, the shape pgbench replays)', c.confirmOnly)
+        : []),
       `Invariants after the run: ${JSON.stringify(c.invariants)}`,
       '',
     );
@@ -259,13 +290,17 @@ export function renderMarkdown(report: Report): string {
       '## 3. Decoupling: confirm latency vs. treasury behaviour',
       '',
       `Open loop, ${d.rate} purchases/s (create then confirm) for ${d.seconds} s after a warm-up, http payout gateway against a local treasury. ` +
-        '*outbox* = this product (API + worker); *synchronous* = bench-only baseline that pays inside the confirm request. Ratios are to the same mode\'s 0 ms case.',
+        "*outbox* = this product (API + worker); *synchronous* = bench-only baseline that pays inside the confirm request. Ratios are to the same mode's 0 ms case.",
       '',
       '| mode | treasury | confirm p50 | p99 | p99.9 | max | p50 ratio | p99 ratio | confirmed | errors | treasury paid/failed | payout status at end |',
       '|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...d.runs.map(
         (r) =>
-          `| ${r.mode} | ${r.treasury} | ${ms(r.confirm.p50)} | ${ms(r.confirm.p99)} | ${ms(r.confirm.p999)} | ${ms(r.confirm.max)} | ${r.p50Ratio}× | ${r.p99Ratio}× | ${r.confirmed} | ${errors(r.errors)} | ${r.treasuryCalls.paid}/${r.treasuryCalls.failed} | ${Object.entries(r.payoutStatus).map(([k, v]) => `${k} ${v}`).join(', ')} |`,
+          `| ${r.mode} | ${r.treasury} | ${ms(r.confirm.p50)} | ${ms(r.confirm.p99)} | ${ms(r.confirm.p999)} | ${ms(r.confirm.max)} | ${r.p50Ratio}× | ${r.p99Ratio}× | ${r.confirmed} | ${errors(r.errors)} | ${r.treasuryCalls.paid}/${r.treasuryCalls.failed} | ${Object.entries(
+            r.payoutStatus,
+          )
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')} |`,
       ),
       '',
     );
@@ -307,7 +342,10 @@ export function renderMarkdown(report: Report): string {
       `Reference in the same run: plain pg-boss (8 slots, one job per fetch, LISTEN/NOTIFY, 0.5 s polling) with a no-op handler, ${dr.count} jobs inserted up front:`,
       '',
       ...drainTable(dr.noop, 'no-op'),
-      ...dr.drains.map((r) => `* ${r.processes} worker(s): final status ${JSON.stringify(r.finalStatus)}; invariants ${JSON.stringify(r.invariants)}`),
+      ...dr.drains.map(
+        (r) =>
+          `* ${r.processes} worker(s): final status ${JSON.stringify(r.finalStatus)}; invariants ${JSON.stringify(r.invariants)}`,
+      ),
       '',
     );
   }

@@ -38,10 +38,14 @@ export const DEFAULT_SIZE: MarketplaceSize = { grands: 10, directs: 100, buyers:
 /** Buyers each have a two-level chain; prices are 10.00–20.00 EUR so every level pays. */
 export async function seedMarketplace(pool: pg.Pool, size: MarketplaceSize = DEFAULT_SIZE): Promise<Marketplace> {
   await inTransaction(pool, async (client) => {
-    await client.query(`insert into users (handle) select 'grand_' || g from generate_series(1, $1::int) g`, [size.grands]);
+    await client.query(`insert into users (handle) select 'grand_' || g from generate_series(1, $1::int) g`, [
+      size.grands,
+    ]);
     await client.query(`insert into referral_codes (code, owner_id)
       select 'GRAND' || substr(handle, 7), id from users where handle like 'grand\\_%'`);
-    await client.query(`insert into users (handle) select 'direct_' || d from generate_series(1, $1::int) d`, [size.directs]);
+    await client.query(`insert into users (handle) select 'direct_' || d from generate_series(1, $1::int) d`, [
+      size.directs,
+    ]);
     await client.query(
       `insert into user_referrals (user_id, code, direct_referrer_id, grand_referrer_id)
        select u.id, c.code, c.owner_id, null from users u
@@ -51,7 +55,9 @@ export async function seedMarketplace(pool: pg.Pool, size: MarketplaceSize = DEF
     );
     await client.query(`insert into referral_codes (code, owner_id)
       select 'DIRECT' || substr(handle, 8), id from users where handle like 'direct\\_%'`);
-    await client.query(`insert into users (handle) select 'buyer_' || b from generate_series(1, $1::int) b`, [size.buyers]);
+    await client.query(`insert into users (handle) select 'buyer_' || b from generate_series(1, $1::int) b`, [
+      size.buyers,
+    ]);
     await client.query(
       `insert into user_referrals (user_id, code, direct_referrer_id, grand_referrer_id)
        select u.id, c.code, c.owner_id, r.direct_referrer_id from users u
@@ -60,7 +66,9 @@ export async function seedMarketplace(pool: pg.Pool, size: MarketplaceSize = DEF
        where u.handle like 'buyer\\_%'`,
       [size.directs],
     );
-    await client.query(`insert into users (handle) select 'creator_' || c from generate_series(1, $1::int) c`, [size.contents]);
+    await client.query(`insert into users (handle) select 'creator_' || c from generate_series(1, $1::int) c`, [
+      size.contents,
+    ]);
     await client.query(`insert into content (creator_id, title, price, currency)
       select id, 'Bench content ' || handle, 1000 + 50 * substr(handle, 9)::int, 'EUR' from users where handle like 'creator\\_%'`);
   });

@@ -45,7 +45,11 @@ async function route(request: http.IncomingMessage, body: string, response: http
   const match = request.method === 'POST' ? CONFIRM.exec(request.url ?? '') : null;
   if (match) {
     const { paymentReference } = JSON.parse(body) as { paymentReference: string };
-    const { purchase } = await confirmPurchase(db, { purchaseId: match[1]!, paymentReference }, { platformFeeBps: config.platformFeeBps });
+    const { purchase } = await confirmPurchase(
+      db,
+      { purchaseId: match[1]!, paymentReference },
+      { platformFeeBps: config.platformFeeBps },
+    );
     if (purchase.referralPayoutStatus === 'queued') {
       const { failure } = await processReferralPayouts(payouts, purchase.id, { actor: 'api' });
       if (failure) return send(response, 502, { error: { code: 'payout_failed', message: failure.message } });

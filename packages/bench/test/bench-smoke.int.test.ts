@@ -11,7 +11,12 @@ afterAll(() => rmSync(outputDir, { recursive: true, force: true }));
 
 test('percentiles are nearest-rank over every sample', () => {
   const samples = Array.from({ length: 1000 }, (_, i) => 1000 - i);
-  expect(percentile([...samples].sort((a, b) => a - b), 50)).toBe(500);
+  expect(
+    percentile(
+      [...samples].sort((a, b) => a - b),
+      50,
+    ),
+  ).toBe(500);
   expect(summarize(samples)).toMatchObject({ count: 1000, p50: 500, p99: 990, p999: 999, max: 1000 });
 });
 

@@ -1,5 +1,11 @@
 import yargs from 'yargs';
-import { DomainError, MAX_FAILED_PAGE, MAX_PAUSE_REASON, parseReconcileSince, RECONCILE_DEFAULT_WINDOW_DAYS } from '@referrals/core';
+import {
+  DomainError,
+  MAX_FAILED_PAGE,
+  MAX_PAUSE_REASON,
+  parseReconcileSince,
+  RECONCILE_DEFAULT_WINDOW_DAYS,
+} from '@referrals/core';
 
 export const PROGRAM = 'manage-referral-payouts';
 
@@ -31,7 +37,17 @@ export interface Invocation {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-const COMMAND_FLAGS = ['status', 'process', 'list-failed', 'process-all-failed', 'summary', 'write-off', 'reconcile', 'pause', 'resume'] as const;
+const COMMAND_FLAGS = [
+  'status',
+  'process',
+  'list-failed',
+  'process-all-failed',
+  'summary',
+  'write-off',
+  'reconcile',
+  'pause',
+  'resume',
+] as const;
 
 /** Options that belong to one command; given with another one they are a usage error. */
 const OPTION_OF_COMMAND: Record<string, readonly (typeof COMMAND_FLAGS)[number][]> = {
@@ -59,14 +75,52 @@ export function parseArguments(argv: string[]): Invocation {
         'Inspect and repair referral payouts directly in the database named by DATABASE_URL.\n' +
         'Payouts go through the gateway configured by PAYOUT_GATEWAY (and TREASURY_URL), as the worker does.',
     )
-    .option('status', { type: 'string', describe: 'Show the referral payout status of one purchase', requiresArg: true, group: commands, coerce: purchaseId('status') })
-    .option('process', { type: 'string', describe: 'Process the referral payouts of one purchase now', requiresArg: true, group: commands, coerce: purchaseId('process') })
-    .option('list-failed', { type: 'boolean', describe: 'List purchases whose referral payouts failed, newest first', group: commands })
-    .option('process-all-failed', { type: 'boolean', describe: 'Retry every failed purchase, oldest first', group: commands })
-    .option('summary', { type: 'boolean', describe: 'Show payout health: counts, backlog, recent failures', group: commands })
-    .option('write-off', { type: 'string', describe: 'Give up on a failed purchase\'s unpaid payouts (needs --reason)', requiresArg: true, group: commands, coerce: purchaseId('write-off') })
-    .option('reconcile', { type: 'boolean', describe: 'Compare recorded payouts with the treasury\'s transfers and report every difference', group: commands })
-    .option('pause', { type: 'boolean', describe: 'Pause referral payouts for every worker until --resume (needs --reason)', group: commands })
+    .option('status', {
+      type: 'string',
+      describe: 'Show the referral payout status of one purchase',
+      requiresArg: true,
+      group: commands,
+      coerce: purchaseId('status'),
+    })
+    .option('process', {
+      type: 'string',
+      describe: 'Process the referral payouts of one purchase now',
+      requiresArg: true,
+      group: commands,
+      coerce: purchaseId('process'),
+    })
+    .option('list-failed', {
+      type: 'boolean',
+      describe: 'List purchases whose referral payouts failed, newest first',
+      group: commands,
+    })
+    .option('process-all-failed', {
+      type: 'boolean',
+      describe: 'Retry every failed purchase, oldest first',
+      group: commands,
+    })
+    .option('summary', {
+      type: 'boolean',
+      describe: 'Show payout health: counts, backlog, recent failures',
+      group: commands,
+    })
+    .option('write-off', {
+      type: 'string',
+      describe: "Give up on a failed purchase's unpaid payouts (needs --reason)",
+      requiresArg: true,
+      group: commands,
+      coerce: purchaseId('write-off'),
+    })
+    .option('reconcile', {
+      type: 'boolean',
+      describe: "Compare recorded payouts with the treasury's transfers and report every difference",
+      group: commands,
+    })
+    .option('pause', {
+      type: 'boolean',
+      describe: 'Pause referral payouts for every worker until --resume (needs --reason)',
+      group: commands,
+    })
     .option('resume', { type: 'boolean', describe: 'Resume paused referral payouts', group: commands })
     .option('reason', {
       type: 'string',
@@ -75,11 +129,33 @@ export function parseArguments(argv: string[]): Invocation {
       coerce: (value: string) => value.trim(),
     })
     .option('json', { type: 'boolean', default: false, describe: 'Print one JSON document on stdout instead of text' })
-    .option('limit', { type: 'number', describe: `With --list-failed: how many to show (default ${LIST_LIMIT_DEFAULT}, max ${MAX_FAILED_PAGE})`, requiresArg: true, coerce: boundedInteger('limit', 1, MAX_FAILED_PAGE) })
-    .option('cursor', { type: 'string', describe: 'With --list-failed: the page after a previous one (its "Next page" / nextCursor)', requiresArg: true })
-    .option('concurrency', { type: 'number', describe: `With --process-all-failed: purchases processed at once (default ${CONCURRENCY_DEFAULT}, 1..${CONCURRENCY_MAX})`, requiresArg: true, coerce: boundedInteger('concurrency', 1, CONCURRENCY_MAX) })
-    .option('since', { type: 'string', describe: `With --reconcile: start of the window, a date or ISO-8601 time (default ${RECONCILE_DEFAULT_WINDOW_DAYS} days ago)`, requiresArg: true, coerce: since })
-    .option('fix', { type: 'boolean', describe: 'With --reconcile: record unrecorded transfers that match the planned level as paid (sends no money)' })
+    .option('limit', {
+      type: 'number',
+      describe: `With --list-failed: how many to show (default ${LIST_LIMIT_DEFAULT}, max ${MAX_FAILED_PAGE})`,
+      requiresArg: true,
+      coerce: boundedInteger('limit', 1, MAX_FAILED_PAGE),
+    })
+    .option('cursor', {
+      type: 'string',
+      describe: 'With --list-failed: the page after a previous one (its "Next page" / nextCursor)',
+      requiresArg: true,
+    })
+    .option('concurrency', {
+      type: 'number',
+      describe: `With --process-all-failed: purchases processed at once (default ${CONCURRENCY_DEFAULT}, 1..${CONCURRENCY_MAX})`,
+      requiresArg: true,
+      coerce: boundedInteger('concurrency', 1, CONCURRENCY_MAX),
+    })
+    .option('since', {
+      type: 'string',
+      describe: `With --reconcile: start of the window, a date or ISO-8601 time (default ${RECONCILE_DEFAULT_WINDOW_DAYS} days ago)`,
+      requiresArg: true,
+      coerce: since,
+    })
+    .option('fix', {
+      type: 'boolean',
+      describe: 'With --reconcile: record unrecorded transfers that match the planned level as paid (sends no money)',
+    })
     .option('verbose', { type: 'boolean', default: false, describe: 'Log to stderr and show stacks of errors' })
     .conflicts(Object.fromEntries(COMMAND_FLAGS.map((flag) => [flag, COMMAND_FLAGS.filter((other) => other !== flag)])))
     .updateStrings({ 'Arguments %s and %s are mutually exclusive': 'give only one command, got --%s and --%s' })
@@ -87,7 +163,8 @@ export function parseArguments(argv: string[]): Invocation {
       const flag = COMMAND_FLAGS.find((name) => args[name] !== undefined && args[name] !== false);
       if (flag === undefined) return `give one of ${COMMAND_FLAGS.map((f) => `--${f}`).join(', ')}`;
       for (const [option, owners] of Object.entries(OPTION_OF_COMMAND)) {
-        if (args[option] !== undefined && !owners.includes(flag)) return `--${option} only applies to ${owners.map((c) => `--${c}`).join(' and ')}`;
+        if (args[option] !== undefined && !owners.includes(flag))
+          return `--${option} only applies to ${owners.map((c) => `--${c}`).join(' and ')}`;
       }
       if (flag === 'write-off' && !args.reason) return '--write-off needs --reason "why the payouts are given up"';
       if (flag === 'pause' && !args.reason) return '--pause needs --reason "why payouts are paused"';
@@ -105,7 +182,9 @@ export function parseArguments(argv: string[]): Invocation {
     .example(`npm run ${PROGRAM} -- --write-off <purchase-id> --reason "beneficiary account closed"`, '')
     .example(`npm run ${PROGRAM} -- --reconcile --since 2026-11-20 --fix`, '')
     .example(`npm run ${PROGRAM} -- --pause --reason "treasury incident"`, '')
-    .epilogue('Exit codes: 0 success, 1 something is still failed (or drift remains, or payouts are paused), 2 usage or configuration error, 3 not found.')
+    .epilogue(
+      'Exit codes: 0 success, 1 something is still failed (or drift remains, or payouts are paused), 2 usage or configuration error, 3 not found.',
+    )
     .help('help')
     .alias('help', 'h')
     .version(false)
@@ -129,7 +208,10 @@ export function parseArguments(argv: string[]): Invocation {
     return { ...common, command: { kind: 'write-off', purchaseId: args['write-off'], reason: args.reason ?? '' } };
   }
   if (args['list-failed']) {
-    return { ...common, command: { kind: 'list-failed', limit: args.limit ?? LIST_LIMIT_DEFAULT, cursor: args.cursor } };
+    return {
+      ...common,
+      command: { kind: 'list-failed', limit: args.limit ?? LIST_LIMIT_DEFAULT, cursor: args.cursor },
+    };
   }
   if (args['process-all-failed']) {
     return { ...common, command: { kind: 'process-all-failed', concurrency: args.concurrency ?? CONCURRENCY_DEFAULT } };
@@ -157,7 +239,8 @@ function since(value: string): Date {
 
 function boundedInteger(flag: string, min: number, max: number) {
   return (value: number): number => {
-    if (!Number.isInteger(value) || value < min || value > max) throw new UsageError(`--${flag} must be an integer from ${min} to ${max}`);
+    if (!Number.isInteger(value) || value < min || value > max)
+      throw new UsageError(`--${flag} must be an integer from ${min} to ${max}`);
     return value;
   };
 }

@@ -40,7 +40,12 @@ export function createCommandContext(
   return {
     db,
     payouts: payoutContextFromConfig(config, { db, logger: options.logger }),
-    reconciliation: { db, treasury: treasuryBooksFromConfig(config), gateway: config.payoutGateway, logger: options.logger },
+    reconciliation: {
+      db,
+      treasury: treasuryBooksFromConfig(config),
+      gateway: config.payoutGateway,
+      logger: options.logger,
+    },
     logger: options.logger,
     stdout: options.stdout,
     stderr: options.stderr,

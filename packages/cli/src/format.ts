@@ -52,10 +52,12 @@ export function duration(seconds: number | null): string {
   return `${Math.floor(s / 86_400)}d ${Math.floor((s % 86_400) / 3600)}h`;
 }
 
-export const orNone = (value: string | number | null | undefined) => (value === null || value === undefined || value === '' ? NONE : String(value));
+export const orNone = (value: string | number | null | undefined) =>
+  value === null || value === undefined || value === '' ? NONE : String(value);
 
 /** Status words as operators read them. */
-export const statusLabel = (status: string | null) => (status === null ? 'pending (not confirmed)' : status.replace('_', ' '));
+export const statusLabel = (status: string | null) =>
+  status === null ? 'pending (not confirmed)' : status.replace('_', ' ');
 
 /** The status, and why it was decided when there is a reason: "not applicable (no referrer)". */
 export const statusWithReason = (status: string | null, reason: string | null) =>

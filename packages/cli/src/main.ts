@@ -11,4 +11,10 @@ if (process.argv.includes('--process-all-failed')) {
   });
 }
 
-process.exitCode = await run({ argv: process.argv.slice(2), env: process.env, stdout: process.stdout, stderr: process.stderr, interrupt: interrupt.signal });
+process.exitCode = await run({
+  argv: process.argv.slice(2),
+  env: process.env,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  interrupt: interrupt.signal,
+});

@@ -15,7 +15,9 @@ export function createProgress(out: Output, total: number): Progress {
   if (out.isTTY) {
     const draw = (counts: RetryCounts) => {
       const filled = total === 0 ? BAR_WIDTH : Math.round((done / total) * BAR_WIDTH);
-      out.write(`\r\x1b[K[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${done}/${total}  completed ${counts.completed}  failed ${counts.failed}`);
+      out.write(
+        `\r\x1b[K[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${done}/${total}  completed ${counts.completed}  failed ${counts.failed}`,
+      );
     };
     draw({ completed: 0, failed: 0 });
     return {
@@ -32,7 +34,9 @@ export function createProgress(out: Output, total: number): Progress {
   return {
     advance(item) {
       done++;
-      out.write(`[${String(done).padStart(width)}/${total}] ${item.purchaseId} ${statusLabel(item.status)}${item.error ? `: ${item.error}` : ''}\n`);
+      out.write(
+        `[${String(done).padStart(width)}/${total}] ${item.purchaseId} ${statusLabel(item.status)}${item.error ? `: ${item.error}` : ''}\n`,
+      );
     },
     finish() {},
   };

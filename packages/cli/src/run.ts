@@ -30,8 +30,19 @@ export async function run(io: Io): Promise<ExitCode> {
     const config = loadConfig(io.env);
     const logger = createLogger(verbose);
     // Reconciliation keeps one session for the whole run and counts and repairs on another.
-    const connections = invocation.command.kind === 'process-all-failed' ? invocation.command.concurrency + 1 : invocation.command.kind === 'reconcile' ? 3 : 2;
-    ctx = createCommandContext(config, { logger, json: invocation.json, stdout: io.stdout, stderr: io.stderr, connections });
+    const connections =
+      invocation.command.kind === 'process-all-failed'
+        ? invocation.command.concurrency + 1
+        : invocation.command.kind === 'reconcile'
+          ? 3
+          : 2;
+    ctx = createCommandContext(config, {
+      logger,
+      json: invocation.json,
+      stdout: io.stdout,
+      stderr: io.stderr,
+      connections,
+    });
     return await dispatch(ctx, invocation.command, io.interrupt);
   } catch (error) {
     io.stderr.write(`${PROGRAM}: ${describe(error)}\n`);
@@ -80,7 +91,8 @@ const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETI
 function describe(error: unknown): string {
   if (error instanceof UsageError || error instanceof ConfigError || error instanceof DomainError) return error.message;
   const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : undefined;
-  if (code !== undefined && CONNECTION_CODES.has(code)) return `cannot reach the database named by DATABASE_URL (${code})`;
+  if (code !== undefined && CONNECTION_CODES.has(code))
+    return `cannot reach the database named by DATABASE_URL (${code})`;
   const state = sqlState(error);
   if (state === '42P01') return `the database is not migrated (${(error as Error).message}); run: npm run db:migrate`;
   if (state !== undefined) return `database error: ${(error as Error).message}`;

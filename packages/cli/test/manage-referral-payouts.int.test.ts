@@ -12,7 +12,14 @@ import {
   referralEarnings,
   setReferralCodeActive,
 } from '@referrals/core';
-import { confirmedPurchase, type FakeTreasury, readInvariants, type ReferralChain, seedReferralChain, startFakeTreasury } from '@referrals/testing';
+import {
+  confirmedPurchase,
+  type FakeTreasury,
+  readInvariants,
+  type ReferralChain,
+  seedReferralChain,
+  startFakeTreasury,
+} from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 import { runCli } from './run-cli.ts';
 
@@ -34,7 +41,9 @@ async function failedPurchase(db: Database, chain: ReferralChain): Promise<strin
   const purchase = await confirmedPurchase(db, chain.buyer.id, chain.content.id);
   const ctx = { db, gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 5000 }), minPayout: 1, logger };
   treasury.setMode({ kind: 'refuse', when: (transfer) => transfer.idempotencyKey.startsWith(purchase.id) });
-  expect(await processReferralPayouts(ctx, purchase.id, { actor: 'worker', finalAttempt: true })).toMatchObject({ status: 'failed' });
+  expect(await processReferralPayouts(ctx, purchase.id, { actor: 'worker', finalAttempt: true })).toMatchObject({
+    status: 'failed',
+  });
   treasury.setMode({ kind: 'succeed' });
   return purchase.id;
 }
@@ -55,7 +64,9 @@ describe('usage and configuration errors', () => {
       [['--write-off', randomUUID()], /--write-off needs --reason/],
       [['--summary', 'extra'], /Unknown argument: extra/],
     ];
-    const results = await Promise.all(cases.map(([args]) => runCli(args, { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' })));
+    const results = await Promise.all(
+      cases.map(([args]) => runCli(args, { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' })),
+    );
     results.forEach((result, i) => {
       expect(result.code, cases[i]![0].join(' ')).toBe(2);
       expect(result.stdout).toBe('');
@@ -77,7 +88,9 @@ describe('usage and configuration errors', () => {
     expect(noTreasury.code).toBe(2);
     expect(noTreasury.stderr).toMatch(/TREASURY_URL is required/);
     expect(unreachable.code).toBe(1);
-    expect(unreachable.stderr).toBe('manage-referral-payouts: cannot reach the database named by DATABASE_URL (ECONNREFUSED)\n');
+    expect(unreachable.stderr).toBe(
+      'manage-referral-payouts: cannot reach the database named by DATABASE_URL (ECONNREFUSED)\n',
+    );
     expect(unreachable.stderr).not.toMatch(STACK_LINE);
     expect(verbose.stderr).toMatch(STACK_LINE);
   });
@@ -99,7 +112,9 @@ describe('one purchase', () => {
   it('--status shows any existing purchase with exit 0, and 3 for an unknown one', async () => {
     const chain = await seedReferralChain(t.db, { price: 10_001 });
     const paid = await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
-    await processReferralPayouts({ db: t.db, gateway: ledgerGateway, minPayout: 1, logger }, paid.id, { actor: 'worker' });
+    await processReferralPayouts({ db: t.db, gateway: ledgerGateway, minPayout: 1, logger }, paid.id, {
+      actor: 'worker',
+    });
     const failed = await failedPurchase(t.db, chain);
     const { purchase: pending } = await createPurchase(t.db, { buyerId: chain.buyer.id, contentId: chain.content.id });
     const unknown = randomUUID();
@@ -154,7 +169,9 @@ describe('one purchase', () => {
     treasury.setMode({ kind: 'refuse', when: (transfer) => transfer.beneficiaryId === chain.grand.id });
     const stillFailing = await runCli(['--process', failed], httpEnv());
     expect(stillFailing.code).toBe(1);
-    expect(stillFailing.stdout).toMatch(/^Processing failed: referral payout of purchase .+ failed: treasury answered 500/m);
+    expect(stillFailing.stdout).toMatch(
+      /^Processing failed: referral payout of purchase .+ failed: treasury answered 500/m,
+    );
     expect(stillFailing.stdout).toMatch(/^Referral payout +failed$/m);
     expect(stillFailing.stdout).toMatch(/^direct .+ paid /m);
 
@@ -179,7 +196,8 @@ describe('failed purchases in bulk', () => {
     const goodChain = await seedReferralChain(t.db, { price: 2_999 });
     const inactiveChain = await seedReferralChain(t.db);
     const ids: string[] = [];
-    for (const chain of [goodChain, refusedChain, goodChain, refusedChain, goodChain]) ids.push(await failedPurchase(t.db, chain));
+    for (const chain of [goodChain, refusedChain, goodChain, refusedChain, goodChain])
+      ids.push(await failedPurchase(t.db, chain));
     // Retries spent before any level was decided (the queue's dead letter), then the code was withdrawn.
     const withdrawn = await confirmedPurchase(t.db, inactiveChain.buyer.id, inactiveChain.content.id);
     await markReferralPayoutFailed(t.db, withdrawn.id, 'worker', 'treasury unreachable: connect ECONNREFUSED');
@@ -202,14 +220,23 @@ describe('failed purchases in bulk', () => {
     expect(lines.at(-1)).toBe('Retry one:  npm run manage-referral-payouts -- --process <purchase-id>');
     expect(limited.stdout).toMatch(/^6 purchases with failed referral payouts \(2 shown, newest first\):$/m);
     expect(limited.stdout.split('\n').filter((l) => /^\d{4}-/.test(l))).toHaveLength(2);
-    const nextPage = /^Next page: {2}npm run manage-referral-payouts -- (--list-failed --limit 2 --cursor \S+)$/m.exec(limited.stdout);
+    const nextPage = /^Next page: {2}npm run manage-referral-payouts -- (--list-failed --limit 2 --cursor \S+)$/m.exec(
+      limited.stdout,
+    );
     expect(nextPage).not.toBeNull();
     const second = await runCli(nextPage![1]!.split(' '), env());
     expect(second.code).toBe(0);
-    expect(second.stdout.split('\n').filter((l) => /^\d{4}-/.test(l)).map((l) => l.split(/ {2,}/)[1])).toEqual([ids[3], ids[2]]);
+    expect(
+      second.stdout
+        .split('\n')
+        .filter((l) => /^\d{4}-/.test(l))
+        .map((l) => l.split(/ {2,}/)[1]),
+    ).toEqual([ids[3], ids[2]]);
     const badCursor = await runCli(['--list-failed', '--cursor', 'bm9wZQ'], env());
     expect(badCursor.code).toBe(2);
-    expect(badCursor.stderr).toBe('manage-referral-payouts: cursor is not valid: pass the nextCursor of a previous page\n');
+    expect(badCursor.stderr).toBe(
+      'manage-referral-payouts: cursor is not valid: pass the nextCursor of a previous page\n',
+    );
     const page = JSON.parse(listJson.stdout);
     expect(page.total).toBe(6);
     expect(page.items.map((i: { purchaseId: string }) => i.purchaseId)).toEqual([...ids].reverse());
@@ -241,7 +268,9 @@ describe('failed purchases in bulk', () => {
     expect(human.stdout).toMatch(/^Still failed +2$/m);
     expect(human.stdout).toMatch(/^Not applicable +0$/m);
     expect(human.stdout).toContain(`${ids[1]}  treasury answered 500`);
-    expect(human.stdout.trimEnd().split('\n').at(-1)).toBe('Retry one:  npm run manage-referral-payouts -- --process <purchase-id>');
+    expect(human.stdout.trimEnd().split('\n').at(-1)).toBe(
+      'Retry one:  npm run manage-referral-payouts -- --process <purchase-id>',
+    );
 
     const summary = await runCli(['--summary'], env());
     expect(summary.code).toBe(0);
@@ -250,7 +279,9 @@ describe('failed purchases in bulk', () => {
     expect(summary.stdout).toMatch(/^Failures +2 in the last hour, 2 in the last day$/m);
     const summaryJson = JSON.parse((await runCli(['--summary', '--json'], env())).stdout);
     expect(summaryJson.counts.failed).toBe(2);
-    expect(summaryJson.recentFailures.map((f: { purchaseId: string }) => f.purchaseId).sort()).toEqual([ids[1], ids[3]].sort());
+    expect(summaryJson.recentFailures.map((f: { purchaseId: string }) => f.purchaseId).sort()).toEqual(
+      [ids[1], ids[3]].sort(),
+    );
 
     treasury.setMode({ kind: 'succeed' });
     const repaired = await runCli(['--process-all-failed'], httpEnv());
@@ -263,9 +294,22 @@ describe('failed purchases in bulk', () => {
 
     // The treasury moved money once for each level of the five repaired purchases and never for the
     // withdrawn one; the ledger credited each of those levels once.
-    const keys = treasury.accepted().map((a) => a.idempotencyKey).filter((key) => ids.includes(key.split(':')[0]!));
-    expect(keys.sort()).toEqual(ids.slice(0, 5).flatMap((id) => [`${id}:direct`, `${id}:grand`]).sort());
-    const credits = await t.db.selectFrom('ledger_entries').select('id').where('account', '=', 'referral_earnings').where('purchase_id', 'in', ids).execute();
+    const keys = treasury
+      .accepted()
+      .map((a) => a.idempotencyKey)
+      .filter((key) => ids.includes(key.split(':')[0]!));
+    expect(keys.sort()).toEqual(
+      ids
+        .slice(0, 5)
+        .flatMap((id) => [`${id}:direct`, `${id}:grand`])
+        .sort(),
+    );
+    const credits = await t.db
+      .selectFrom('ledger_entries')
+      .select('id')
+      .where('account', '=', 'referral_earnings')
+      .where('purchase_id', 'in', ids)
+      .execute();
     expect(credits).toHaveLength(10);
     const invariants = await readInvariants(t.db);
     expect(invariants).toMatchObject({ doubleCredits: 0, paidWithoutCredit: 0, payoutsOverFee: 0 });

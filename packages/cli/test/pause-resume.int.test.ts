@@ -26,14 +26,24 @@ describe('--pause / --resume', () => {
   it('pauses with who and why, shows it in --summary, refuses a second pause, and resumes', async () => {
     const paused = await runCli(['--pause', '--reason', 'treasury incident'], env());
     expect(paused.code).toBe(0);
-    expect(paused.stdout).toMatch(/^Referral payouts paused by cli:\S+ at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: treasury incident/);
-    expect(await readTreasuryGate(t.db)).toMatchObject({ state: 'paused', reason: 'treasury incident', by: expect.stringMatching(/^cli:/) });
+    expect(paused.stdout).toMatch(
+      /^Referral payouts paused by cli:\S+ at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: treasury incident/,
+    );
+    expect(await readTreasuryGate(t.db)).toMatchObject({
+      state: 'paused',
+      reason: 'treasury incident',
+      by: expect.stringMatching(/^cli:/),
+    });
 
     const text = await runCli(['--summary'], env());
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/^Treasury\s+PAUSED by cli:\S+ since .* UTC: treasury incident$/m);
     const json = await runCli(['--summary', '--json'], env());
-    expect(JSON.parse(json.stdout).treasury).toMatchObject({ state: 'paused', reason: 'treasury incident', lastError: null });
+    expect(JSON.parse(json.stdout).treasury).toMatchObject({
+      state: 'paused',
+      reason: 'treasury incident',
+      lastError: null,
+    });
 
     const again = await runCli(['--pause', '--reason', 'other'], env());
     expect(again.code).toBe(1);
@@ -56,8 +66,14 @@ describe('--pause / --resume', () => {
 
     const refused = await runCli(['--process', purchase.id], env());
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/referral payouts are paused by cli:\S+ since .* \(fraud review\); nothing was transferred/);
-    expect(await getReferralPayoutStatus(t.db, purchase.id)).toMatchObject({ status: 'queued', attempts: 0, payouts: [] });
+    expect(refused.stderr).toMatch(
+      /referral payouts are paused by cli:\S+ since .* \(fraud review\); nothing was transferred/,
+    );
+    expect(await getReferralPayoutStatus(t.db, purchase.id)).toMatchObject({
+      status: 'queued',
+      attempts: 0,
+      payouts: [],
+    });
     const bulk = await runCli(['--process-all-failed'], env());
     expect(bulk.code).toBe(1);
     expect(bulk.stderr).toMatch(/referral payouts are paused by cli:/);

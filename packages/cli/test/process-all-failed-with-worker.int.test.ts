@@ -2,7 +2,15 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { httpGateway, processReferralPayouts, referralEarnings } from '@referrals/core';
-import { childProcessEnv, confirmedPurchase, type FakeTreasury, readInvariants, seedReferralChain, startFakeTreasury, waitFor } from '@referrals/testing';
+import {
+  childProcessEnv,
+  confirmedPurchase,
+  type FakeTreasury,
+  readInvariants,
+  seedReferralChain,
+  startFakeTreasury,
+  waitFor,
+} from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 import { REPO_ROOT, runCli } from './run-cli.ts';
 
@@ -44,7 +52,10 @@ describe('--process-all-failed while a payout worker runs', () => {
     for (let i = 0; i < FAILED; i++) {
       const purchase = await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
       expect(
-        await processReferralPayouts({ db: t.db, gateway, minPayout: 1, logger }, purchase.id, { actor: 'worker', finalAttempt: true }),
+        await processReferralPayouts({ db: t.db, gateway, minPayout: 1, logger }, purchase.id, {
+          actor: 'worker',
+          finalAttempt: true,
+        }),
       ).toMatchObject({ status: 'failed' });
       failed.push(purchase.id);
     }
@@ -57,13 +68,23 @@ describe('--process-all-failed while a payout worker runs', () => {
     treasury.hold();
     const env = { DATABASE_URL: t.url, PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url };
     // Held transfers must outlast the worker's start on a loaded machine, so they cannot time out first.
-    const bulkRun = runCli(['--process-all-failed', '--json', '--concurrency', '4'], { ...env, TREASURY_TIMEOUT_MS: '60000' });
+    const bulkRun = runCli(['--process-all-failed', '--json', '--concurrency', '4'], {
+      ...env,
+      TREASURY_TIMEOUT_MS: '60000',
+    });
     // Four purchases at once, each sending its two levels together.
     await waitFor(() => treasury.heldCount() === 8, { what: 'the CLI to have 8 transfers in flight' });
 
     const worker = spawn(process.execPath, ['packages/worker/src/main.ts'], {
       cwd: REPO_ROOT,
-      env: childProcessEnv({ PATH: process.env.PATH ?? '', ...env, LOG_LEVEL: 'warn', WORKER_CONCURRENCY: '4', OUTBOX_POLL_INTERVAL_MS: '200', PAYOUT_RETRY_DELAY_SECONDS: '1' }),
+      env: childProcessEnv({
+        PATH: process.env.PATH ?? '',
+        ...env,
+        LOG_LEVEL: 'warn',
+        WORKER_CONCURRENCY: '4',
+        OUTBOX_POLL_INTERVAL_MS: '200',
+        PAYOUT_RETRY_DELAY_SECONDS: '1',
+      }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let workerOutput = '';
@@ -74,7 +95,10 @@ describe('--process-all-failed while a payout worker runs', () => {
     try {
       // The worker has taken the oldest jobs: the purchases the CLI is transferring (its slots take
       // batches, so it may hold more).
-      await waitFor(async () => (await activePayoutJobs()) >= 4, { what: `4 active payout jobs (worker output: ${workerOutput})`, timeoutMs: 30_000 });
+      await waitFor(async () => (await activePayoutJobs()) >= 4, {
+        what: `4 active payout jobs (worker output: ${workerOutput})`,
+        timeoutMs: 30_000,
+      });
       treasury.release();
 
       const bulk = await bulkRun;
@@ -112,8 +136,10 @@ describe('--process-all-failed while a payout worker runs', () => {
     // The four the CLI held leases on while the worker's jobs for them waited.
     expect(by('cli')).toBeGreaterThanOrEqual(4);
     expect(by('worker')).toBeGreaterThanOrEqual(QUEUED);
-    console.info(`completed by the worker: ${by('worker')}, by the CLI: ${by('cli')}; ` +
-      `treasury requests: ${treasury.requests.length} for ${treasury.accepted().length} transfers`);
+    console.info(
+      `completed by the worker: ${by('worker')}, by the CLI: ${by('cli')}; ` +
+        `treasury requests: ${treasury.requests.length} for ${treasury.accepted().length} transfers`,
+    );
 
     const invariants = await readInvariants(t.db);
     expect(invariants.doubleCredits).toBe(0);

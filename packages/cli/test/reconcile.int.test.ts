@@ -2,7 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { httpGateway, ledgerGateway, type PayoutContext, processReferralPayouts } from '@referrals/core';
-import { failedAfterLostAnswers, type FakeTreasury, paidReferralPurchase, queuedReferralPurchase, startFakeTreasury } from '@referrals/testing';
+import {
+  failedAfterLostAnswers,
+  type FakeTreasury,
+  paidReferralPurchase,
+  queuedReferralPurchase,
+  startFakeTreasury,
+} from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 import { runCli } from './run-cli.ts';
 
@@ -23,7 +29,12 @@ beforeEach(() => {
   payouts = { db: t.db, gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 5_000 }), minPayout: 1, logger };
 });
 
-const httpEnv = () => ({ DATABASE_URL: t.url, PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url, TREASURY_TIMEOUT_MS: '5000' });
+const httpEnv = () => ({
+  DATABASE_URL: t.url,
+  PAYOUT_GATEWAY: 'http',
+  TREASURY_URL: treasury.url,
+  TREASURY_TIMEOUT_MS: '5000',
+});
 
 const paid = () => paidReferralPurchase(payouts);
 const lostAnswers = () => failedAfterLostAnswers(payouts, treasury);
@@ -58,18 +69,45 @@ describe('--reconcile', () => {
     expect(human.stdout).toMatch(/^Unrecorded transfers: .* \(2\)$/m);
     expect(human.stdout).toMatch(new RegExp(`^${lost} +direct +10\\.00 EUR failed +10\\.00 EUR +tr_\\S+ +yes$`, 'm'));
     expect(human.stdout).toMatch(/^Missing at the treasury: .* \(1\)$/m);
-    expect(human.stdout).toMatch(new RegExp(`^${forgotten} +direct +10\\.00 EUR +tr_\\S+ +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC$`, 'm'));
+    expect(human.stdout).toMatch(
+      new RegExp(`^${forgotten} +direct +10\\.00 EUR +tr_\\S+ +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC$`, 'm'),
+    );
     expect(human.stdout).toMatch(new RegExp(`^${changed} +grand +5\\.00 EUR paid +4\\.50 EUR +amount$`, 'm'));
     expect(human.stdout).toMatch(/^2 unrecorded transfers match the level we planned/m);
 
     expect(json.code).toBe(1);
     const report = JSON.parse(json.stdout);
     expect(Object.keys(report).sort()).toEqual(
-      ['checkedAt', 'drift', 'driftCounts', 'driftTruncated', 'fixed', 'fixedCount', 'gateway', 'note', 'recordedLevels', 'since', 'treasuryTransfers'].sort(),
+      [
+        'checkedAt',
+        'drift',
+        'driftCounts',
+        'driftTruncated',
+        'fixed',
+        'fixedCount',
+        'gateway',
+        'note',
+        'recordedLevels',
+        'since',
+        'treasuryTransfers',
+      ].sort(),
     );
-    expect(report).toMatchObject({ since, treasuryTransfers: 5, recordedLevels: 6, fixed: [], driftCounts: { unrecorded_transfer: 2, missing_at_treasury: 1, mismatch: 1 } });
-    expect(report.drift.map((d: { kind: string; idempotencyKey: string }) => `${d.kind} ${d.idempotencyKey}`).sort()).toEqual(
-      [`unrecorded_transfer ${lost}:direct`, `unrecorded_transfer ${lost}:grand`, `missing_at_treasury ${forgotten}:direct`, `mismatch ${changed}:grand`].sort(),
+    expect(report).toMatchObject({
+      since,
+      treasuryTransfers: 5,
+      recordedLevels: 6,
+      fixed: [],
+      driftCounts: { unrecorded_transfer: 2, missing_at_treasury: 1, mismatch: 1 },
+    });
+    expect(
+      report.drift.map((d: { kind: string; idempotencyKey: string }) => `${d.kind} ${d.idempotencyKey}`).sort(),
+    ).toEqual(
+      [
+        `unrecorded_transfer ${lost}:direct`,
+        `unrecorded_transfer ${lost}:grand`,
+        `missing_at_treasury ${forgotten}:direct`,
+        `mismatch ${changed}:grand`,
+      ].sort(),
     );
     // Reconciliation only reads: the treasury received no transfer.
     expect(treasury.requestCount).toBe(requests);
@@ -95,7 +133,9 @@ describe('--reconcile', () => {
     const again = await runCli(['--reconcile', '--since', since, '--fix', '--json'], httpEnv());
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ drift: [], fixed: [], fixedCount: 0 });
-    expect(JSON.parse((await runCli(['--status', lost, '--json'], httpEnv())).stdout).events).toHaveLength(view.events.length);
+    expect(JSON.parse((await runCli(['--status', lost, '--json'], httpEnv())).stdout).events).toHaveLength(
+      view.events.length,
+    );
     expect(treasury.requestCount).toBe(requests);
   });
 
@@ -107,7 +147,9 @@ describe('--reconcile', () => {
     expect(result.code).toBe(1);
     const report = JSON.parse(result.stdout);
     expect(report.fixed.map((f: { purchaseId: string }) => f.purchaseId)).toEqual([lost, lost]);
-    expect(report.drift.map((d: { kind: string; purchaseId: string }) => [d.kind, d.purchaseId])).toEqual([['missing_at_treasury', forgotten]]);
+    expect(report.drift.map((d: { kind: string; purchaseId: string }) => [d.kind, d.purchaseId])).toEqual([
+      ['missing_at_treasury', forgotten],
+    ]);
   });
 
   it('reports the ledger gateway as having nothing to compare', async () => {
@@ -116,7 +158,9 @@ describe('--reconcile', () => {
     const result = await runCli(['--reconcile', '--since', since], { DATABASE_URL: t.url });
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^Reconciliation of referral payouts with the treasury \(ledger gateway\)$/m);
-    expect(result.stdout).toMatch(/^Nothing to compare: payouts go through the ledger gateway: .*no external treasury to differ from\.$/m);
+    expect(result.stdout).toMatch(
+      /^Nothing to compare: payouts go through the ledger gateway: .*no external treasury to differ from\.$/m,
+    );
   });
 
   it('exits 1 with one line when the treasury does not answer', async () => {
@@ -125,12 +169,17 @@ describe('--reconcile', () => {
     const result = await runCli(['--reconcile', '--since', since], { ...httpEnv(), TREASURY_TIMEOUT_MS: '500' });
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
-    expect(result.stderr).toMatch(/^manage-referral-payouts: treasury did not answer within 500 ms \(GET \/transfers, 3 attempts\)\n$/);
+    expect(result.stderr).toMatch(
+      /^manage-referral-payouts: treasury did not answer within 500 ms \(GET \/transfers, 3 attempts\)\n$/,
+    );
   });
 
   it('exits 2 on a bad --since, before touching the database or the treasury', async () => {
     const cases: [string[], RegExp][] = [
-      [['--reconcile', '--since', 'yesterday'], /--since must be a date \(2026-11-20\) or an ISO-8601 time with offset .*got "yesterday"/],
+      [
+        ['--reconcile', '--since', 'yesterday'],
+        /--since must be a date \(2026-11-20\) or an ISO-8601 time with offset .*got "yesterday"/,
+      ],
       [['--reconcile', '--since', '2026-02-30'], /got "2026-02-30"/],
       [['--reconcile', '--since', '2026-11-20T08:00:00'], /got "2026-11-20T08:00:00"/],
       [['--reconcile', '--since', new Date(Date.now() + 86_400_000).toISOString()], /--since .* is in the future/],
@@ -140,7 +189,9 @@ describe('--reconcile', () => {
       [['--reconcile', '--status', randomUUID()], /give only one command/],
     ];
     const lists = treasury.listRequests().length;
-    const results = await Promise.all(cases.map(([args]) => runCli(args, { ...httpEnv(), DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' })));
+    const results = await Promise.all(
+      cases.map(([args]) => runCli(args, { ...httpEnv(), DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' })),
+    );
     results.forEach((result, i) => {
       expect(result.code, cases[i]![0].join(' ')).toBe(2);
       expect(result.stdout).toBe('');

@@ -16,8 +16,15 @@ afterAll(() => treasury.close());
 async function failedPurchase() {
   const chain = await seedReferralChain(t.db);
   const purchase = await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
-  const ctx = { db: t.db, gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 2000 }), minPayout: 1, logger: pino({ level: 'silent' }) };
-  expect(await processReferralPayouts(ctx, purchase.id, { actor: 'worker', finalAttempt: true })).toMatchObject({ status: 'failed' });
+  const ctx = {
+    db: t.db,
+    gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 2000 }),
+    minPayout: 1,
+    logger: pino({ level: 'silent' }),
+  };
+  expect(await processReferralPayouts(ctx, purchase.id, { actor: 'worker', finalAttempt: true })).toMatchObject({
+    status: 'failed',
+  });
   return { chain, id: purchase.id };
 }
 
@@ -29,11 +36,20 @@ describe('--write-off', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('Written off (direct); levels already paid stay paid.');
     expect(result.stdout).toMatch(/Referral payout +not applicable \(written off\)/);
-    expect(result.stdout).toMatch(new RegExp(`failed +not applicable +cli \\(${userInfo().username}\\) +1 +beneficiary account closed`));
+    expect(result.stdout).toMatch(
+      new RegExp(`failed +not applicable +cli \\(${userInfo().username}\\) +1 +beneficiary account closed`),
+    );
 
     const view = await getReferralPayoutStatus(t.db, id);
-    expect(view.payouts.map((p) => [p.level, p.status])).toEqual([['direct', 'written_off'], ['grand', 'paid']]);
-    expect(view.events.at(-1)).toMatchObject({ actor: 'cli', operator: userInfo().username, note: 'beneficiary account closed' });
+    expect(view.payouts.map((p) => [p.level, p.status])).toEqual([
+      ['direct', 'written_off'],
+      ['grand', 'paid'],
+    ]);
+    expect(view.events.at(-1)).toMatchObject({
+      actor: 'cli',
+      operator: userInfo().username,
+      note: 'beneficiary account closed',
+    });
     expect(await referralEarnings(t.db, chain.grand.id)).toBe(500);
 
     const json = await runCli(['--status', id, '--json'], { DATABASE_URL: t.url });
@@ -47,9 +63,16 @@ describe('--write-off', () => {
     expect(again.code).toBe(1);
     expect(again.stdout).toBe('');
     expect(again.stderr).toMatch(/only failed referral payouts can be written off; purchase .* is not_applicable/);
-    expect((await getReferralPayoutStatus(t.db, id)).events.filter((e) => e.note !== null).map((e) => e.note)).toEqual(['first']);
+    expect((await getReferralPayoutStatus(t.db, id)).events.filter((e) => e.note !== null).map((e) => e.note)).toEqual([
+      'first',
+    ]);
 
-    const usageCases = [['--write-off', id], ['--write-off', id, '--reason', '  '], ['--status', id, '--reason', 'x'], ['--write-off', 'nope', '--reason', 'x']];
+    const usageCases = [
+      ['--write-off', id],
+      ['--write-off', id, '--reason', '  '],
+      ['--status', id, '--reason', 'x'],
+      ['--write-off', 'nope', '--reason', 'x'],
+    ];
     const [unknown, ...usage] = await Promise.all([
       runCli(['--write-off', '00000000-0000-4000-8000-000000000000', '--reason', 'x'], { DATABASE_URL: t.url }),
       ...usageCases.map((args) => runCli(args, { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' })),

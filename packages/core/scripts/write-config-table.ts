@@ -7,4 +7,6 @@ const readmePath = join(import.meta.dirname, '..', '..', '..', 'README.md');
 const before = readFileSync(readmePath, 'utf8');
 const after = withConfigurationTable(before);
 writeFileSync(readmePath, after);
-console.log(before === after ? 'README configuration table already up to date' : 'README configuration table rewritten');
+console.log(
+  before === after ? 'README configuration table already up to date' : 'README configuration table rewritten',
+);

@@ -73,7 +73,8 @@ export const ConfigSchema = Type.Object({
   SERVICE_API_TOKEN: Type.Optional(
     Type.String({
       minLength: 16,
-      description: "bearer token of the marketplace front end for the marketplace routes (users, content, purchases, confirm); an admin token is accepted there too",
+      description:
+        'bearer token of the marketplace front end for the marketplace routes (users, content, purchases, confirm); an admin token is accepted there too',
       whenUnset: 'marketplace routes accept only an admin token',
     }),
   ),
@@ -101,7 +102,8 @@ export const ConfigSchema = Type.Object({
   ),
   TREASURY_TIMEOUT_MS: integer(1, 600_000, 5000, { description: 'per transfer' }),
   TREASURY_MAX_IN_FLIGHT: integer(1, 10_000, 256, {
-    description: 'transfers a worker keeps in flight to the treasury at once, whatever `WORKER_CONCURRENCY` and its database connections',
+    description:
+      'transfers a worker keeps in flight to the treasury at once, whatever `WORKER_CONCURRENCY` and its database connections',
   }),
   PAYOUT_RETRY_LIMIT: integer(0, 100, 5, {
     description: 'retries after the first attempt before a purchase is `failed`',
@@ -199,16 +201,22 @@ const OPERATOR_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 function namedTokens(raw: string | undefined, adminApiToken: string | undefined): NamedToken[] {
   if (raw === undefined) return [];
   const tokens: NamedToken[] = [];
-  for (const entry of raw.split(',').map((e) => e.trim()).filter((e) => e !== '')) {
+  for (const entry of raw
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '')) {
     const colon = entry.indexOf(':');
     const name = colon < 0 ? entry : entry.slice(0, colon).trim();
     const token = colon < 0 ? '' : entry.slice(colon + 1).trim();
     // The token itself is never echoed: this message ends up in logs.
     if (!OPERATOR_NAME.test(name)) {
-      throw new ConfigError(`ADMIN_TOKENS entries are name:token with a name of letters, digits, "_", "." or "-" (1..64), got "${name.slice(0, 64)}"`);
+      throw new ConfigError(
+        `ADMIN_TOKENS entries are name:token with a name of letters, digits, "_", "." or "-" (1..64), got "${name.slice(0, 64)}"`,
+      );
     }
     if (token.length < 16) throw new ConfigError(`ADMIN_TOKENS needs a token of at least 16 characters for "${name}"`);
-    if (tokens.some((t) => t.name.toLowerCase() === name.toLowerCase())) throw new ConfigError(`ADMIN_TOKENS names "${name}" twice`);
+    if (tokens.some((t) => t.name.toLowerCase() === name.toLowerCase()))
+      throw new ConfigError(`ADMIN_TOKENS names "${name}" twice`);
     if (tokens.some((t) => t.token === token) || token === adminApiToken) {
       throw new ConfigError(`ADMIN_TOKENS gives "${name}" a token already in use; every operator needs their own`);
     }

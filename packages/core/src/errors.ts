@@ -40,12 +40,21 @@ export const isUniqueViolation = (error: unknown) => sqlState(error) === '23505'
 export const isForeignKeyViolation = (error: unknown) => sqlState(error) === '23503';
 
 // Socket-level failures reaching or keeping a connection to Postgres.
-const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+const CONNECTION_ERRNOS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
 // 57P01 admin_shutdown (fast/immediate restart, pg_terminate_backend), 57P02 crash_shutdown,
 // 57P03 cannot_connect_now (starting up, shutting down, recovering), 53300 too_many_connections.
 const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300']);
 // node-postgres reports a socket that closed under it, or a client it already gave up on, by message only.
-const CONNECTION_MESSAGES = /Connection terminated|not queryable|timeout exceeded when trying to connect|Connection ended unexpectedly/i;
+const CONNECTION_MESSAGES =
+  /Connection terminated|not queryable|timeout exceeded when trying to connect|Connection ended unexpectedly/i;
 
 /**
  * True when `error` says the database cannot be reached right now (down, restarting, connection

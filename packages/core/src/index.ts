@@ -29,7 +29,11 @@ export * from './operations/search-referral-payouts.ts';
 export * from './operations/payout-lag.ts';
 export * from './reconciliation/treasury-books.ts';
 export * from './reconciliation/reconcile.ts';
-export { RECONCILED, recordTreasuryTransfer, type RecordedTransfer } from './reconciliation/record-treasury-transfer.ts';
+export {
+  RECONCILED,
+  recordTreasuryTransfer,
+  type RecordedTransfer,
+} from './reconciliation/record-treasury-transfer.ts';
 export { latestReconciliation, type LatestReconciliation } from './reconciliation/reconciliation-queries.ts';
 export * from './logging.ts';
 export * from './metrics.ts';

@@ -14,7 +14,14 @@ export function isUtcTimestamp(text: unknown): text is string {
   if (typeof text !== 'string') return false;
   const parts = UTC_TIMESTAMP.exec(text);
   if (!parts) return false;
-  const [year, month, day, hour, minute, second] = parts.slice(1).map(Number) as [number, number, number, number, number, number];
+  const [year, month, day, hour, minute, second] = parts.slice(1).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   if (year < 1) return false;
   const instant = new Date(0);
   instant.setUTCFullYear(year, month - 1, day);
@@ -45,7 +52,13 @@ export function decodeKeysetCursor(cursor: string): { at: string; id: string } {
   } catch {
     value = undefined;
   }
-  if (Array.isArray(value) && value.length === 2 && isUtcTimestamp(value[0]) && typeof value[1] === 'string' && UUID_PATTERN.test(value[1])) {
+  if (
+    Array.isArray(value) &&
+    value.length === 2 &&
+    isUtcTimestamp(value[0]) &&
+    typeof value[1] === 'string' &&
+    UUID_PATTERN.test(value[1])
+  ) {
     return { at: value[0], id: value[1] };
   }
   throw new DomainError('validation_failed', 'cursor is not valid: pass the nextCursor of a previous page');

@@ -8,13 +8,15 @@ export const BPS_DENOMINATOR = 10_000;
 export const MAX_AMOUNT = 1_000_000_000_000;
 
 export function assertMinorUnits(amount: number, what = 'amount'): void {
-  if (!Number.isSafeInteger(amount)) throw new RangeError(`${what} must be an integer number of minor units, got ${amount}`);
+  if (!Number.isSafeInteger(amount))
+    throw new RangeError(`${what} must be an integer number of minor units, got ${amount}`);
 }
 
 /** floor(amount × bps / 10000), exact for any safe-integer amount. */
 export function applyBps(amount: number, bps: number): number {
   assertMinorUnits(amount);
-  if (!Number.isInteger(bps) || bps < 0 || bps > BPS_DENOMINATOR) throw new RangeError(`rate must be 0..10000 bps, got ${bps}`);
+  if (!Number.isInteger(bps) || bps < 0 || bps > BPS_DENOMINATOR)
+    throw new RangeError(`rate must be 0..10000 bps, got ${bps}`);
   return Number((BigInt(amount) * BigInt(bps)) / BigInt(BPS_DENOMINATOR));
 }
 
@@ -29,7 +31,18 @@ export function treasuryDistribution(price: number, platformFeeBps: number): Tre
   return { platformFee, creatorShare: price - platformFee };
 }
 
-const DECIMALS: Record<string, number> = { JPY: 0, KRW: 0, VND: 0, CLP: 0, ISK: 0, BHD: 3, KWD: 3, OMR: 3, JOD: 3, TND: 3 };
+const DECIMALS: Record<string, number> = {
+  JPY: 0,
+  KRW: 0,
+  VND: 0,
+  CLP: 0,
+  ISK: 0,
+  BHD: 3,
+  KWD: 3,
+  OMR: 3,
+  JOD: 3,
+  TND: 3,
+};
 
 export function currencyDecimals(currency: string): number {
   return DECIMALS[currency] ?? 2;
@@ -39,7 +52,9 @@ export function currencyDecimals(currency: string): number {
 export function formatMoney(amount: number, currency: string): string {
   const decimals = currencyDecimals(currency);
   const negative = amount < 0;
-  const digits = Math.abs(amount).toString().padStart(decimals + 1, '0');
+  const digits = Math.abs(amount)
+    .toString()
+    .padStart(decimals + 1, '0');
   const whole = digits.slice(0, digits.length - decimals);
   const fraction = decimals > 0 ? `.${digits.slice(digits.length - decimals)}` : '';
   return `${negative ? '-' : ''}${whole}${fraction} ${currency}`;

@@ -11,7 +11,8 @@ export function gracefulShutdownOptions(logger: Logger, delayMs: number) {
     logger: { error: (error: unknown) => logger.error({ err: error }, 'shutdown failed') },
     onTimeout: (timeoutMs: number) => logger.error({ timeoutMs }, 'shutdown timed out: exiting with work still open'),
     onSecondSignal: (signal: string) => logger.warn({ signal }, 'second signal: exiting without waiting'),
-    onSecondError: (error: unknown) => logger.error({ err: error }, 'error while shutting down: exiting without waiting'),
+    onSecondError: (error: unknown) =>
+      logger.error({ err: error }, 'error while shutting down: exiting without waiting'),
   };
 }
 

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '@referrals/core';
 
-const base = { DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/referrals', ADMIN_API_TOKEN: 'shared-token-0123456789' };
+const base = {
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/referrals',
+  ADMIN_API_TOKEN: 'shared-token-0123456789',
+};
 
 describe('ADMIN_TOKENS', () => {
   it('is empty by default and parses name:token pairs, trimming blanks', () => {

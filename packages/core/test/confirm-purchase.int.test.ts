@@ -15,7 +15,9 @@ async function writtenFor(purchaseId: string): Promise<Record<Written, number>> 
   return {
     ledger_entries: await count(sql`select count(*) as n from ledger_entries where purchase_id = ${purchaseId}`),
     outbox: await count(sql`select count(*) as n from outbox where aggregate_id = ${purchaseId}`),
-    referral_payout_events: await count(sql`select count(*) as n from referral_payout_events where purchase_id = ${purchaseId}`),
+    referral_payout_events: await count(
+      sql`select count(*) as n from referral_payout_events where purchase_id = ${purchaseId}`,
+    ),
   };
 }
 
@@ -30,40 +32,70 @@ async function refuseInsert(table: Written, purchaseId: string): Promise<() => P
       end $$;
       create trigger refuse_for_test before insert on ${table} for each row execute function refuse_for_test();`)
     .execute(t.db);
-  return async () => void (await sql.raw(`drop trigger refuse_for_test on ${table}; drop function refuse_for_test();`).execute(t.db));
+  return async () =>
+    void (await sql.raw(`drop trigger refuse_for_test on ${table}; drop function refuse_for_test();`).execute(t.db));
 }
 
 describe('confirmPurchase is all or nothing', () => {
-  it.each<Written>(['ledger_entries', 'outbox', 'referral_payout_events'])('a failed insert into %s commits nothing', async (table) => {
-    const chain = await seedReferralChain(t.db);
-    const { purchase } = await createPurchase(t.db, { buyerId: chain.buyer.id, contentId: chain.content.id });
-    const input = { purchaseId: purchase.id, paymentReference: 'pay_atomic' };
+  it.each<Written>(['ledger_entries', 'outbox', 'referral_payout_events'])(
+    'a failed insert into %s commits nothing',
+    async (table) => {
+      const chain = await seedReferralChain(t.db);
+      const { purchase } = await createPurchase(t.db, { buyerId: chain.buyer.id, contentId: chain.content.id });
+      const input = { purchaseId: purchase.id, paymentReference: 'pay_atomic' };
 
-    const restore = await refuseInsert(table, purchase.id);
-    try {
-      await expect(confirmPurchase(t.db, input, { platformFeeBps: 3000 })).rejects.toThrow(`injected failure on insert into ${table}`);
-    } finally {
-      await restore();
-    }
+      const restore = await refuseInsert(table, purchase.id);
+      try {
+        await expect(confirmPurchase(t.db, input, { platformFeeBps: 3000 })).rejects.toThrow(
+          `injected failure on insert into ${table}`,
+        );
+      } finally {
+        await restore();
+      }
 
-    const row = await t.db.selectFrom('purchases').selectAll().where('id', '=', purchase.id).executeTakeFirstOrThrow();
-    expect(row).toMatchObject({ status: 'pending', payment_reference: null, confirmed_at: null, platform_fee: null, referral_payout_status: null });
-    expect(await writtenFor(purchase.id)).toEqual({ ledger_entries: 0, outbox: 0, referral_payout_events: 0 });
+      const row = await t.db
+        .selectFrom('purchases')
+        .selectAll()
+        .where('id', '=', purchase.id)
+        .executeTakeFirstOrThrow();
+      expect(row).toMatchObject({
+        status: 'pending',
+        payment_reference: null,
+        confirmed_at: null,
+        platform_fee: null,
+        referral_payout_status: null,
+      });
+      expect(await writtenFor(purchase.id)).toEqual({ ledger_entries: 0, outbox: 0, referral_payout_events: 0 });
 
-    // Nothing half-done stays behind: once the fault is gone the same confirm writes everything once.
-    const { purchase: confirmed, replayed } = await confirmPurchase(t.db, input, { platformFeeBps: 3000 });
-    expect([confirmed.status, confirmed.referralPayoutStatus, replayed]).toEqual(['confirmed', 'queued', false]);
-    expect(await writtenFor(purchase.id)).toEqual({ ledger_entries: 3, outbox: 1, referral_payout_events: 1 });
-    expect((await getReferralPayoutStatus(t.db, purchase.id)).events.map((e) => [e.from, e.to, e.actor])).toEqual([[null, 'queued', 'api']]);
-  });
+      // Nothing half-done stays behind: once the fault is gone the same confirm writes everything once.
+      const { purchase: confirmed, replayed } = await confirmPurchase(t.db, input, { platformFeeBps: 3000 });
+      expect([confirmed.status, confirmed.referralPayoutStatus, replayed]).toEqual(['confirmed', 'queued', false]);
+      expect(await writtenFor(purchase.id)).toEqual({ ledger_entries: 3, outbox: 1, referral_payout_events: 1 });
+      expect((await getReferralPayoutStatus(t.db, purchase.id)).events.map((e) => [e.from, e.to, e.actor])).toEqual([
+        [null, 'queued', 'api'],
+      ]);
+    },
+  );
 });
 
 describe('confirmPurchase', () => {
   it('answers the confirmed purchase, wakes the relay after commit, and replays', async () => {
     const chain = await seedReferralChain(t.db);
-    const { purchase, replayed: createReplayed } = await createPurchase(t.db, { buyerId: chain.buyer.id, contentId: chain.content.id, idempotencyKey: 'order-notify' });
+    const { purchase, replayed: createReplayed } = await createPurchase(t.db, {
+      buyerId: chain.buyer.id,
+      contentId: chain.content.id,
+      idempotencyKey: 'order-notify',
+    });
     expect(createReplayed).toBe(false);
-    expect((await createPurchase(t.db, { buyerId: chain.buyer.id, contentId: chain.content.id, idempotencyKey: 'order-notify' })).replayed).toBe(true);
+    expect(
+      (
+        await createPurchase(t.db, {
+          buyerId: chain.buyer.id,
+          contentId: chain.content.id,
+          idempotencyKey: 'order-notify',
+        })
+      ).replayed,
+    ).toBe(true);
 
     const listener = new pg.Client({ connectionString: t.url });
     await listener.connect();
@@ -71,7 +103,11 @@ describe('confirmPurchase', () => {
     listener.on('notification', (n) => wakeUps.push(n.channel));
     await listener.query(`listen ${OUTBOX_CHANNEL}`);
     try {
-      const first = await confirmPurchase(t.db, { purchaseId: purchase.id, paymentReference: 'pay_notify' }, { platformFeeBps: 3000 });
+      const first = await confirmPurchase(
+        t.db,
+        { purchaseId: purchase.id, paymentReference: 'pay_notify' },
+        { platformFeeBps: 3000 },
+      );
       expect(first.replayed).toBe(false);
       expect(first.purchase.confirmedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
       await waitFor(() => wakeUps.length > 0, { what: 'the outbox wake-up' });
@@ -79,7 +115,11 @@ describe('confirmPurchase', () => {
     } finally {
       await listener.end();
     }
-    const again = await confirmPurchase(t.db, { purchaseId: purchase.id, paymentReference: 'pay_notify' }, { platformFeeBps: 3000 });
+    const again = await confirmPurchase(
+      t.db,
+      { purchaseId: purchase.id, paymentReference: 'pay_notify' },
+      { platformFeeBps: 3000 },
+    );
     expect([again.replayed, again.purchase.confirmedAt]).toEqual([true, expect.any(String)]);
   });
 
@@ -87,12 +127,16 @@ describe('confirmPurchase', () => {
     const chain = await seedReferralChain(t.db);
     const { purchase } = await createPurchase(t.db, { buyerId: chain.buyer.id, contentId: chain.content.id });
     for (const platformFeeBps of [-1, 10_001, 1.5]) {
-      await expect(confirmPurchase(t.db, { purchaseId: purchase.id, paymentReference: 'pay_fee' }, { platformFeeBps })).rejects.toThrow(RangeError);
+      await expect(
+        confirmPurchase(t.db, { purchaseId: purchase.id, paymentReference: 'pay_fee' }, { platformFeeBps }),
+      ).rejects.toThrow(RangeError);
     }
     expect(await writtenFor(purchase.id)).toEqual({ ledger_entries: 0, outbox: 0, referral_payout_events: 0 });
     for (const platformFeeBps of [0, 10_000]) {
       const { purchase: other } = await createPurchase(t.db, { buyerId: chain.buyer.id, contentId: chain.content.id });
-      await expect(confirmPurchase(t.db, { purchaseId: other.id, paymentReference: 'pay_fee' }, { platformFeeBps })).resolves.toMatchObject({ replayed: false });
+      await expect(
+        confirmPurchase(t.db, { purchaseId: other.id, paymentReference: 'pay_fee' }, { platformFeeBps }),
+      ).resolves.toMatchObject({ replayed: false });
     }
   });
 });

@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import pino from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ledgerGateway, ledgerTotals, processReferralPayouts, recordMovement, referralEarnings, referralMovement } from '@referrals/core';
+import {
+  ledgerGateway,
+  ledgerTotals,
+  processReferralPayouts,
+  recordMovement,
+  referralEarnings,
+  referralMovement,
+} from '@referrals/core';
 import { confirmedPurchase, type ReferralChain, seedReferralChain } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 
@@ -15,14 +22,24 @@ let paidPurchase: string;
 beforeAll(async () => {
   chain = await seedReferralChain(t.db, { price: 10_000 });
   paidPurchase = (await confirmedPurchase(t.db, chain.buyer.id, chain.content.id)).id;
-  const outcome = await processReferralPayouts({ db: t.db, gateway: ledgerGateway, minPayout: 1, logger }, paidPurchase, { actor: 'worker' });
-  expect(outcome.paid.map((p) => [p.level, p.amount])).toEqual([['direct', 1000], ['grand', 500]]);
+  const outcome = await processReferralPayouts(
+    { db: t.db, gateway: ledgerGateway, minPayout: 1, logger },
+    paidPurchase,
+    { actor: 'worker' },
+  );
+  expect(outcome.paid.map((p) => [p.level, p.amount])).toEqual([
+    ['direct', 1000],
+    ['grand', 500],
+  ]);
 });
 
-const entryCount = async () => Number((await sql<{ n: string }>`select count(*) as n from ledger_entries`.execute(t.db)).rows[0]!.n);
+const entryCount = async () =>
+  Number((await sql<{ n: string }>`select count(*) as n from ledger_entries`.execute(t.db)).rows[0]!.n);
 
 /** Rows as a test writes them by hand: amounts and accounts of one transaction id. */
-async function insertRaw(rows: { account: string; userId?: string; amount: number; currency?: string }[]): Promise<void> {
+async function insertRaw(
+  rows: { account: string; userId?: string; amount: number; currency?: string }[],
+): Promise<void> {
   const transactionId = randomUUID();
   await t.db
     .insertInto('ledger_entries')
@@ -55,7 +72,11 @@ describe('recordMovement', () => {
     );
     expect(await entryCount()).toBe(before + 2);
     await t.db.transaction().execute((trx) =>
-      recordMovement(trx, { currency: 'EUR', purchaseId: null, postings: [{ account: 'platform_treasury', userId: null, amount: 0 }] }),
+      recordMovement(trx, {
+        currency: 'EUR',
+        purchaseId: null,
+        postings: [{ account: 'platform_treasury', userId: null, amount: 0 }],
+      }),
     );
     expect(await entryCount()).toBe(before + 2);
   });
@@ -68,7 +89,12 @@ describe('the ledger refuses, in the database', () => {
     expect(before).toBeGreaterThanOrEqual(7);
     const unbalanced = { code: '23514', constraint: 'ledger_entries_balanced' };
 
-    await expect(insertRaw([{ account: 'platform_treasury', amount: -100 }, { account: 'referral_earnings', userId: chain.direct.id, amount: 99 }])).rejects.toMatchObject(unbalanced);
+    await expect(
+      insertRaw([
+        { account: 'platform_treasury', amount: -100 },
+        { account: 'referral_earnings', userId: chain.direct.id, amount: 99 },
+      ]),
+    ).rejects.toMatchObject(unbalanced);
     await expect(insertRaw([{ account: 'platform_treasury', amount: 100 }])).rejects.toMatchObject(unbalanced);
     // Zero overall but not within each currency.
     await expect(
@@ -90,7 +116,10 @@ describe('the ledger refuses, in the database', () => {
 
     expect(await entryCount()).toBe(before);
     // A balanced movement is accepted: the refusals above are about balance, not about writing at all.
-    await insertRaw([{ account: 'platform_treasury', amount: -100, currency: 'USD' }, { account: 'platform_treasury', amount: 100, currency: 'USD' }]);
+    await insertRaw([
+      { account: 'platform_treasury', amount: -100, currency: 'USD' },
+      { account: 'platform_treasury', amount: 100, currency: 'USD' },
+    ]);
     expect(await entryCount()).toBe(before + 2);
   });
 
@@ -100,11 +129,17 @@ describe('the ledger refuses, in the database', () => {
     const appendOnly = { code: '23001', message: 'ledger entries are append-only' };
 
     await expect(sql`update ledger_entries set amount = amount * 2`.execute(t.db)).rejects.toMatchObject(appendOnly);
-    await expect(sql`update ledger_entries set created_at = now() where id = ${before[0]!.id}`.execute(t.db)).rejects.toMatchObject(appendOnly);
-    await expect(sql`delete from ledger_entries where id = ${before[0]!.id}`.execute(t.db)).rejects.toMatchObject(appendOnly);
+    await expect(
+      sql`update ledger_entries set created_at = now() where id = ${before[0]!.id}`.execute(t.db),
+    ).rejects.toMatchObject(appendOnly);
+    await expect(sql`delete from ledger_entries where id = ${before[0]!.id}`.execute(t.db)).rejects.toMatchObject(
+      appendOnly,
+    );
     await expect(sql`delete from ledger_entries`.execute(t.db)).rejects.toMatchObject(appendOnly);
     await expect(sql`truncate ledger_entries`.execute(t.db)).rejects.toMatchObject(appendOnly);
-    await expect(sql`truncate ledger_entries, referral_payouts cascade`.execute(t.db)).rejects.toMatchObject(appendOnly);
+    await expect(sql`truncate ledger_entries, referral_payouts cascade`.execute(t.db)).rejects.toMatchObject(
+      appendOnly,
+    );
 
     expect(await t.db.selectFrom('ledger_entries').selectAll().orderBy('id').execute()).toEqual(before);
     expect(await ledgerTotals(t.db)).toEqual({ EUR: 0, USD: 0 });
@@ -115,20 +150,32 @@ describe('the ledger refuses, in the database', () => {
     const direct = { amount: 1000, currency: 'EUR', purchaseId: paidPurchase, beneficiaryId: chain.direct.id };
 
     // The movement a network payout records after the treasury's answer, written again.
-    await expect(t.db.transaction().execute((trx) => recordMovement(trx, referralMovement(direct)))).rejects.toMatchObject(oneCredit);
+    await expect(
+      t.db.transaction().execute((trx) => recordMovement(trx, referralMovement(direct))),
+    ).rejects.toMatchObject(oneCredit);
     // The in-database gateway asked to transfer the grand level again.
-    const grand = { idempotencyKey: `${paidPurchase}:grand`, beneficiaryId: chain.grand.id, amount: 500, currency: 'EUR', purchaseId: paidPurchase };
+    const grand = {
+      idempotencyKey: `${paidPurchase}:grand`,
+      beneficiaryId: chain.grand.id,
+      amount: 500,
+      currency: 'EUR',
+      purchaseId: paidPurchase,
+    };
     const gateway = ledgerGateway;
     if (gateway.kind !== 'in-database') throw new Error('the ledger gateway transfers inside the database transaction');
     await expect(t.db.transaction().execute((trx) => gateway.transfer(trx, [grand]))).rejects.toMatchObject(oneCredit);
     // Another amount does not make it another credit.
-    await expect(t.db.transaction().execute((trx) => recordMovement(trx, referralMovement({ ...direct, amount: 1 })))).rejects.toMatchObject(oneCredit);
+    await expect(
+      t.db.transaction().execute((trx) => recordMovement(trx, referralMovement({ ...direct, amount: 1 }))),
+    ).rejects.toMatchObject(oneCredit);
 
     expect(await referralEarnings(t.db, chain.direct.id)).toBe(1000);
     expect(await referralEarnings(t.db, chain.grand.id)).toBe(500);
     // The guard is per purchase: the same referrer is credited for the buyer's next purchase.
     const next = await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
-    await t.db.transaction().execute((trx) => recordMovement(trx, referralMovement({ ...direct, purchaseId: next.id })));
+    await t.db
+      .transaction()
+      .execute((trx) => recordMovement(trx, referralMovement({ ...direct, purchaseId: next.id })));
     expect(await referralEarnings(t.db, chain.direct.id)).toBe(2000);
   });
 });

@@ -8,7 +8,12 @@ function capture(isTTY: boolean) {
   const destination = Object.assign(
     new Writable({
       write(chunk: Buffer, _encoding, done) {
-        lines.push(...chunk.toString().split('\n').filter((line) => line !== ''));
+        lines.push(
+          ...chunk
+            .toString()
+            .split('\n')
+            .filter((line) => line !== ''),
+        );
         done();
       },
     }),
@@ -20,10 +25,15 @@ function capture(isTTY: boolean) {
 describe('createLogger', () => {
   it('writes one readable line per event on a terminal', () => {
     const { destination, lines } = capture(true);
-    createLogger({ level: 'info', service: 'api', destination }).info({ purchaseId: 'p-1', level2: { a: 1 } }, 'payout completed');
+    createLogger({ level: 'info', service: 'api', destination }).info(
+      { purchaseId: 'p-1', level2: { a: 1 } },
+      'payout completed',
+    );
     expect(lines).toHaveLength(1);
     const plain = stripVTControlCharacters(lines[0]!);
-    expect(plain).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: api: payout completed \{"purchaseId":"p-1","level2":\{"a":1\}\}$/);
+    expect(plain).toMatch(
+      /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: api: payout completed \{"purchaseId":"p-1","level2":\{"a":1\}\}$/,
+    );
   });
 
   it('writes JSON with the service name anywhere else', () => {

@@ -2,7 +2,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { counter, gauge, histogram, METRICS, type MetricDefinition, metricsTable, withMetricsTable } from '../src/metrics.ts';
+import {
+  counter,
+  gauge,
+  histogram,
+  METRICS,
+  type MetricDefinition,
+  metricsTable,
+  withMetricsTable,
+} from '../src/metrics.ts';
 
 const readme = readFileSync(join(import.meta.dirname, '..', '..', '..', 'README.md'), 'utf8');
 const definitions: MetricDefinition[] = Object.values(METRICS);

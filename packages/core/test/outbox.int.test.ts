@@ -12,14 +12,23 @@ describe('prunePublishedOutbox', () => {
     const purchases = [];
     for (let i = 0; i < 7; i++) purchases.push(await confirmedPurchase(t.db, chain.buyer.id, chain.content.id));
     const [oldA, oldB, oldC, recent, unpublishedOld] = purchases.map((p) => p.id);
-    await sql`update outbox set published_at = now() - interval '8 days' where aggregate_id in (${oldA}, ${oldB}, ${oldC})`.execute(t.db);
+    await sql`update outbox set published_at = now() - interval '8 days' where aggregate_id in (${oldA}, ${oldB}, ${oldC})`.execute(
+      t.db,
+    );
     await sql`update outbox set published_at = now() - interval '6 days' where aggregate_id = ${recent}`.execute(t.db);
-    await sql`update outbox set created_at = now() - interval '30 days' where aggregate_id = ${unpublishedOld}`.execute(t.db);
+    await sql`update outbox set created_at = now() - interval '30 days' where aggregate_id = ${unpublishedOld}`.execute(
+      t.db,
+    );
 
     expect(await prunePublishedOutbox(t.db, 7, 2)).toBe(3);
 
     const left = await t.db.selectFrom('outbox').select('aggregate_id').execute();
-    expect(left.map((r) => r.aggregate_id).sort()).toEqual(purchases.slice(3).map((p) => p.id).sort());
+    expect(left.map((r) => r.aggregate_id).sort()).toEqual(
+      purchases
+        .slice(3)
+        .map((p) => p.id)
+        .sort(),
+    );
     expect(await prunePublishedOutbox(t.db, 7)).toBe(0);
   });
 

@@ -85,9 +85,16 @@ describe('processReferralPayoutsBatch with the ledger gateway', () => {
       const [r1, r2, r3] = results;
       expect(r1).toMatchObject({ status: 'completed', failure: null });
       expect(r3).toMatchObject({ status: 'completed', failure: null });
-      expect(r2).toMatchObject({ status: 'failed', failure: { message: `earnings account of ${bad.direct.id} is frozen` } });
+      expect(r2).toMatchObject({
+        status: 'failed',
+        failure: { message: `earnings account of ${bad.direct.id} is frozen` },
+      });
       const status = await getReferralPayoutStatus(t.db, broken.id);
-      expect([status.status, status.attempts, status.lastError]).toEqual(['failed', 1, `earnings account of ${bad.direct.id} is frozen`]);
+      expect([status.status, status.attempts, status.lastError]).toEqual([
+        'failed',
+        1,
+        `earnings account of ${bad.direct.id} is frozen`,
+      ]);
       expect(status.payouts).toEqual([]);
       expect(await referralEarnings(t.db, bad.grand.id)).toBe(0);
       expect(await referralEarnings(t.db, good.direct.id)).toBe(2000);

@@ -1,7 +1,20 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { getReferralPayoutStatus, httpGateway, type PayoutContext, type PayoutFailure, type PayoutResult, processReferralPayouts } from '@referrals/core';
-import { confirmedPurchase, type FakeTreasury, readInvariants, seedReferralChain, startFakeTreasury } from '@referrals/testing';
+import {
+  getReferralPayoutStatus,
+  httpGateway,
+  type PayoutContext,
+  type PayoutFailure,
+  type PayoutResult,
+  processReferralPayouts,
+} from '@referrals/core';
+import {
+  confirmedPurchase,
+  type FakeTreasury,
+  readInvariants,
+  seedReferralChain,
+  startFakeTreasury,
+} from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 
 const t = useTestDatabase();
@@ -41,7 +54,11 @@ describe('processReferralPayouts with the http gateway', () => {
 
     const outcome = await processReferralPayouts(ctx, id, { actor: 'worker' });
     expect(outcome).toMatchObject({ status: 'completed', attempts: 2 });
-    expect(acceptedFor(id).map((a) => [a.idempotencyKey, a.amount]).sort()).toEqual([
+    expect(
+      acceptedFor(id)
+        .map((a) => [a.idempotencyKey, a.amount])
+        .sort(),
+    ).toEqual([
       [`${id}:direct`, 1000],
       [`${id}:grand`, 500],
     ]);
@@ -67,7 +84,11 @@ describe('processReferralPayouts with the http gateway', () => {
     expect(outcome).toMatchObject({ status: 'completed', attempts: 3 });
     expect(acceptedFor(id)).toHaveLength(2);
     const status = await getReferralPayoutStatus(t.db, id);
-    expect(status.payouts.map((p) => p.reference).sort()).toEqual(acceptedFor(id).map((a) => a.reference).sort());
+    expect(status.payouts.map((p) => p.reference).sort()).toEqual(
+      acceptedFor(id)
+        .map((a) => a.reference)
+        .sort(),
+    );
   });
 
   it('fails on the final attempt, and a repair pays only the level still unpaid', async () => {
@@ -96,7 +117,9 @@ describe('processReferralPayouts with the http gateway', () => {
   it('keeps concurrent processors of one purchase to one transfer per level', async () => {
     const id = await queuedPurchase();
     treasury.setMode({ kind: 'slow', delayMs: 100 });
-    const outcomes = await Promise.all(['worker', 'cli', 'admin-api'].map((actor) => processReferralPayouts(ctx, id, { actor: actor as 'worker' })));
+    const outcomes = await Promise.all(
+      ['worker', 'cli', 'admin-api'].map((actor) => processReferralPayouts(ctx, id, { actor: actor as 'worker' })),
+    );
     expect(outcomes.every((o) => o.status === 'completed')).toBe(true);
     expect(outcomes.filter((o) => o.changed)).toHaveLength(1);
     expect(treasury.requestsFor(`${id}:direct`)).toBe(1);

@@ -14,7 +14,9 @@ describe('processReferralPayouts with the ledger gateway', () => {
     expect(purchase.referralPayoutStatus).toBe('queued');
     const ctx = { db: t.db, gateway: ledgerGateway, minPayout: 1, logger };
 
-    const results = await Promise.all([1, 2, 3].map(() => processReferralPayouts(ctx, purchase.id, { actor: 'worker' })));
+    const results = await Promise.all(
+      [1, 2, 3].map(() => processReferralPayouts(ctx, purchase.id, { actor: 'worker' })),
+    );
     expect(results.filter((r) => r.changed)).toHaveLength(1);
     expect(results.every((r) => r.status === 'completed')).toBe(true);
 

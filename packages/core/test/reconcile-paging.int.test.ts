@@ -16,7 +16,12 @@ beforeAll(async () => {
 });
 afterAll(() => treasury.close());
 
-const context = () => ({ db: t.db, treasury: httpTreasuryBooks({ treasuryUrl: treasury.url, timeoutMs: 5_000 }), gateway: 'http', logger });
+const context = () => ({
+  db: t.db,
+  treasury: httpTreasuryBooks({ treasuryUrl: treasury.url, timeoutMs: 5_000 }),
+  gateway: 'http',
+  logger,
+});
 
 describe('reconcile over more transfers than one page', () => {
   it('reads every page, keeps complete counts and lists only the first drift items', async () => {
@@ -27,11 +32,24 @@ describe('reconcile over more transfers than one page', () => {
     // 60 of our paid levels are unknown to the treasury: more than one page of them too.
     for (const transfer of transfers.slice(0, 60)) treasury.forget(transfer.idempotencyKey);
     treasury.alter(transfers[100]!.idempotencyKey, { amount: 1 });
-    treasury.seed(Array.from({ length: 70 }, () => ({ idempotencyKey: `${randomUUID()}:grand`, beneficiaryId: randomUUID(), amount: 5, currency: 'EUR' })));
+    treasury.seed(
+      Array.from({ length: 70 }, () => ({
+        idempotencyKey: `${randomUUID()}:grand`,
+        beneficiaryId: randomUUID(),
+        amount: 5,
+        currency: 'EUR',
+      })),
+    );
 
     const progress: ReconcileProgress[] = [];
     const lists = treasury.listRequests().length;
-    const report = await reconcile(context(), { actor: 'cli', since, pageSize: 50, maxListed: 20, onProgress: (p) => progress.push(p) });
+    const report = await reconcile(context(), {
+      actor: 'cli',
+      since,
+      pageSize: 50,
+      maxListed: 20,
+      onProgress: (p) => progress.push(p),
+    });
 
     expect(report.driftCounts).toEqual({ unrecorded_transfer: 70, missing_at_treasury: 60, mismatch: 1 });
     expect(report.drift).toHaveLength(20);
@@ -75,6 +93,9 @@ describe('reconcile over more transfers than one page', () => {
     expect(heap).toHaveLength(10);
     // Holding the window's keys alone would add ~10 MB by the last page, its transfers ~30 MB.
     const growth = Math.max(...heap) - heap[0]!;
-    expect(growth, `heap after every 10 pages (MB): ${heap.map((h) => (h / 2 ** 20).toFixed(1)).join(', ')}`).toBeLessThan(4 * 2 ** 20);
+    expect(
+      growth,
+      `heap after every 10 pages (MB): ${heap.map((h) => (h / 2 ** 20).toFixed(1)).join(', ')}`,
+    ).toBeLessThan(4 * 2 ** 20);
   }, 300_000);
 });

@@ -14,7 +14,14 @@ import {
   referralEarnings,
   writeOffReferralPayouts,
 } from '@referrals/core';
-import { failedAfterLostAnswers, type FakeTreasury, paidReferralPurchase, queuedReferralPurchase, readInvariants, startFakeTreasury } from '@referrals/testing';
+import {
+  failedAfterLostAnswers,
+  type FakeTreasury,
+  paidReferralPurchase,
+  queuedReferralPurchase,
+  readInvariants,
+  startFakeTreasury,
+} from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 
 const t = useTestDatabase();
@@ -33,7 +40,12 @@ beforeEach(() => {
   since = new Date();
   treasury.setMode({ kind: 'succeed' });
   payouts = { db: t.db, gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 5_000 }), minPayout: 1, logger };
-  recon = { db: t.db, treasury: httpTreasuryBooks({ treasuryUrl: treasury.url, timeoutMs: 5_000 }), gateway: 'http', logger };
+  recon = {
+    db: t.db,
+    treasury: httpTreasuryBooks({ treasuryUrl: treasury.url, timeoutMs: 5_000 }),
+    gateway: 'http',
+    logger,
+  };
 });
 
 const paid = () => paidReferralPurchase(payouts);
@@ -67,8 +79,21 @@ describe('reconcile with the http gateway', () => {
       purchaseId: id,
       level: 'direct',
       idempotencyKey: `${id}:direct`,
-      ours: { status: 'failed', beneficiaryId: accepted.beneficiaryId, amount: 1000, currency: 'EUR', reference: null, paidAt: null },
-      treasury: { reference: accepted.reference, beneficiaryId: accepted.beneficiaryId, amount: 1000, currency: 'EUR', createdAt: accepted.createdAt },
+      ours: {
+        status: 'failed',
+        beneficiaryId: accepted.beneficiaryId,
+        amount: 1000,
+        currency: 'EUR',
+        reference: null,
+        paidAt: null,
+      },
+      treasury: {
+        reference: accepted.reference,
+        beneficiaryId: accepted.beneficiaryId,
+        amount: 1000,
+        currency: 'EUR',
+        createdAt: accepted.createdAt,
+      },
       fixable: true,
     });
     expect(report.drift.every((d) => d.fixable)).toBe(true);
@@ -84,10 +109,22 @@ describe('reconcile with the http gateway', () => {
     const report = await reconcile(recon, { actor: 'cli', since });
     expect(report.driftCounts).toEqual({ unrecorded_transfer: 0, missing_at_treasury: 1, mismatch: 1 });
     const missing = report.drift.find((d) => d.kind === 'missing_at_treasury')!;
-    expect(missing).toMatchObject({ purchaseId: forgotten, level: 'grand', treasury: null, fixable: false, ours: { status: 'paid', amount: 500 } });
+    expect(missing).toMatchObject({
+      purchaseId: forgotten,
+      level: 'grand',
+      treasury: null,
+      fixable: false,
+      ours: { status: 'paid', amount: 500 },
+    });
     expect(missing.ours!.reference).toMatch(/^tr_/);
     const mismatch = report.drift.find((d) => d.kind === 'mismatch')!;
-    expect(mismatch).toMatchObject({ purchaseId: changed, level: 'direct', ours: { amount: 1000 }, treasury: { amount: 999 }, fixable: false });
+    expect(mismatch).toMatchObject({
+      purchaseId: changed,
+      level: 'direct',
+      ours: { amount: 1000 },
+      treasury: { amount: 999 },
+      fixable: false,
+    });
     expect(report.drift.some((d) => d.purchaseId === clean)).toBe(false);
     expect(report.treasuryTransfers).toBe(5);
   });
@@ -152,11 +189,16 @@ describe('reconcile with the http gateway', () => {
     await paid();
     treasury.setMode({ kind: 'hang' });
     const impatient = { ...recon, treasury: httpTreasuryBooks({ treasuryUrl: treasury.url, timeoutMs: 300 }) };
-    await expect(reconcile(impatient, { actor: 'cli', since })).rejects.toMatchObject({ code: 'treasury_unavailable', message: expect.stringMatching(/did not answer within 300 ms .*3 attempts/) });
+    await expect(reconcile(impatient, { actor: 'cli', since })).rejects.toMatchObject({
+      code: 'treasury_unavailable',
+      message: expect.stringMatching(/did not answer within 300 ms .*3 attempts/),
+    });
   });
 
   it('refuses a window that starts in the future', async () => {
-    await expect(reconcile(recon, { actor: 'cli', since: new Date(Date.now() + 3_600_000) })).rejects.toMatchObject({ code: 'validation_failed' });
+    await expect(reconcile(recon, { actor: 'cli', since: new Date(Date.now() + 3_600_000) })).rejects.toMatchObject({
+      code: 'validation_failed',
+    });
   });
 });
 
@@ -171,11 +213,17 @@ describe('reconcile with the ledger gateway', () => {
 });
 
 describe('reconcile with fix', () => {
-  const fix = (options: Partial<Parameters<typeof reconcile>[1]> = {}) => reconcile(recon, { actor: 'cli', operator: 'alice', since, fix: true, ...options });
+  const fix = (options: Partial<Parameters<typeof reconcile>[1]> = {}) =>
+    reconcile(recon, { actor: 'cli', operator: 'alice', since, fix: true, ...options });
 
   it('records transfers whose answers were lost, completes the purchase, sends nothing, and a second fix changes nothing', async () => {
     const id = await lostAnswers();
-    const chain = await t.db.selectFrom('referral_payouts').select(['level', 'beneficiary_id']).where('purchase_id', '=', id).orderBy('level').execute();
+    const chain = await t.db
+      .selectFrom('referral_payouts')
+      .select(['level', 'beneficiary_id'])
+      .where('purchase_id', '=', id)
+      .orderBy('level')
+      .execute();
     const earningsBefore = await Promise.all(chain.map((l) => referralEarnings(t.db, l.beneficiary_id)));
     const requests = treasury.requestCount;
 
@@ -201,15 +249,27 @@ describe('reconcile with fix', () => {
       ['failed', 'failed', 'alice', 1],
       ['failed', 'completed', 'alice', 1],
     ]);
-    expect(repairs.every((e) => /^reconciled: the treasury's transfer tr_\S+ of \d+\.00 EUR recorded as the (direct|grand) level's payment$/.test(e.note ?? ''))).toBe(true);
-    expect(await Promise.all(chain.map((l) => referralEarnings(t.db, l.beneficiary_id)))).toEqual([earningsBefore[0]! + 1000, earningsBefore[1]! + 500]);
+    expect(
+      repairs.every((e) =>
+        /^reconciled: the treasury's transfer tr_\S+ of \d+\.00 EUR recorded as the (direct|grand) level's payment$/.test(
+          e.note ?? '',
+        ),
+      ),
+    ).toBe(true);
+    expect(await Promise.all(chain.map((l) => referralEarnings(t.db, l.beneficiary_id)))).toEqual([
+      earningsBefore[0]! + 1000,
+      earningsBefore[1]! + 500,
+    ]);
     expect(await readInvariants(t.db)).toMatchObject({ ledgerTotals: { EUR: 0 }, doubleCredits: 0, payoutsOverFee: 0 });
 
     const events = (await getReferralPayoutStatus(t.db, id)).events.length;
     const again = await fix();
     expect(again).toMatchObject({ drift: [], fixed: [], fixedCount: 0 });
     expect((await getReferralPayoutStatus(t.db, id)).events).toHaveLength(events);
-    expect(await Promise.all(chain.map((l) => referralEarnings(t.db, l.beneficiary_id)))).toEqual([earningsBefore[0]! + 1000, earningsBefore[1]! + 500]);
+    expect(await Promise.all(chain.map((l) => referralEarnings(t.db, l.beneficiary_id)))).toEqual([
+      earningsBefore[0]! + 1000,
+      earningsBefore[1]! + 500,
+    ]);
     expect(treasury.requestCount).toBe(requests);
   });
 

@@ -40,7 +40,9 @@ describe('TransferSlots', () => {
 
   it('frees the slot of a transfer that throws', async () => {
     const slots = new TransferSlots(1);
-    await expect(slots.run(() => Promise.reject(new Error('treasury unreachable')))).rejects.toThrow('treasury unreachable');
+    await expect(slots.run(() => Promise.reject(new Error('treasury unreachable')))).rejects.toThrow(
+      'treasury unreachable',
+    );
     expect(slots.inFlight).toBe(0);
     expect(await slots.run(async () => 'paid')).toBe('paid');
   });

@@ -35,7 +35,13 @@ function twoProcesses() {
   const transitions: GateTransition[] = [];
   const logs = capturingLogger();
   const make = () =>
-    new TreasuryGate({ db: t.db, logger: logs.logger, refreshMs: 0, probeLeaseMs: 10_000, onTransition: (tr) => transitions.push(tr) });
+    new TreasuryGate({
+      db: t.db,
+      logger: logs.logger,
+      refreshMs: 0,
+      probeLeaseMs: 10_000,
+      onTransition: (tr) => transitions.push(tr),
+    });
   return { a: make(), b: make(), transitions, lines: logs.lines };
 }
 
@@ -52,14 +58,18 @@ async function trip(gate: TreasuryGate, other: TreasuryGate): Promise<void> {
 
 beforeEach(async () => {
   await sql`update treasury_gate set state = 'closed', consecutive_failures = 0, last_error = null, last_error_at = null,
-    probe_interval_ms = null, next_probe_at = null, probe_owner = null, probe_until = null, paused_by = null, paused_reason = null`.execute(t.db);
+    probe_interval_ms = null, next_probe_at = null, probe_owner = null, probe_until = null, paused_by = null, paused_reason = null`.execute(
+    t.db,
+  );
   await sql`delete from treasury_gate_events`.execute(t.db);
 });
 
 describe('classifyTreasuryStatus', () => {
   it('treats 5xx, 429 and 408 as transient and every other 4xx as permanent', () => {
-    for (const status of [500, 502, 503, 504, 429, 408]) expect(classifyTreasuryStatus(status), String(status)).toBe('transient');
-    for (const status of [400, 401, 403, 404, 409, 410, 422]) expect(classifyTreasuryStatus(status), String(status)).toBe('permanent');
+    for (const status of [500, 502, 503, 504, 429, 408])
+      expect(classifyTreasuryStatus(status), String(status)).toBe('transient');
+    for (const status of [400, 401, 403, 404, 409, 410, 422])
+      expect(classifyTreasuryStatus(status), String(status)).toBe('permanent');
   });
 });
 
@@ -69,7 +79,11 @@ describe('the circuit breaker', () => {
     for (let i = 0; i < BREAKER_FAILURES - 1; i++) await (i % 2 ? a : b).report(PASS, 'transient', `failure ${i}`);
     expect(await a.admit()).toEqual(PASS);
     const after = await a.report(PASS, 'transient', 'treasury answered 503');
-    expect(after).toMatchObject({ state: 'open', lastError: 'treasury answered 503', consecutiveFailures: BREAKER_FAILURES });
+    expect(after).toMatchObject({
+      state: 'open',
+      lastError: 'treasury answered 503',
+      consecutiveFailures: BREAKER_FAILURES,
+    });
     expect((await a.admit()).kind).toBe('shut');
     expect((await b.admit()).kind).toBe('shut');
     // A late failure of a transfer already on the wire changes nothing.
@@ -94,16 +108,21 @@ describe('the circuit breaker', () => {
     const { a, b, transitions, lines } = twoProcesses();
     await trip(a, b);
     // The first probe is due one second after opening.
-    const probe = await waitFor(async () => {
-      const admission = await a.admit();
-      return admission.kind === 'probe' ? admission : undefined;
-    }, { timeoutMs: 5000, what: 'the first probe' });
+    const probe = await waitFor(
+      async () => {
+        const admission = await a.admit();
+        return admission.kind === 'probe' ? admission : undefined;
+      },
+      { timeoutMs: 5000, what: 'the first probe' },
+    );
     expect((await b.admit()).kind).toBe('shut');
     expect((await a.admit()).kind).toBe('shut');
 
     await a.report(probe, 'transient', 'still down');
     expect(await gateRow()).toMatchObject({ state: 'open', probe_interval_ms: 2000, probe_owner: null });
-    const { rows } = await sql<{ wait: number }>`select extract(epoch from next_probe_at - now())::float8 as wait from treasury_gate`.execute(t.db);
+    const { rows } = await sql<{
+      wait: number;
+    }>`select extract(epoch from next_probe_at - now())::float8 as wait from treasury_gate`.execute(t.db);
     expect(rows[0]!.wait).toBeGreaterThan(1);
     expect((await b.admit()).kind).toBe('shut');
 
@@ -168,17 +187,40 @@ describe('pause and resume', () => {
     await b.report(PASS, 'transient', 'late failure');
     expect((await readTreasuryGate(t.db)).state).toBe('paused');
 
-    const again = await pausePayouts(t.db, { actor: 'cli', operator: 'bob', reason: 'me too' }).catch((e: unknown) => e);
+    const again = await pausePayouts(t.db, { actor: 'cli', operator: 'bob', reason: 'me too' }).catch(
+      (e: unknown) => e,
+    );
     expect(again).toBeInstanceOf(DomainError);
-    expect(again).toMatchObject({ code: 'conflict', message: expect.stringMatching(/already paused by alice since .*: fraud review/) });
+    expect(again).toMatchObject({
+      code: 'conflict',
+      message: expect.stringMatching(/already paused by alice since .*: fraud review/),
+    });
 
-    expect(await resumePayouts(t.db, { actor: 'cli', operator: 'bob' })).toMatchObject({ state: 'closed', by: null, reason: null, consecutiveFailures: 0 });
+    expect(await resumePayouts(t.db, { actor: 'cli', operator: 'bob' })).toMatchObject({
+      state: 'closed',
+      by: null,
+      reason: null,
+      consecutiveFailures: 0,
+    });
     expect(await a.admit()).toEqual(PASS);
-    await expect(resumePayouts(t.db, { actor: 'cli', operator: 'bob' })).rejects.toMatchObject({ code: 'conflict', message: /not paused/ });
+    await expect(resumePayouts(t.db, { actor: 'cli', operator: 'bob' })).rejects.toMatchObject({
+      code: 'conflict',
+      message: /not paused/,
+    });
 
-    const events = await t.db.selectFrom('treasury_gate_events').select(['from_state', 'to_state', 'actor', 'operator', 'reason']).orderBy('id').execute();
+    const events = await t.db
+      .selectFrom('treasury_gate_events')
+      .select(['from_state', 'to_state', 'actor', 'operator', 'reason'])
+      .orderBy('id')
+      .execute();
     expect(events).toEqual([
-      { from_state: 'closed', to_state: 'open', actor: 'worker', operator: null, reason: `${BREAKER_FAILURES} transient treasury failures in a row` },
+      {
+        from_state: 'closed',
+        to_state: 'open',
+        actor: 'worker',
+        operator: null,
+        reason: `${BREAKER_FAILURES} transient treasury failures in a row`,
+      },
       { from_state: 'open', to_state: 'paused', actor: 'admin-api', operator: 'alice', reason: 'fraud review' },
       { from_state: 'paused', to_state: 'closed', actor: 'cli', operator: 'bob', reason: 'fraud review' },
     ]);
@@ -186,7 +228,9 @@ describe('pause and resume', () => {
   });
 
   it('refuses a blank reason without writing anything', async () => {
-    await expect(pausePayouts(t.db, { actor: 'cli', operator: 'bob', reason: '   ' })).rejects.toMatchObject({ code: 'validation_failed' });
+    await expect(pausePayouts(t.db, { actor: 'cli', operator: 'bob', reason: '   ' })).rejects.toMatchObject({
+      code: 'validation_failed',
+    });
     expect((await readTreasuryGate(t.db)).state).toBe('closed');
     expect(await t.db.selectFrom('treasury_gate_events').selectAll().execute()).toEqual([]);
   });

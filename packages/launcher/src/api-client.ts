@@ -52,7 +52,12 @@ export class ApiError extends Error {
 }
 
 export function apiClient(baseUrl: string, adminToken: string) {
-  async function call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+  async function call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
     let response: Response;
     try {
       response = await fetch(new URL(path, baseUrl), {
@@ -73,21 +78,34 @@ export function apiClient(baseUrl: string, adminToken: string) {
     const parsed: unknown = text === '' ? undefined : JSON.parse(text);
     if (!response.ok) {
       const detail = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
-      throw new ApiError(`${method} ${path}: ${response.status} ${detail?.code ?? ''} ${detail?.message ?? text}`.trim(), response.status, parsed);
+      throw new ApiError(
+        `${method} ${path}: ${response.status} ${detail?.code ?? ''} ${detail?.message ?? text}`.trim(),
+        response.status,
+        parsed,
+      );
     }
     return parsed as T;
   }
 
   return {
-    signUp: (handle: string, referralCode?: string) => call<ApiUser>('POST', '/api/users', { handle, ...(referralCode ? { referralCode } : {}) }),
-    createReferralCode: (ownerId: string, code?: string) => call<ApiReferralCode>('POST', '/api/referral-codes', { ownerId, ...(code ? { code } : {}) }),
+    signUp: (handle: string, referralCode?: string) =>
+      call<ApiUser>('POST', '/api/users', { handle, ...(referralCode ? { referralCode } : {}) }),
+    createReferralCode: (ownerId: string, code?: string) =>
+      call<ApiReferralCode>('POST', '/api/referral-codes', { ownerId, ...(code ? { code } : {}) }),
     createContent: (creatorId: string, title: string, price: number, currency: string) =>
       call<ApiContent>('POST', '/api/content', { creatorId, title, price, currency }),
     createPurchase: (buyerId: string, contentId: string, idempotencyKey?: string) =>
-      call<ApiPurchase>('POST', '/api/marketplace/purchases', { buyerId, contentId }, idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}),
-    confirmPurchase: (id: string, paymentReference: string) => call<ApiPurchase>('POST', `/api/marketplace/purchase/${id}/confirm`, { paymentReference }),
+      call<ApiPurchase>(
+        'POST',
+        '/api/marketplace/purchases',
+        { buyerId, contentId },
+        idempotencyKey ? { 'idempotency-key': idempotencyKey } : {},
+      ),
+    confirmPurchase: (id: string, paymentReference: string) =>
+      call<ApiPurchase>('POST', `/api/marketplace/purchase/${id}/confirm`, { paymentReference }),
     getPurchase: (id: string) => call<ApiPurchase>('GET', `/api/marketplace/purchase/${id}`),
-    payoutStatus: (id: string) => call<ApiPayoutStatus>('GET', `/api/marketplace/purchase/${id}/referral-payout-status`),
+    payoutStatus: (id: string) =>
+      call<ApiPayoutStatus>('GET', `/api/marketplace/purchase/${id}/referral-payout-status`),
   };
 }
 

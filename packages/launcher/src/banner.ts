@@ -25,7 +25,9 @@ export function renderBanner(banner: Banner): string {
   const rows: BannerRow[] = [
     { label: 'API', value: banner.apiUrl },
     { label: 'API docs', value: `${banner.apiUrl}/docs` },
-    ...(banner.consoleUrl ? [{ label: 'Console', value: banner.consoleUrl, note: 'sign in with the admin token' }] : []),
+    ...(banner.consoleUrl
+      ? [{ label: 'Console', value: banner.consoleUrl, note: 'sign in with the admin token' }]
+      : []),
     { label: 'API metrics', value: `${banner.apiUrl}/metrics` },
     ...(banner.workerMetricsUrl ? [{ label: 'Worker metrics', value: banner.workerMetricsUrl }] : []),
     ...banner.tokens,
@@ -40,7 +42,11 @@ export function renderBanner(banner: Banner): string {
     ...rows.map((row) => `  ${row.label.padEnd(width)}${row.value}${row.note ? `  (${row.note})` : ''}`),
     '',
     'Try it:',
-    ...(admin ? [`  curl -s -H "Authorization: Bearer ${admin.value}" ${banner.apiUrl}/api/marketplace/referral-payouts/summary`] : []),
+    ...(admin
+      ? [
+          `  curl -s -H "Authorization: Bearer ${admin.value}" ${banner.apiUrl}/api/marketplace/referral-payouts/summary`,
+        ]
+      : []),
     '  pnpm demo          # sample data, through the API (same environment as this command)',
     `  DATABASE_URL=${banner.database.value} npm run manage-referral-payouts -- --help`,
     '',

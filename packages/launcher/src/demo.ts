@@ -36,12 +36,17 @@ async function runDemo() {
   const config = loadConfig(process.env, { requireDatabaseUrl: false });
   const apiUrl = apiBaseUrl(config);
   const token = config.adminApiToken ?? readToken(dataDirectory(), 'admin');
-  if (!token) throw new Error(`no admin token: set ADMIN_API_TOKEN, or run \`pnpm start\` once (it keeps one in ${dataDirectory()}/admin-token)`);
+  if (!token)
+    throw new Error(
+      `no admin token: set ADMIN_API_TOKEN, or run \`pnpm start\` once (it keeps one in ${dataDirectory()}/admin-token)`,
+    );
   try {
     const ready = await fetch(`${apiUrl}/readyz`, { signal: AbortSignal.timeout(3_000) });
     if (!ready.ok) throw new Error(`answered ${ready.status}`);
   } catch (error) {
-    throw new Error(`the API at ${apiUrl} is not ready (${error instanceof Error ? error.message : String(error)}); start it with \`pnpm start\`, with the same HOST and PORT as this demo`);
+    throw new Error(
+      `the API at ${apiUrl} is not ready (${error instanceof Error ? error.message : String(error)}); start it with \`pnpm start\`, with the same HOST and PORT as this demo`,
+    );
   }
   const api = apiClient(apiUrl, token);
   const tag = randomBytes(2).toString('hex');
@@ -52,8 +57,12 @@ async function runDemo() {
   const direct = await api.signUp(`ben_${tag}`, grandCode.code);
   const directCode = await api.createReferralCode(direct.id, `BEN-${tag}`);
   const buyer = await api.signUp(`cleo_${tag}`, directCode.code);
-  say(`  ${grand.handle} (code ${grandCode.code}) referred ${direct.handle} (code ${directCode.code}), who referred ${buyer.handle}`);
-  say(`  each purchase by ${buyer.handle} pays ${direct.handle} ${directCode.directRateBps / 100} % and ${grand.handle} ${directCode.grandRateBps / 100} %`);
+  say(
+    `  ${grand.handle} (code ${grandCode.code}) referred ${direct.handle} (code ${directCode.code}), who referred ${buyer.handle}`,
+  );
+  say(
+    `  each purchase by ${buyer.handle} pays ${direct.handle} ${directCode.directRateBps / 100} % and ${grand.handle} ${directCode.grandRateBps / 100} %`,
+  );
 
   const creator = await api.signUp(`dana_${tag}`);
   const catalogue = [
@@ -61,7 +70,9 @@ async function runDemo() {
     await api.createContent(creator.id, 'Knife skills', 2_500, 'EUR'),
     await api.createContent(creator.id, 'Fermentation, the long course', 4_000, 'EUR'),
   ];
-  say(`  creator ${creator.handle} publishes ${catalogue.map((c) => `"${c.title}" (${money(c.price, c.currency)})`).join(', ')}`);
+  say(
+    `  creator ${creator.handle} publishes ${catalogue.map((c) => `"${c.title}" (${money(c.price, c.currency)})`).join(', ')}`,
+  );
 
   say();
   say(`Purchases by ${buyer.handle}, confirmed (the confirm answers at once; the worker pays the referrers):`);
@@ -71,7 +82,9 @@ async function runDemo() {
     const purchase = await api.createPurchase(buyer.id, content.id, `demo-${tag}-${content.id}`);
     const confirmed = await api.confirmPurchase(purchase.id, `pay_demo_${tag}_${ids.length}`);
     ids.push(confirmed.id);
-    say(`  ${confirmed.id}  ${money(confirmed.price, confirmed.currency).padStart(10)}  referral payout ${confirmed.referralPayoutStatus}`);
+    say(
+      `  ${confirmed.id}  ${money(confirmed.price, confirmed.currency).padStart(10)}  referral payout ${confirmed.referralPayoutStatus}`,
+    );
   }
   for (const id of ids) {
     const status = await settle(api, id, 30_000);
@@ -82,7 +95,9 @@ async function runDemo() {
   const big = await api.createContent(creator.id, 'Whole-animal butchery', 10_000, 'EUR');
   const purchase = await api.createPurchase(buyer.id, big.id, `demo-${tag}-${big.id}`);
   await api.confirmPurchase(purchase.id, `pay_demo_${tag}_big`);
-  say(`A purchase whose direct commission (${money(1_000, 'EUR')}) is above the demo treasury's limit of ${money(TREASURY_LIMIT, 'EUR')}:`);
+  say(
+    `A purchase whose direct commission (${money(1_000, 'EUR')}) is above the demo treasury's limit of ${money(TREASURY_LIMIT, 'EUR')}:`,
+  );
   const outcome = await settle(api, purchase.id, 90_000, (status) =>
     say(`  attempt ${status.attempts} failed: ${status.lastError ?? '?'} — the worker retries with backoff`),
   );
@@ -101,8 +116,12 @@ async function runDemo() {
   } else {
     say('It was paid: this system pays through the ledger gateway, a transfer inside the database, which');
     say('nothing refuses. To watch a payout fail and repair it, pay through an external treasury instead:');
-    say(`  1. in a new terminal:       pnpm demo treasury      (refuses transfers above ${money(TREASURY_LIMIT, 'EUR')})`);
-    say(`  2. restart \`pnpm start\` as: PAYOUT_GATEWAY=http TREASURY_URL=${TREASURY_URL} PAYOUT_RETRY_LIMIT=1 PAYOUT_RETRY_DELAY_SECONDS=1 pnpm start`);
+    say(
+      `  1. in a new terminal:       pnpm demo treasury      (refuses transfers above ${money(TREASURY_LIMIT, 'EUR')})`,
+    );
+    say(
+      `  2. restart \`pnpm start\` as: PAYOUT_GATEWAY=http TREASURY_URL=${TREASURY_URL} PAYOUT_RETRY_LIMIT=1 PAYOUT_RETRY_DELAY_SECONDS=1 pnpm start`,
+    );
     say('  3. run `pnpm demo` again: its last purchase fails, and it prints the CLI commands that repair it.');
     say();
     say('Meanwhile, the operator CLI:');
@@ -114,7 +133,12 @@ async function runDemo() {
 }
 
 /** Polls the payout status until it leaves `queued`; reports each new failed attempt meanwhile. */
-async function settle(api: ApiClient, purchaseId: string, timeoutMs: number, onAttempt?: (status: ApiPayoutStatus) => void): Promise<ApiPayoutStatus> {
+async function settle(
+  api: ApiClient,
+  purchaseId: string,
+  timeoutMs: number,
+  onAttempt?: (status: ApiPayoutStatus) => void,
+): Promise<ApiPayoutStatus> {
   const deadline = Date.now() + timeoutMs;
   let seenAttempts = 0;
   for (;;) {
@@ -154,7 +178,8 @@ async function runTreasury() {
     status: 422,
     code: 'limit_exceeded',
     when: (transfer) => transfer.amount > limit,
-    message: (transfer) => `${money(transfer.amount, transfer.currency)} is above the limit of ${money(limit, transfer.currency)}`,
+    message: (transfer) =>
+      `${money(transfer.amount, transfer.currency)} is above the limit of ${money(limit, transfer.currency)}`,
   } satisfies TreasuryMode;
   const treasury = await startFakeTreasury(refuseAboveLimit, {
     port: TREASURY_PORT,
@@ -172,8 +197,9 @@ async function runTreasury() {
   });
   say(`demo treasury on ${treasury.url}: pays transfers up to ${money(TREASURY_LIMIT, 'EUR')}, refuses larger ones`);
   say(`  lift the limit: curl -X POST ${TREASURY_URL}/lift-limit`);
-  say(`  run the system against it: PAYOUT_GATEWAY=http TREASURY_URL=${TREASURY_URL} PAYOUT_RETRY_LIMIT=1 PAYOUT_RETRY_DELAY_SECONDS=1 pnpm start`);
+  say(
+    `  run the system against it: PAYOUT_GATEWAY=http TREASURY_URL=${TREASURY_URL} PAYOUT_RETRY_LIMIT=1 PAYOUT_RETRY_DELAY_SECONDS=1 pnpm start`,
+  );
   say('  stop: Ctrl-C');
   closeWithGrace(() => treasury.close());
 }
-

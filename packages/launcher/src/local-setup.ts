@@ -50,6 +50,7 @@ export function readOrCreateToken(dataDir: string, kind: LocalToken): { token: s
  */
 export function apiBaseUrl(config: Pick<Config, 'host' | 'port'>): string {
   const { host } = config;
-  const reachable = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+  const reachable =
+    host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
   return `http://${reachable}:${config.port}`;
 }

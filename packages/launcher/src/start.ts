@@ -125,15 +125,20 @@ async function waitUntilReady(baseUrl: string): Promise<void> {
     } catch {
       // Not listening yet.
     }
-    if (Date.now() > deadline) throw new Error(`the API did not become ready at ${baseUrl}/readyz within ${READY_TIMEOUT_MS / 1000} s`);
+    if (Date.now() > deadline)
+      throw new Error(`the API did not become ready at ${baseUrl}/readyz within ${READY_TIMEOUT_MS / 1000} s`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
 async function main() {
   mkdirSync(dataDir, { recursive: true, mode: 0o755 });
-  const admin = config.adminApiToken ? { token: config.adminApiToken, file: undefined } : readOrCreateToken(dataDir, 'admin');
-  const service = config.serviceApiToken ? { token: config.serviceApiToken, file: undefined } : readOrCreateToken(dataDir, 'service');
+  const admin = config.adminApiToken
+    ? { token: config.adminApiToken, file: undefined }
+    : readOrCreateToken(dataDir, 'admin');
+  const service = config.serviceApiToken
+    ? { token: config.serviceApiToken, file: undefined }
+    : readOrCreateToken(dataDir, 'service');
 
   let databaseUrl = config.databaseUrl;
   let freshStart: string | undefined;
@@ -146,13 +151,19 @@ async function main() {
       );
     }
     say(`starting the embedded Postgres on port ${config.embeddedPgPort} (data in ${cluster.dir})…`);
-    database = startEmbeddedPostgres({ dataDir: cluster.dir, port: config.embeddedPgPort, logFile: join(dataDir, 'postgres.log') });
+    database = startEmbeddedPostgres({
+      dataDir: cluster.dir,
+      port: config.embeddedPgPort,
+      logFile: join(dataDir, 'postgres.log'),
+    });
     freshStart = `stop it, then: rm -rf ${cluster.dir}${cluster.movedBecause ? ` ${dataDir}` : ''}`;
     const { initialised } = await database.ready;
     if (stopping) await untilExit;
     say(initialised ? 'created a new database cluster' : 'using the existing database cluster');
     void database.exited.then(({ code, signal }) => {
-      fail(`the embedded Postgres stopped unexpectedly (${signal ?? `exit code ${code}`}); see ${join(dataDir, 'postgres.log')}`);
+      fail(
+        `the embedded Postgres stopped unexpectedly (${signal ?? `exit code ${code}`}); see ${join(dataDir, 'postgres.log')}`,
+      );
     });
     databaseUrl = database.url;
   }
@@ -160,14 +171,24 @@ async function main() {
   const db = createDatabase(databaseUrl, { max: 1, applicationName: 'referral-payouts-launcher' });
   try {
     const { applied, latest } = await migrate(db);
-    say(applied.length ? `applied migrations ${applied.join(', ')}` : `database schema is up to date (${latest ?? 'no migrations'})`);
+    say(
+      applied.length
+        ? `applied migrations ${applied.join(', ')}`
+        : `database schema is up to date (${latest ?? 'no migrations'})`,
+    );
   } finally {
     await db.destroy();
   }
   if (stopping) await untilExit;
 
   // Unset, the worker's metrics take a free port; the banner says which.
-  const env = { WORKER_METRICS_PORT: '0', ...process.env, DATABASE_URL: databaseUrl, ADMIN_API_TOKEN: admin.token, SERVICE_API_TOKEN: service.token };
+  const env = {
+    WORKER_METRICS_PORT: '0',
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    ADMIN_API_TOKEN: admin.token,
+    SERVICE_API_TOKEN: service.token,
+  };
   startChild('api', env);
   const worker = startChild('worker', env);
   const workerStarted = new Promise<{ metricsUrl?: string }>((resolve) => {
@@ -189,9 +210,17 @@ async function main() {
       workerMetricsUrl: metricsUrl,
       tokens: [
         { label: 'Admin token', value: admin.token, note: admin.file ? `kept in ${admin.file}` : undefined },
-        { label: 'Service token', value: service.token, note: `${service.file ? `kept in ${service.file}; ` : ''}the marketplace routes' credential` },
+        {
+          label: 'Service token',
+          value: service.token,
+          note: `${service.file ? `kept in ${service.file}; ` : ''}the marketplace routes' credential`,
+        },
       ],
-      database: { label: 'Database', value: shownDatabaseUrl, note: database ? `embedded, data in ${database.dataDir}` : undefined },
+      database: {
+        label: 'Database',
+        value: shownDatabaseUrl,
+        note: database ? `embedded, data in ${database.dataDir}` : undefined,
+      },
       freshStart,
     }),
   );

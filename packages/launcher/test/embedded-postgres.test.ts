@@ -32,7 +32,9 @@ describe('clusterLocation', () => {
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
   it('keeps the cluster in the data directory for a normal user, wherever that is', () => {
-    expect(clusterLocation(join(home, 'clone', '.data'), { asRoot: false })).toEqual({ dir: join(home, 'clone', '.data', 'postgres') });
+    expect(clusterLocation(join(home, 'clone', '.data'), { asRoot: false })).toEqual({
+      dir: join(home, 'clone', '.data', 'postgres'),
+    });
   });
 
   it('keeps it there as root when the postgres user can reach it', () => {
@@ -49,7 +51,9 @@ describe('clusterLocation', () => {
     expect(findUntraversableParent(first.dir, postgres)).toBeUndefined();
     expect(clusterLocation(dataDir, { asRoot: true, ids: postgres, roots: [shared] })).toEqual(first);
     // Another checkout keeps a cluster of its own.
-    expect(clusterLocation(join(home, 'other', '.data'), { asRoot: true, ids: postgres, roots: [shared] }).dir).not.toBe(first.dir);
+    expect(
+      clusterLocation(join(home, 'other', '.data'), { asRoot: true, ids: postgres, roots: [shared] }).dir,
+    ).not.toBe(first.dir);
   });
 
   it('creates the shared directory so that the postgres user may enter it, whatever the umask', () => {

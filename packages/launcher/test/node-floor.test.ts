@@ -6,7 +6,9 @@ import { REPO_ROOT } from '../src/local-setup.ts';
 
 describe('the Node.js floor', () => {
   it('refuses the 22.x releases that cannot run .ts without a flag, and says what to install', () => {
-    expect(nodeFloorProblem('v22.17.1')).toMatch(/v22\.17\.1 is too old.*>= 22\.18\.0[\s\S]*Install a current Node\.js 22/);
+    expect(nodeFloorProblem('v22.17.1')).toMatch(
+      /v22\.17\.1 is too old.*>= 22\.18\.0[\s\S]*Install a current Node\.js 22/,
+    );
     expect(nodeFloorProblem('v20.19.0')).toContain('too old');
     expect(nodeFloorProblem('v22.18.0')).toBeUndefined();
     expect(nodeFloorProblem('v24.1.0')).toBeUndefined();

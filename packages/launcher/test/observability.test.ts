@@ -18,8 +18,12 @@ interface RuleTest {
   alert_rule_test: { alertname: string; exp_alerts: unknown[] }[];
 }
 
-const rules = (parse(read('alerts.yml')) as { groups: { rules: AlertRule[] }[] }).groups.flatMap((group) => group.rules);
-const dashboard = JSON.parse(read('grafana/dashboards/referral-payouts.json')) as { panels: { title: string; targets: { expr: string }[] }[] };
+const rules = (parse(read('alerts.yml')) as { groups: { rules: AlertRule[] }[] }).groups.flatMap(
+  (group) => group.rules,
+);
+const dashboard = JSON.parse(read('grafana/dashboards/referral-payouts.json')) as {
+  panels: { title: string; targets: { expr: string }[] }[];
+};
 
 /** Metric names in a PromQL expression that belong to this service (label matchers and groupings left out). */
 function metricsIn(expr: string): string[] {
@@ -31,7 +35,10 @@ describe('alert rules and dashboard', () => {
   const known = new Set<string>(Object.values(METRICS).map((metric) => metric.name));
 
   it('speak only the metric vocabulary of core', () => {
-    const used = [...rules.map((rule) => rule.expr), ...dashboard.panels.flatMap((panel) => panel.targets.map((target) => target.expr))].flatMap(metricsIn);
+    const used = [
+      ...rules.map((rule) => rule.expr),
+      ...dashboard.panels.flatMap((panel) => panel.targets.map((target) => target.expr)),
+    ].flatMap(metricsIn);
     expect(used.length).toBeGreaterThan(10);
     expect(used.filter((name) => !known.has(name))).toEqual([]);
   });
@@ -50,11 +57,19 @@ describe('alert rules and dashboard', () => {
   });
 
   it('have a unit test that fires each alert and one that clears it', () => {
-    const cases = (parse(read('alerts.test.yml')) as { tests: RuleTest[] }).tests.flatMap((test) => test.alert_rule_test);
+    const cases = (parse(read('alerts.test.yml')) as { tests: RuleTest[] }).tests.flatMap(
+      (test) => test.alert_rule_test,
+    );
     for (const { alert } of rules) {
       const own = cases.filter((check) => check.alertname === alert);
-      expect(own.some((check) => check.exp_alerts.length > 0), `${alert} fires in a test`).toBe(true);
-      expect(own.some((check) => check.exp_alerts.length === 0), `${alert} clears in a test`).toBe(true);
+      expect(
+        own.some((check) => check.exp_alerts.length > 0),
+        `${alert} fires in a test`,
+      ).toBe(true);
+      expect(
+        own.some((check) => check.exp_alerts.length === 0),
+        `${alert} clears in a test`,
+      ).toBe(true);
     }
   });
 });

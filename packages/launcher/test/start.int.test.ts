@@ -140,7 +140,9 @@ describe('pnpm start with the embedded Postgres', () => {
     const workerMetrics = /^ {2}Worker metrics +(http:\S+)$/m.exec(first.output())?.[1];
     expect(workerMetrics).toBeDefined();
     expect(await (await fetch(workerMetrics!)).text()).toContain('referral_outbox_published_total');
-    expect(first.output()).toMatch(new RegExp(`^  Console +http://127\\.0\\.0\\.1:${apiPort}/console  \\(sign in with the admin token\\)$`, 'm'));
+    expect(first.output()).toMatch(
+      new RegExp(`^  Console +http://127\\.0\\.0\\.1:${apiPort}/console  \\(sign in with the admin token\\)$`, 'm'),
+    );
     expect((await fetch(`http://127.0.0.1:${apiPort}/console/sign-in`)).status).toBe(200);
     const api = apiClient(`http://127.0.0.1:${apiPort}`, token);
 
@@ -193,7 +195,9 @@ describe('pnpm start with the embedded Postgres', () => {
 
     // A child that dies on its own takes the others down, and the launcher says so with its exit code.
     const started = descendants(second.child.pid!);
-    const worker = started.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('packages/worker/src/main.ts'));
+    const worker = started.find((pid) =>
+      readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('packages/worker/src/main.ts'),
+    );
     expect(worker).toBeDefined();
     process.kill(worker!, 'SIGKILL');
     expect(await second.exited).toBe(1);

@@ -4,7 +4,9 @@
  * be merged with the coverage of the test processes themselves. The variable is forwarded under
  * its own name because the test processes must not write raw coverage of code vitest transformed.
  */
-export function childProcessEnv<T extends Record<string, string | undefined>>(env: T): T & { NODE_V8_COVERAGE?: string } {
+export function childProcessEnv<T extends Record<string, string | undefined>>(
+  env: T,
+): T & { NODE_V8_COVERAGE?: string } {
   const dir = process.env.CHILD_V8_COVERAGE;
   return dir ? { ...env, NODE_V8_COVERAGE: dir } : env;
 }

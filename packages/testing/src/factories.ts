@@ -39,7 +39,10 @@ export async function seedReferralChain(db: Database, options: ChainOptions = {}
   const fee = options.platformFeeBps ?? 3000;
   const grand = await signUp(db, { handle: uniqueHandle('grand') });
   const grandCode = await createReferralCode(db, { ownerId: grand.id }, fee);
-  const direct = await signUp(db, { handle: uniqueHandle('direct'), referralCode: options.withGrand === false ? undefined : grandCode.code });
+  const direct = await signUp(db, {
+    handle: uniqueHandle('direct'),
+    referralCode: options.withGrand === false ? undefined : grandCode.code,
+  });
   const directCode = await createReferralCode(
     db,
     { ownerId: direct.id, directRateBps: options.directRateBps, grandRateBps: options.grandRateBps },

@@ -8,7 +8,8 @@ export type AcceptedTransfer = TreasuryTransfer;
 /** Largest page `GET /transfers` serves, as a real treasury caps its pages. */
 export const FAKE_TREASURY_MAX_PAGE = 1000;
 
-export type TransferToSeed = Omit<AcceptedTransfer, 'reference' | 'createdAt'> & Partial<Pick<AcceptedTransfer, 'reference' | 'createdAt'>>;
+export type TransferToSeed = Omit<AcceptedTransfer, 'reference' | 'createdAt'> &
+  Partial<Pick<AcceptedTransfer, 'reference' | 'createdAt'>>;
 
 /**
  * The fake treasury's books: one transfer per idempotency key, in the order accepted, and their
@@ -35,13 +36,17 @@ export class TreasuryBooks {
 
   /** Records the transfer once per key; a repeated key gets the first transfer back. */
   accept(transfer: Omit<AcceptedTransfer, 'reference' | 'createdAt'>): AcceptedTransfer {
-    return this.get(transfer.idempotencyKey) ?? this.record({ ...transfer, reference: `tr_${randomUUID()}`, createdAt: new Date().toISOString() });
+    return (
+      this.get(transfer.idempotencyKey) ??
+      this.record({ ...transfer, reference: `tr_${randomUUID()}`, createdAt: new Date().toISOString() })
+    );
   }
 
   seed(seeded: TransferToSeed[]): void {
     const createdAt = new Date().toISOString();
     for (const t of seeded) {
-      if (!this.transfers.has(t.idempotencyKey)) this.record({ ...t, reference: t.reference ?? `tr_${randomUUID()}`, createdAt: t.createdAt ?? createdAt });
+      if (!this.transfers.has(t.idempotencyKey))
+        this.record({ ...t, reference: t.reference ?? `tr_${randomUUID()}`, createdAt: t.createdAt ?? createdAt });
     }
   }
 
@@ -69,8 +74,21 @@ export class TreasuryBooks {
     const limit = Number(url.searchParams.get('limit') ?? '100');
     const cursor = url.searchParams.get('cursor');
     const start = cursor === null ? 0 : Number(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (since === null || Number.isNaN(Date.parse(since)) || !Number.isInteger(limit) || limit < 1 || limit > FAKE_TREASURY_MAX_PAGE || !Number.isInteger(start) || start < 0) {
-      reply(res, 400, { error: { code: 'validation_failed', message: `since (ISO-8601), limit (1..${FAKE_TREASURY_MAX_PAGE}) and cursor must be valid` } });
+    if (
+      since === null ||
+      Number.isNaN(Date.parse(since)) ||
+      !Number.isInteger(limit) ||
+      limit < 1 ||
+      limit > FAKE_TREASURY_MAX_PAGE ||
+      !Number.isInteger(start) ||
+      start < 0
+    ) {
+      reply(res, 400, {
+        error: {
+          code: 'validation_failed',
+          message: `since (ISO-8601), limit (1..${FAKE_TREASURY_MAX_PAGE}) and cursor must be valid`,
+        },
+      });
       return;
     }
     this.listRequests.push({ limit, cursor });

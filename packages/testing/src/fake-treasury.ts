@@ -119,7 +119,12 @@ const ANSWERS: { [K in TreasuryMode['kind']]: (mode: Extract<TreasuryMode, { kin
   },
   refuse(mode, call) {
     if (call.known() || !mode.when(call.transfer)) call.pay();
-    else call.refuse(mode.status ?? 500, mode.code ?? 'refused', mode.message?.(call.transfer) ?? 'treasury refused the transfer');
+    else
+      call.refuse(
+        mode.status ?? 500,
+        mode.code ?? 'refused',
+        mode.message?.(call.transfer) ?? 'treasury refused the transfer',
+      );
   },
   hang: (_mode, call) => call.leaveOpen(),
   'drop-response'(_mode, call) {
@@ -141,7 +146,10 @@ const ANSWERS: { [K in TreasuryMode['kind']]: (mode: Extract<TreasuryMode, { kin
  * mode to produce the failures a network gateway meets in production; the bench and the demo use it
  * as the far side of PAYOUT_GATEWAY=http.
  */
-export async function startFakeTreasury(initial: TreasuryMode = { kind: 'succeed' }, options: FakeTreasuryOptions = {}): Promise<FakeTreasury> {
+export async function startFakeTreasury(
+  initial: TreasuryMode = { kind: 'succeed' },
+  options: FakeTreasuryOptions = {},
+): Promise<FakeTreasury> {
   let mode: TreasuryMode = initial;
   const remaining = { value: remainingOf(initial) };
   let delayMs = 0;
@@ -194,10 +202,20 @@ export async function startFakeTreasury(initial: TreasuryMode = { kind: 'succeed
     const body = await readJson(req);
     const key = req.headers['idempotency-key'];
     if (typeof key !== 'string' || key === '' || !isTransferBody(body) || body.idempotencyKey !== key) {
-      reply(res, 400, { error: { code: 'validation_failed', message: 'Idempotency-Key header and transfer body are required and must agree' } });
+      reply(res, 400, {
+        error: {
+          code: 'validation_failed',
+          message: 'Idempotency-Key header and transfer body are required and must agree',
+        },
+      });
       return;
     }
-    const transfer = { idempotencyKey: key, beneficiaryId: body.beneficiaryId, amount: body.amount, currency: body.currency };
+    const transfer = {
+      idempotencyKey: key,
+      beneficiaryId: body.beneficiaryId,
+      amount: body.amount,
+      currency: body.currency,
+    };
     requests.push(transfer);
     requestsPerKey.set(key, (requestsPerKey.get(key) ?? 0) + 1);
     const answer = () => {

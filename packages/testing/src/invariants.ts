@@ -27,7 +27,8 @@ export async function readInvariants(db: Database): Promise<InvariantReport> {
     .select(['currency', sql<number>`sum(amount)`.as('total')])
     .groupBy('currency')
     .execute();
-  const one = async (query: string) => Number((await sql<{ n: number }>`${sql.raw(query)}`.execute(db)).rows[0]?.n ?? 0);
+  const one = async (query: string) =>
+    Number((await sql<{ n: number }>`${sql.raw(query)}`.execute(db)).rows[0]?.n ?? 0);
   return {
     ledgerTotals: Object.fromEntries(totals.map((t) => [t.currency, Number(t.total)])),
     ledgerEntries: await one(`select count(*) as n from ledger_entries`),
@@ -37,7 +38,9 @@ export async function readInvariants(db: Database): Promise<InvariantReport> {
     paidWithoutCredit: await one(`select count(*) as n from referral_payouts r where status = 'paid'
       and not exists (select 1 from ledger_entries e
         where e.purchase_id = r.purchase_id and e.account = 'referral_earnings' and e.user_id = r.beneficiary_id and e.amount = r.amount)`),
-    confirmedWithoutStatus: await one(`select count(*) as n from purchases where status = 'confirmed' and referral_payout_status is null`),
+    confirmedWithoutStatus: await one(
+      `select count(*) as n from purchases where status = 'confirmed' and referral_payout_status is null`,
+    ),
     queuedWithoutOutbox: await one(`select count(*) as n from purchases p where referral_payout_status = 'queued'
       and not exists (select 1 from outbox o where o.aggregate_id = p.id)`),
     payoutsOverFee: await one(`select count(*) as n from purchases p

@@ -33,7 +33,11 @@ export async function startPostgres(env = process.env): Promise<PostgresServer> 
   if (forced === 'url' || (!forced && env.TEST_DATABASE_URL)) {
     if (!env.TEST_DATABASE_URL) throw new Error('TEST_POSTGRES=url needs TEST_DATABASE_URL');
     const url = new URL(env.TEST_DATABASE_URL);
-    return { adminUrl: env.TEST_DATABASE_URL, description: `Postgres from TEST_DATABASE_URL (${url.host}${url.pathname})`, stop: async () => {} };
+    return {
+      adminUrl: env.TEST_DATABASE_URL,
+      description: `Postgres from TEST_DATABASE_URL (${url.host}${url.pathname})`,
+      stop: async () => {},
+    };
   }
   if (forced === 'testcontainers' || (!forced && (await dockerEngineAnswers(env)))) {
     const { PostgreSqlContainer } = await import('@testcontainers/postgresql');
@@ -55,7 +59,8 @@ export function dockerEngineAnswers(env = process.env, timeoutMs = 1_500): Promi
   let target: { socketPath: string } | { host: string; port: number };
   try {
     const url = new URL(host);
-    target = url.protocol === 'unix:' ? { socketPath: url.pathname } : { host: url.hostname, port: Number(url.port || 2375) };
+    target =
+      url.protocol === 'unix:' ? { socketPath: url.pathname } : { host: url.hostname, port: Number(url.port || 2375) };
   } catch {
     return Promise.resolve(false);
   }
@@ -121,7 +126,8 @@ async function withAdmin<T>(adminUrl: string, fn: (client: pg.Client) => Promise
 /** Template name keyed by the migrations' content, so a changed migration gets a fresh template. */
 export async function templateName(): Promise<string> {
   const hash = createHash('sha256');
-  for (const file of (await readdir(MIGRATIONS_DIR)).sort()) hash.update(file).update(await readFile(`${MIGRATIONS_DIR}/${file}`));
+  for (const file of (await readdir(MIGRATIONS_DIR)).sort())
+    hash.update(file).update(await readFile(`${MIGRATIONS_DIR}/${file}`));
   return `rp_template_${hash.digest('hex').slice(0, 12)}`;
 }
 
@@ -158,7 +164,11 @@ export interface TestDatabase {
 }
 
 /** A fresh database cloned from the migrated template. */
-export async function createDatabaseFromTemplate(adminUrl: string, template: string, prefix = 'rp_test'): Promise<TestDatabase> {
+export async function createDatabaseFromTemplate(
+  adminUrl: string,
+  template: string,
+  prefix = 'rp_test',
+): Promise<TestDatabase> {
   const name = `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   await withAdmin(adminUrl, async (client) => {
     for (let attempt = 0; ; attempt++) {
@@ -178,7 +188,8 @@ export async function createDatabaseFromTemplate(adminUrl: string, template: str
   return {
     name,
     url: databaseUrl(adminUrl, name),
-    drop: () => withAdmin(adminUrl, async (client) => void (await client.query(`drop database if exists ${name} with (force)`))),
+    drop: () =>
+      withAdmin(adminUrl, async (client) => void (await client.query(`drop database if exists ${name} with (force)`))),
   };
 }
 
@@ -186,12 +197,15 @@ export async function createDatabaseFromTemplate(adminUrl: string, template: str
  * Drops test databases left by earlier runs (kept then because a test failed) once they are a day
  * old; younger ones may belong to a run that is still going.
  */
-export async function dropStaleDatabases(adminUrl: string, prefix = 'rp_test', maxAgeMs = 24 * 3600_000): Promise<void> {
+export async function dropStaleDatabases(
+  adminUrl: string,
+  prefix = 'rp_test',
+  maxAgeMs = 24 * 3600_000,
+): Promise<void> {
   await withAdmin(adminUrl, async (client) => {
-    const { rows } = await client.query<{ datname: string }>(
-      `select datname from pg_database where datname like $1`,
-      [`${prefix}\\_%`],
-    );
+    const { rows } = await client.query<{ datname: string }>(`select datname from pg_database where datname like $1`, [
+      `${prefix}\\_%`,
+    ]);
     for (const { datname } of rows) {
       const created = Number.parseInt(datname.slice(prefix.length + 1).split('_')[0] ?? '', 36);
       if (Number.isFinite(created) && Date.now() - created < maxAgeMs) continue;

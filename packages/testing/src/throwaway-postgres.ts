@@ -64,7 +64,9 @@ export async function startThrowawayPostgres(options: { maxConnections?: number 
     const blocked = untraversableParent(root, user.uid);
     if (blocked) {
       rmSync(root, { recursive: true, force: true });
-      throw new Error(`the postgres user cannot enter ${blocked}, a parent of ${root}: set TMPDIR to a directory it can reach`);
+      throw new Error(
+        `the postgres user cannot enter ${blocked}, a parent of ${root}: set TMPDIR to a directory it can reach`,
+      );
     }
     // mkdtemp makes it 0700; owned by postgres, only postgres (and root) can enter it.
     chownSync(root, user.uid, user.gid);
@@ -84,7 +86,18 @@ export async function startThrowawayPostgres(options: { maxConnections?: number 
   let running = false;
 
   const start = async () => {
-    await exec(pg_ctl, ['-D', dataDir, '-l', join(root, 'postgres.log'), '-o', serverOptions, '-w', '-t', '60', 'start']);
+    await exec(pg_ctl, [
+      '-D',
+      dataDir,
+      '-l',
+      join(root, 'postgres.log'),
+      '-o',
+      serverOptions,
+      '-w',
+      '-t',
+      '60',
+      'start',
+    ]);
     running = true;
   };
   const stop = async (mode: 'fast' | 'immediate') => {

@@ -8,7 +8,10 @@ import { spawnSync } from 'node:child_process';
  */
 export function toolAvailable(tool: string, found: boolean, install: string, env = process.env): boolean {
   if (found) return true;
-  if (env.REQUIRE_ALL_TOOLS === '1') throw new Error(`${tool} is not installed (${install}); REQUIRE_ALL_TOOLS=1 forbids skipping the tests that need it`);
+  if (env.REQUIRE_ALL_TOOLS === '1')
+    throw new Error(
+      `${tool} is not installed (${install}); REQUIRE_ALL_TOOLS=1 forbids skipping the tests that need it`,
+    );
   console.warn(`skipping the tests that need ${tool}: it is not installed (${install})`);
   return false;
 }

@@ -26,7 +26,8 @@ export async function failedAfterLostAnswers(ctx: PayoutContext, treasury: FakeT
   treasury.setMode({ kind: 'drop-response' });
   try {
     const result = await processReferralPayouts(ctx, id, { actor: 'worker', finalAttempt: true });
-    if (result.status !== 'failed') throw new Error(`purchase ${id} ended ${result.status} although every answer was dropped`);
+    if (result.status !== 'failed')
+      throw new Error(`purchase ${id} ended ${result.status} although every answer was dropped`);
   } finally {
     treasury.setMode({ kind: 'succeed' });
   }
@@ -52,14 +53,28 @@ export async function seedPaidPurchases(db: Database, chain: ReferralChain, coun
       from generate_series(1, ${count}) as n
     returning id`.execute(db);
   const transfers = rows.flatMap(({ id }) => [
-    { idempotencyKey: `${id}:direct`, reference: `tr_${id.slice(0, 8)}_d`, beneficiaryId: chain.direct.id, amount: direct, currency: chain.content.currency },
-    { idempotencyKey: `${id}:grand`, reference: `tr_${id.slice(0, 8)}_g`, beneficiaryId: chain.grand.id, amount: grand, currency: chain.content.currency },
+    {
+      idempotencyKey: `${id}:direct`,
+      reference: `tr_${id.slice(0, 8)}_d`,
+      beneficiaryId: chain.direct.id,
+      amount: direct,
+      currency: chain.content.currency,
+    },
+    {
+      idempotencyKey: `${id}:grand`,
+      reference: `tr_${id.slice(0, 8)}_g`,
+      beneficiaryId: chain.grand.id,
+      amount: grand,
+      currency: chain.content.currency,
+    },
   ]);
   await sql`
     insert into referral_payouts (purchase_id, level, beneficiary_id, rate_bps, amount, currency, status, reference, paid_at)
     select split_part(t.key, ':', 1)::uuid, split_part(t.key, ':', 2), t.beneficiary, case split_part(t.key, ':', 2) when 'direct' then ${chain.directCode.directRateBps}::int else ${chain.directCode.grandRateBps}::int end,
            t.amount, ${chain.content.currency}, 'paid', t.reference, now()
       from unnest(${transfers.map((t) => t.idempotencyKey)}::text[], ${transfers.map((t) => t.beneficiaryId)}::uuid[],
-                  ${transfers.map((t) => t.amount)}::bigint[], ${transfers.map((t) => t.reference)}::text[]) as t(key, beneficiary, amount, reference)`.execute(db);
+                  ${transfers.map((t) => t.amount)}::bigint[], ${transfers.map((t) => t.reference)}::text[]) as t(key, beneficiary, amount, reference)`.execute(
+    db,
+  );
   return transfers;
 }

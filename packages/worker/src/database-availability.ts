@@ -27,7 +27,10 @@ export function databaseAvailability(logger: Logger): DatabaseAvailability {
       if (!isDatabaseUnavailable(error)) return false;
       if (downSince === undefined) {
         downSince = Date.now();
-        logger.warn({ during: what, reason: error instanceof Error ? error.message : String(error) }, 'database unavailable: retrying until it is back');
+        logger.warn(
+          { during: what, reason: error instanceof Error ? error.message : String(error) },
+          'database unavailable: retrying until it is back',
+        );
       }
       return true;
     },

@@ -2,7 +2,16 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { PgBoss } from 'pg-boss';
 import { collectDefaultMetrics, type Counter, type Histogram, Registry } from 'prom-client';
-import { counter, type Database, gauge, histogram, METRICS, outboxBacklog, type PayoutContext, TREASURY_GATE_STATES } from '@referrals/core';
+import {
+  counter,
+  type Database,
+  gauge,
+  histogram,
+  METRICS,
+  outboxBacklog,
+  type PayoutContext,
+  TREASURY_GATE_STATES,
+} from '@referrals/core';
 import { REFERRAL_PAYOUTS, REFERRAL_PAYOUTS_DEAD_LETTER } from './queues.ts';
 
 /** The worker's metrics, named by core's metric vocabulary. */
@@ -21,7 +30,11 @@ export interface WorkerMetrics {
 }
 
 /** One registry per worker, so several workers in one process (tests) do not collide. */
-export function createWorkerMetrics(deps: { db: Database; boss: PgBoss; payouts?: Pick<PayoutContext, 'gate' | 'transferSlots'> }): WorkerMetrics {
+export function createWorkerMetrics(deps: {
+  db: Database;
+  boss: PgBoss;
+  payouts?: Pick<PayoutContext, 'gate' | 'transferSlots'>;
+}): WorkerMetrics {
   const registry = new Registry();
   gauge(registry, METRICS.outboxUnpublished, async function () {
     this.set((await outboxBacklog(deps.db)).unpublished);
@@ -62,7 +75,11 @@ export function createWorkerMetrics(deps: { db: Database; boss: PgBoss; payouts?
 }
 
 /** GET /metrics on its own port, plain node:http: the worker has no other HTTP surface. */
-export async function serveMetrics(metrics: WorkerMetrics, host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
+export async function serveMetrics(
+  metrics: WorkerMetrics,
+  host: string,
+  port: number,
+): Promise<{ url: string; close(): Promise<void> }> {
   collectDefaultMetrics({ register: metrics.registry });
   const server: Server = createServer((req, res) => {
     if (req.method !== 'GET' || req.url !== '/metrics') {
@@ -71,7 +88,8 @@ export async function serveMetrics(metrics: WorkerMetrics, host: string, port: n
     }
     metrics.registry.metrics().then(
       (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
-      (error: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics unavailable: ${String(error)}\n`),
+      (error: unknown) =>
+        res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics unavailable: ${String(error)}\n`),
     );
   });
   await new Promise<void>((resolve, reject) => {

@@ -46,7 +46,6 @@ export interface PayoutHandlerDeps {
  */
 const HOLD_MS = 20_000;
 
-
 // Jobs one slot fetches and settles together when the gateway settles a batch in one transaction.
 const IN_DATABASE_BATCH = 8;
 
@@ -101,7 +100,12 @@ export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<vo
   const slots: { id: string | undefined; busy: boolean }[] = [];
 
   /** One job's result for pg-boss, with its metrics and log line. */
-  const settle = (job: JobWithMetadata<unknown>, result: PayoutResult | PayoutRejection, seconds: number, jobLog: Logger): JobResult => {
+  const settle = (
+    job: JobWithMetadata<unknown>,
+    result: PayoutResult | PayoutRejection,
+    seconds: number,
+    jobLog: Logger,
+  ): JobResult => {
     const log = jobLog.child({ purchaseId: result.purchaseId });
     if (result.status === 'rejected') {
       metrics.payoutDuration.observe({ outcome: 'error' }, seconds);
@@ -127,19 +131,30 @@ export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<vo
           metrics.confirmToCompleted.observe((result.completedAt.getTime() - result.confirmedAt.getTime()) / 1000);
         }
       }
-      return { id: job.id, status: 'completed', output: { status: result.status, paid: result.paid.map((p) => p.level) } };
+      return {
+        id: job.id,
+        status: 'completed',
+        output: { status: result.status, paid: result.paid.map((p) => p.level) },
+      };
     }
     metrics.payoutDuration.observe({ outcome: 'error' }, seconds);
     metrics.purchases.inc({ outcome: result.status === 'failed' ? 'failed' : 'retry' });
     if (result.status === 'failed') {
       // The last attempt: nothing retries this purchase until an operator repairs it.
       for (const payoutLevel of failure.levels.length > 0 ? failure.levels : [null]) {
-        log.error({ payoutLevel, attempts: result.attempts, err: failure.cause }, 'referral payout failed; retries spent');
+        log.error(
+          { payoutLevel, attempts: result.attempts, err: failure.cause },
+          'referral payout failed; retries spent',
+        );
       }
     }
     // processReferralPayouts has logged each attempt, with its attempt number and resulting status.
     // A purchase that is `failed` (retries spent, or refused by the treasury) is not retried.
-    return { id: job.id, status: result.status === 'failed' ? 'deadletter' : 'failed', output: { message: failure.message } };
+    return {
+      id: job.id,
+      status: result.status === 'failed' ? 'deadletter' : 'failed',
+      output: { message: failure.message },
+    };
   };
 
   const handleBatch = async (jobs: JobWithMetadata<unknown>[]): Promise<JobResult[]> => {
@@ -179,13 +194,19 @@ export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<vo
    * gate lets it (closed, or a probe due), for up to HOLD_MS. Meanwhile its slot fetches nothing,
    * so a held backlog stays queued in pg-boss untouched instead of cycling through retries.
    */
-  const throughGate = async (requests: PayoutRequest[]): Promise<(PayoutResult | PayoutRejection | typeof HANDED_BACK)[]> => {
+  const throughGate = async (
+    requests: PayoutRequest[],
+  ): Promise<(PayoutResult | PayoutRejection | typeof HANDED_BACK)[]> => {
     const results: (PayoutResult | PayoutRejection | typeof HANDED_BACK)[] = new Array(requests.length);
     const gate = deps.payouts.gate;
     const heldSince = performance.now();
     let waiting = requests.map((_, i) => i);
     for (;;) {
-      const settled = await processReferralPayoutsBatch(deps.payouts, waiting.map((i) => requests[i]!), 'worker');
+      const settled = await processReferralPayoutsBatch(
+        deps.payouts,
+        waiting.map((i) => requests[i]!),
+        'worker',
+      );
       const held: number[] = [];
       settled.forEach((result, k) => {
         if (result.status === 'rejected' && isGateShut(result.error)) held.push(waiting[k]!);
@@ -222,7 +243,9 @@ export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<vo
   // In-database: WORKER_CONCURRENCY jobs in hand in all, in batches. Network: WORKER_CONCURRENCY
   // slots, each holding a batch sized to keep the transfer slots busy.
   const inDatabase = deps.payouts.gateway.kind === 'in-database';
-  const batchSize = inDatabase ? Math.min(deps.concurrency, IN_DATABASE_BATCH) : externalBatch(deps.concurrency, deps.payouts.transferSlots?.capacity);
+  const batchSize = inDatabase
+    ? Math.min(deps.concurrency, IN_DATABASE_BATCH)
+    : externalBatch(deps.concurrency, deps.payouts.transferSlots?.capacity);
   const jobsInHand = inDatabase ? deps.concurrency : deps.concurrency * batchSize;
   for (let remaining = jobsInHand; remaining > 0; remaining -= batchSize) {
     const slot: { id: string | undefined; busy: boolean } = { id: undefined, busy: false };
@@ -267,14 +290,23 @@ export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<vo
         const marked = await markReferralPayoutFailed(deps.payouts.db, parsed.purchaseId, 'worker', lastError);
         // Only a purchase still queued is exhausted here; one settled or failed meanwhile has its own record.
         if (marked.changed) {
-          log.error({ purchaseId: parsed.purchaseId, status: marked.status, lastError: marked.lastError }, 'referral payout retries exhausted');
+          log.error(
+            { purchaseId: parsed.purchaseId, status: marked.status, lastError: marked.lastError },
+            'referral payout retries exhausted',
+          );
         } else {
-          log.debug({ purchaseId: parsed.purchaseId, status: marked.status }, 'dead-lettered payout job for a purchase no longer queued');
+          log.debug(
+            { purchaseId: parsed.purchaseId, status: marked.status },
+            'dead-lettered payout job for a purchase no longer queued',
+          );
         }
         return { status: marked.status };
       } catch (error) {
         if (error instanceof DomainError) {
-          log.error({ purchaseId: parsed.purchaseId, code: error.code }, 'dead-lettered payout job refers to a purchase that cannot be paid; dropped');
+          log.error(
+            { purchaseId: parsed.purchaseId, code: error.code },
+            'dead-lettered payout job refers to a purchase that cannot be paid; dropped',
+          );
           return undefined;
         }
         throw error;

@@ -15,7 +15,12 @@ export type QueueName = keyof Queues;
  * Where the relay sends each outbox topic. The job id is the outbox row's aggregate id (the
  * purchase id), so replaying a row cannot enqueue a second job for the same purchase.
  */
-export const OUTBOX_ROUTES: { [T in OutboxTopic]: { queue: QueueName; job(aggregateId: string, payload: OutboxTopics[T]): { id: string; data: Queues[QueueName] } } } = {
+export const OUTBOX_ROUTES: {
+  [T in OutboxTopic]: {
+    queue: QueueName;
+    job(aggregateId: string, payload: OutboxTopics[T]): { id: string; data: Queues[QueueName] };
+  };
+} = {
   [REFERRAL_PAYOUT_TOPIC]: {
     queue: REFERRAL_PAYOUTS,
     job: (aggregateId, payload) => ({ id: aggregateId, data: { purchaseId: payload.purchaseId } }),

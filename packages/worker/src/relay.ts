@@ -1,7 +1,14 @@
 import pg from 'pg';
 import { fromKysely, type JobInsert, type PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
-import { claimUnpublished, type Database, markPublished, OUTBOX_CHANNEL, type OutboxRow, prunePublishedOutbox } from '@referrals/core';
+import {
+  claimUnpublished,
+  type Database,
+  markPublished,
+  OUTBOX_CHANNEL,
+  type OutboxRow,
+  prunePublishedOutbox,
+} from '@referrals/core';
 import type { DatabaseAvailability } from './database-availability.ts';
 import { OUTBOX_ROUTES, type QueueName } from './queues.ts';
 
@@ -95,7 +102,10 @@ export function startRelay(deps: RelayDeps): Relay {
   // Published rows are history once their job exists; without pruning the table only grows.
   const prune = () =>
     prunePublishedOutbox(deps.db, deps.retentionDays)
-      .then((deleted) => deleted > 0 && log.info({ deleted, retentionDays: deps.retentionDays }, 'pruned published outbox rows'))
+      .then(
+        (deleted) =>
+          deleted > 0 && log.info({ deleted, retentionDays: deps.retentionDays }, 'pruned published outbox rows'),
+      )
       .catch((error) => log.warn({ err: error }, 'pruning the outbox failed; trying again later'));
   const pruneTimer = setInterval(prune, PRUNE_EVERY_MS).unref();
   void prune();

@@ -1,7 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
-import { type Config, createDatabase, type Database, type PayoutGateway, payoutContextFromConfig, pruneIdempotencyKeys } from '@referrals/core';
+import {
+  type Config,
+  createDatabase,
+  type Database,
+  type PayoutGateway,
+  payoutContextFromConfig,
+  pruneIdempotencyKeys,
+} from '@referrals/core';
 import { type DatabaseAvailability, databaseAvailability } from './database-availability.ts';
 import { createWorkerMetrics, serveMetrics, type WorkerMetrics } from './metrics.ts';
 import { ensurePayoutQueues, registerPayoutHandler } from './payout-handler.ts';
@@ -63,7 +70,10 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const tuning = { ...DEFAULT_TUNING, ...options.tuning };
   const logger = options.logger;
   const availability = databaseAvailability(logger);
-  const db = createDatabase(config.databaseUrl, { max: config.workerConcurrency + 4, applicationName: 'referral-payouts-worker' });
+  const db = createDatabase(config.databaseUrl, {
+    max: config.workerConcurrency + 4,
+    applicationName: 'referral-payouts-worker',
+  });
 
   let boss: PgBoss | undefined;
   let relay: Relay | undefined;
@@ -87,9 +97,14 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     // Expired idempotency keys are forgotten hourly, as the relay prunes the outbox.
     const pruneKeys = () =>
       pruneIdempotencyKeys(db, config.idempotencyKeyTtlHours)
-        .then((deleted) => deleted > 0 && logger.info({ deleted, ttlHours: config.idempotencyKeyTtlHours }, 'forgot expired idempotency keys'))
+        .then(
+          (deleted) =>
+            deleted > 0 &&
+            logger.info({ deleted, ttlHours: config.idempotencyKeyTtlHours }, 'forgot expired idempotency keys'),
+        )
         .catch((error: unknown) => {
-          if (!availability.failed(error, 'idempotency key prune')) logger.warn({ err: error }, 'pruning idempotency keys failed; trying again later');
+          if (!availability.failed(error, 'idempotency key prune'))
+            logger.warn({ err: error }, 'pruning idempotency keys failed; trying again later');
         });
     keyPruneTimer = setInterval(pruneKeys, KEY_PRUNE_EVERY_MS).unref();
     void pruneKeys();
@@ -97,7 +112,12 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       metricsServer = await serveMetrics(metrics, config.host, config.workerMetricsPort);
     }
     logger.info(
-      { concurrency: config.workerConcurrency, gateway: config.payoutGateway, retryLimit: config.payoutRetryLimit, metrics: metricsServer?.url },
+      {
+        concurrency: config.workerConcurrency,
+        gateway: config.payoutGateway,
+        retryLimit: config.payoutRetryLimit,
+        metrics: metricsServer?.url,
+      },
       'worker started',
     );
 

@@ -2,10 +2,25 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import pg from 'pg';
 import pino from 'pino';
-import { confirmPurchase, createPurchase, getReferralPayoutStatus, httpGateway, processReferralPayouts } from '@referrals/core';
+import {
+  confirmPurchase,
+  createPurchase,
+  getReferralPayoutStatus,
+  httpGateway,
+  processReferralPayouts,
+} from '@referrals/core';
 import { type FakeTreasury, readInvariants, seedReferralChain, startFakeTreasury, waitFor } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
-import { doublePayouts, jobsPerPurchase, killAll, queuedPurchases, spawnWorker, waitForStatus, type WorkerProcess, workerEnv } from './support.ts';
+import {
+  doublePayouts,
+  jobsPerPurchase,
+  killAll,
+  queuedPurchases,
+  spawnWorker,
+  waitForStatus,
+  type WorkerProcess,
+  workerEnv,
+} from './support.ts';
 
 /*
  * Each test opens one window in which a worker process can die or stall, holds it open with a
@@ -36,7 +51,13 @@ function start(env: Record<string, string>): WorkerProcess {
 }
 
 const httpEnv = (overrides: Record<string, string> = {}) =>
-  workerEnv(t.url, { PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury!.url, TREASURY_TIMEOUT_MS: '1000', PAYOUT_RETRY_DELAY_SECONDS: '0', ...overrides });
+  workerEnv(t.url, {
+    PAYOUT_GATEWAY: 'http',
+    TREASURY_URL: treasury!.url,
+    TREASURY_TIMEOUT_MS: '1000',
+    PAYOUT_RETRY_DELAY_SECONDS: '0',
+    ...overrides,
+  });
 
 /** A transaction on its own connection that takes `lock` and keeps it until released. */
 async function holdLock(lock: string): Promise<() => Promise<void>> {
@@ -51,17 +72,24 @@ async function holdLock(lock: string): Promise<() => Promise<void>> {
 /** Backends of worker processes waiting on a lock while running `statement`. */
 async function blockedOn(statement: RegExp): Promise<number> {
   const { rows } = await sql<{ query: string }>`select query from pg_stat_activity
-    where datname = current_database() and application_name = 'referral-payouts-worker' and wait_event_type = 'Lock'`.execute(t.db);
+    where datname = current_database() and application_name = 'referral-payouts-worker' and wait_event_type = 'Lock'`.execute(
+    t.db,
+  );
   return rows.filter((r) => statement.test(r.query)).length;
 }
 
 /** Waits until the dead process's backends are gone, so whatever its transactions did is final. */
 async function backendsGone(): Promise<void> {
-  await waitFor(async () => {
-    const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
-      where datname = current_database() and application_name in ('referral-payouts-worker', 'referral-payouts-relay')`.execute(t.db);
-    return rows[0]!.n === 0;
-  }, { what: "the killed worker's backends to end" });
+  await waitFor(
+    async () => {
+      const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+      where datname = current_database() and application_name in ('referral-payouts-worker', 'referral-payouts-relay')`.execute(
+        t.db,
+      );
+      return rows[0]!.n === 0;
+    },
+    { what: "the killed worker's backends to end" },
+  );
 }
 
 async function referralCredits(purchaseId: string): Promise<[string, number][]> {
@@ -84,13 +112,19 @@ async function expectRecordedAsAccepted(purchaseId: string): Promise<void> {
   ]);
   const status = await getReferralPayoutStatus(t.db, purchaseId);
   expect(status.payouts.map((p) => [p.level, p.status, p.reference])).toEqual(
-    ['direct', 'grand'].map((level) => [level, 'paid', accepted.find((a) => a.idempotencyKey === `${purchaseId}:${level}`)!.reference]),
+    ['direct', 'grand'].map((level) => [
+      level,
+      'paid',
+      accepted.find((a) => a.idempotencyKey === `${purchaseId}:${level}`)!.reference,
+    ]),
   );
   expect((await referralCredits(purchaseId)).map(([, amount]) => amount)).toEqual([1000, 500]);
 }
 
 async function payoutJobState(purchaseId: string): Promise<string | undefined> {
-  const { rows } = await sql<{ state: string }>`select state from pgboss.job where name = 'referral-payouts' and id = ${purchaseId}`.execute(t.db);
+  const { rows } = await sql<{
+    state: string;
+  }>`select state from pgboss.job where name = 'referral-payouts' and id = ${purchaseId}`.execute(t.db);
   return rows[0]?.state;
 }
 
@@ -103,15 +137,20 @@ describe('a worker killed with an outbox batch half published', () => {
     const release = await holdLock('lock table pgboss.job in exclusive mode');
     // Confirmed in one transaction, so the relay finds all twenty in its first claim.
     const chain = await seedReferralChain(t.db);
-    const pending = await Promise.all(Array.from({ length: 20 }, () => createPurchase(t.db, { buyerId: chain.buyer.id, contentId: chain.content.id })));
+    const pending = await Promise.all(
+      Array.from({ length: 20 }, () => createPurchase(t.db, { buyerId: chain.buyer.id, contentId: chain.content.id })),
+    );
     const ids = pending.map((p) => p.purchase.id);
     await t.db.transaction().execute(async (trx) => {
-      for (const purchaseId of ids) await confirmPurchase(trx, { purchaseId, paymentReference: `pay_${purchaseId}` }, { platformFeeBps: 3000 });
+      for (const purchaseId of ids)
+        await confirmPurchase(trx, { purchaseId, paymentReference: `pay_${purchaseId}` }, { platformFeeBps: 3000 });
     });
     await waitFor(async () => (await blockedOn(/insert into/i)) > 0, { what: 'the relay to wait on the job insert' });
-    const claimable = await t.db.transaction().execute((trx) =>
-      trx.selectFrom('outbox').select('id').where('published_at', 'is', null).forUpdate().skipLocked().execute(),
-    );
+    const claimable = await t.db
+      .transaction()
+      .execute((trx) =>
+        trx.selectFrom('outbox').select('id').where('published_at', 'is', null).forUpdate().skipLocked().execute(),
+      );
     expect(claimable).toEqual([]);
 
     first.child.kill('SIGKILL');
@@ -119,7 +158,11 @@ describe('a worker killed with an outbox batch half published', () => {
     await release();
     await backendsGone();
 
-    const unpublished = await t.db.selectFrom('outbox').select('aggregate_id').where('published_at', 'is', null).execute();
+    const unpublished = await t.db
+      .selectFrom('outbox')
+      .select('aggregate_id')
+      .where('published_at', 'is', null)
+      .execute();
     expect(unpublished.map((r) => r.aggregate_id).sort()).toEqual([...ids].sort());
     expect(await jobsPerPurchase(t.db, ids)).toEqual({ jobs: 0, distinct: 0 });
 
@@ -139,9 +182,14 @@ describe('a worker killed between the treasury answer and the commit that record
     // The answer is recorded with the ledger credit; this lock keeps that transaction from committing.
     const release = await holdLock('lock table ledger_entries in exclusive mode');
     const first = start(httpEnv());
-    await waitFor(async () => (await blockedOn(/insert into "ledger_entries"/i)) > 0, { what: 'the worker to record the answer' });
+    await waitFor(async () => (await blockedOn(/insert into "ledger_entries"/i)) > 0, {
+      what: 'the worker to record the answer',
+    });
     // The treasury has moved money for the level (or both, if the first recording gave up waiting).
-    const answered = treasury.accepted().map((a) => a.idempotencyKey).filter((key) => key.startsWith(`${id}:`));
+    const answered = treasury
+      .accepted()
+      .map((a) => a.idempotencyKey)
+      .filter((key) => key.startsWith(`${id}:`));
     expect(answered.length).toBeGreaterThan(0);
 
     first.child.kill('SIGKILL');
@@ -170,24 +218,43 @@ describe('a worker stopped past its lease while its transfer is in flight', () =
     treasury = await startFakeTreasury({ kind: 'slow', delayMs: 600_000 });
     const [id] = await queuedPurchases(t.db, 1);
     const stopped = start(httpEnv({ PAYOUT_RETRY_LIMIT: '3' }));
-    await waitFor(() => treasury!.requestsFor(`${id}:direct`) === 1, { what: "the worker's transfer to reach the treasury" });
+    await waitFor(() => treasury!.requestsFor(`${id}:direct`) === 1, {
+      what: "the worker's transfer to reach the treasury",
+    });
     stopped.child.kill('SIGSTOP');
 
     // Another processor may take the purchase once the lease has run out by the database's clock.
-    await waitFor(async () => {
-      const row = await t.db.selectFrom('purchases').select(sql<boolean>`referral_payout_lease_until < now()`.as('expired')).where('id', '=', id!).executeTakeFirstOrThrow();
-      return row.expired;
-    }, { what: 'the lease to expire' });
+    await waitFor(
+      async () => {
+        const row = await t.db
+          .selectFrom('purchases')
+          .select(sql<boolean>`referral_payout_lease_until < now()`.as('expired'))
+          .where('id', '=', id!)
+          .executeTakeFirstOrThrow();
+        return row.expired;
+      },
+      { what: 'the lease to expire' },
+    );
     treasury.setMode({ kind: 'succeed' });
     const gateway = httpGateway({ treasuryUrl: treasury.url, timeoutMs: 1000 });
-    const outcome = await processReferralPayouts({ db: t.db, gateway, minPayout: 1, logger: silent }, id!, { actor: 'admin-api' });
-    expect([outcome.status, outcome.changed, outcome.paid.map((p) => p.level)]).toEqual(['completed', true, ['direct', 'grand']]);
+    const outcome = await processReferralPayouts({ db: t.db, gateway, minPayout: 1, logger: silent }, id!, {
+      actor: 'admin-api',
+    });
+    expect([outcome.status, outcome.changed, outcome.paid.map((p) => p.level)]).toEqual([
+      'completed',
+      true,
+      ['direct', 'grand'],
+    ]);
 
     // Resumed, the worker finds its request timed out, records nothing over the result, and its
     // retry finds the purchase settled.
     stopped.child.kill('SIGCONT');
-    await waitFor(() => stopped.output().includes('referral payout attempt failed'), { what: 'the resumed worker to fail its attempt' });
-    await waitFor(async () => (await payoutJobState(id!)) === 'completed', { what: "the resumed worker's job to complete" });
+    await waitFor(() => stopped.output().includes('referral payout attempt failed'), {
+      what: 'the resumed worker to fail its attempt',
+    });
+    await waitFor(async () => (await payoutJobState(id!)) === 'completed', {
+      what: "the resumed worker's job to complete",
+    });
 
     expect(treasury.requestsFor(`${id}:direct`)).toBe(2);
     expect(treasury.requestsFor(`${id}:grand`)).toBe(2);
@@ -226,15 +293,19 @@ describe('retries running out with the worker that held the last attempt', () =>
     ]);
     // One dead-letter job for the purchase, which its handler completes.
     const deadLetters = async () =>
-      (await sql<{ state: string }>`select state from pgboss.job
-        where name = 'referral-payouts-dead-letter' and data->>'purchaseId' = ${id!}`.execute(t.db)).rows.map((r) => r.state);
+      (
+        await sql<{ state: string }>`select state from pgboss.job
+        where name = 'referral-payouts-dead-letter' and data->>'purchaseId' = ${id!}`.execute(t.db)
+      ).rows.map((r) => r.state);
     await waitFor(async () => (await deadLetters()).includes('completed'), { what: 'the dead-letter job to complete' });
     expect(await deadLetters()).toEqual(['completed']);
     expect(treasury.accepted()).toEqual([]);
 
     treasury.setMode({ kind: 'succeed' });
     const gateway = httpGateway({ treasuryUrl: treasury.url, timeoutMs: 1000 });
-    const repaired = await processReferralPayouts({ db: t.db, gateway, minPayout: 1, logger: silent }, id!, { actor: 'cli' });
+    const repaired = await processReferralPayouts({ db: t.db, gateway, minPayout: 1, logger: silent }, id!, {
+      actor: 'cli',
+    });
     expect(repaired.status).toBe('completed');
     await expectRecordedAsAccepted(id!);
   }, 150_000);

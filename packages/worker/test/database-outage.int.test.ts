@@ -10,7 +10,15 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, type Database, migrate } from '@referrals/core';
-import { childProcessEnv, readInvariants, type ReferralChain, seedReferralChain, startThrowawayPostgres, type ThrowawayPostgres, waitFor } from '@referrals/testing';
+import {
+  childProcessEnv,
+  readInvariants,
+  type ReferralChain,
+  seedReferralChain,
+  startThrowawayPostgres,
+  type ThrowawayPostgres,
+  waitFor,
+} from '@referrals/testing';
 import { doublePayouts, waitForStatus, workerEnv } from './support.ts';
 
 const API_MAIN = fileURLToPath(new URL('../../api/src/server.ts', import.meta.url));
@@ -46,7 +54,10 @@ interface Child {
 }
 
 function launch(main: string, env: Record<string, string>): Child {
-  const child = spawn(process.execPath, [main], { env: childProcessEnv({ PATH: process.env.PATH ?? '', ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [main], {
+    env: childProcessEnv({ PATH: process.env.PATH ?? '', ...env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -74,8 +85,17 @@ const logLines = (child: Child, message: string) =>
     .filter((line) => line.msg === message);
 
 async function startApi(): Promise<{ api: Child; url: string }> {
-  const api = launch(API_MAIN, { DATABASE_URL: postgres.url(), PORT: '0', ADMIN_API_TOKEN: TOKEN, SERVICE_API_TOKEN: TOKEN, LOG_LEVEL: 'info' });
-  const url = await waitFor(() => /"url":"(http:[^"]+)"/.exec(api.output())?.[1], { what: 'the API to listen', timeoutMs: 30_000 });
+  const api = launch(API_MAIN, {
+    DATABASE_URL: postgres.url(),
+    PORT: '0',
+    ADMIN_API_TOKEN: TOKEN,
+    SERVICE_API_TOKEN: TOKEN,
+    LOG_LEVEL: 'info',
+  });
+  const url = await waitFor(() => /"url":"(http:[^"]+)"/.exec(api.output())?.[1], {
+    what: 'the API to listen',
+    timeoutMs: 30_000,
+  });
   return { api, url };
 }
 
@@ -92,7 +112,12 @@ function marketplaceLoad(apiUrl: string, clients: number, purchasesPerClient: nu
   const confirmed: string[] = [];
   let missingRetryAfter = 0;
 
-  async function call(method: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ id: string }> {
+  async function call(
+    method: string,
+    path: string,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ id: string }> {
     for (;;) {
       const response = await fetch(`${apiUrl}${path}`, {
         method,
@@ -121,7 +146,9 @@ function marketplaceLoad(apiUrl: string, clients: number, purchasesPerClient: nu
         { buyerId: chain.buyer.id, contentId: chain.content.id },
         { 'idempotency-key': randomUUID() },
       );
-      await call('POST', `/api/marketplace/purchase/${purchase.id}/confirm`, { paymentReference: `pay-${purchase.id}` });
+      await call('POST', `/api/marketplace/purchase/${purchase.id}/confirm`, {
+        paymentReference: `pay-${purchase.id}`,
+      });
       confirmed.push(purchase.id);
     }
   }
@@ -132,44 +159,60 @@ function marketplaceLoad(apiUrl: string, clients: number, purchasesPerClient: nu
 
 async function expectEveryPurchasePaidOnce(ids: string[]): Promise<void> {
   await waitForStatus(db, ids, 'completed', 90_000);
-  const { rows } = await sql<{ n: number }>`select count(*)::int as n from purchases where id = any(${ids})`.execute(db);
+  const { rows } = await sql<{ n: number }>`select count(*)::int as n from purchases where id = any(${ids})`.execute(
+    db,
+  );
   expect(rows[0]?.n).toBe(ids.length);
   expect(await doublePayouts(db)).toBe(0);
   const invariants = await readInvariants(db);
   for (const total of Object.values(invariants.ledgerTotals)) expect(total).toBe(0);
-  expect(invariants).toMatchObject({ confirmedWithoutStatus: 0, queuedWithoutOutbox: 0, payoutsOverFee: 0, doubleCredits: 0 });
+  expect(invariants).toMatchObject({
+    confirmedWithoutStatus: 0,
+    queuedWithoutOutbox: 0,
+    payoutsOverFee: 0,
+    doubleCredits: 0,
+  });
 }
 
 describe('a Postgres outage', () => {
-  it.each(['fast', 'immediate'] as const)('restart -m %s under load: no process dies, only 503s while it is down, every purchase paid once', async (mode) => {
-    const { api, url } = await startApi();
-    const worker = startWorker();
-    await waitFor(() => worker.output().includes('worker started'), { what: 'the worker to start', timeoutMs: 30_000 });
+  it.each(['fast', 'immediate'] as const)(
+    'restart -m %s under load: no process dies, only 503s while it is down, every purchase paid once',
+    async (mode) => {
+      const { api, url } = await startApi();
+      const worker = startWorker();
+      await waitFor(() => worker.output().includes('worker started'), {
+        what: 'the worker to start',
+        timeoutMs: 30_000,
+      });
 
-    const load = marketplaceLoad(url, 6, 25);
-    await waitFor(() => load.confirmed.length >= 30, { what: 'confirmations before the outage', timeoutMs: 60_000 });
-    await postgres.stop(mode);
-    // Down for as long as it takes the clients to see it, so the outage is real for both processes.
-    await waitFor(() => (load.statuses.get(503) ?? 0) >= 10, { what: 'clients answered 503 during the outage', timeoutMs: 30_000 });
-    const ready = await fetch(`${url}/readyz`);
-    expect(ready.status).toBe(503);
-    expect(ready.headers.get('retry-after')).toBe('2');
-    await postgres.start();
-    await load.done;
+      const load = marketplaceLoad(url, 6, 25);
+      await waitFor(() => load.confirmed.length >= 30, { what: 'confirmations before the outage', timeoutMs: 60_000 });
+      await postgres.stop(mode);
+      // Down for as long as it takes the clients to see it, so the outage is real for both processes.
+      await waitFor(() => (load.statuses.get(503) ?? 0) >= 10, {
+        what: 'clients answered 503 during the outage',
+        timeoutMs: 30_000,
+      });
+      const ready = await fetch(`${url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(ready.headers.get('retry-after')).toBe('2');
+      await postgres.start();
+      await load.done;
 
-    expect(api.alive(), api.output()).toBe(true);
-    expect(worker.alive(), worker.output()).toBe(true);
-    expect([...load.statuses.keys()].sort()).toEqual([200, 201, 503]);
-    expect(load.missingRetryAfter()).toBe(0);
-    expect((await fetch(`${url}/readyz`)).status).toBe(200);
-    await expectEveryPurchasePaidOnce(load.confirmed);
-    expect(load.confirmed).toHaveLength(150);
+      expect(api.alive(), api.output()).toBe(true);
+      expect(worker.alive(), worker.output()).toBe(true);
+      expect([...load.statuses.keys()].sort()).toEqual([200, 201, 503]);
+      expect(load.missingRetryAfter()).toBe(0);
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+      await expectEveryPurchasePaidOnce(load.confirmed);
+      expect(load.confirmed).toHaveLength(150);
 
-    // One line when the database went away and one when it came back, however many failures between.
-    expect(logLines(worker, 'database unavailable: retrying until it is back')).toHaveLength(1);
-    expect(logLines(worker, 'database available again')).toHaveLength(1);
-    expect(worker.output()).not.toMatch(/"level":60/);
-  });
+      // One line when the database went away and one when it came back, however many failures between.
+      expect(logLines(worker, 'database unavailable: retrying until it is back')).toHaveLength(1);
+      expect(logLines(worker, 'database available again')).toHaveLength(1);
+      expect(worker.output()).not.toMatch(/"level":60/);
+    },
+  );
 
   it('terminated backends under load: requests on them answer 503 and nothing else breaks', async () => {
     const { api, url } = await startApi();
@@ -187,7 +230,9 @@ describe('a Postgres outage', () => {
     expect(terminated).toBeGreaterThan(0);
     expect(api.alive(), api.output()).toBe(true);
     expect(worker.alive(), worker.output()).toBe(true);
-    expect([...load.statuses.keys()].filter((status) => status !== 200 && status !== 201 && status !== 503)).toEqual([]);
+    expect([...load.statuses.keys()].filter((status) => status !== 200 && status !== 201 && status !== 503)).toEqual(
+      [],
+    );
     await expectEveryPurchasePaidOnce(load.confirmed);
   });
 
@@ -202,7 +247,10 @@ describe('a Postgres outage', () => {
     } finally {
       await postgres.start();
     }
-    await waitFor(() => worker.output().includes('worker started'), { what: 'the worker to start once the database is back', timeoutMs: 30_000 });
+    await waitFor(() => worker.output().includes('worker started'), {
+      what: 'the worker to start once the database is back',
+      timeoutMs: 30_000,
+    });
     expect(worker.alive()).toBe(true);
     expect(logLines(worker, 'database unavailable: retrying until it is back')).toHaveLength(1);
 

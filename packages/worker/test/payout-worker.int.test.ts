@@ -37,7 +37,11 @@ describe('worker with the ledger gateway', () => {
 
     expect(await jobsPerPurchase(t.db, ids)).toEqual({ jobs: 300, distinct: 300 });
     expect(await doublePayouts(t.db)).toBe(0);
-    const published = await t.db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n')).where('published_at', 'is', null).executeTakeFirstOrThrow();
+    const published = await t.db
+      .selectFrom('outbox')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('published_at', 'is', null)
+      .executeTakeFirstOrThrow();
     expect(Number(published.n)).toBe(0);
     const report = await readInvariants(t.db);
     expect(report.ledgerTotals).toEqual({ EUR: 0 });
@@ -66,7 +70,12 @@ describe('worker with the http gateway', () => {
   beforeAll(async () => {
     treasury = await startFakeTreasury();
     worker = await startWorker({
-      config: workerConfig(t.url, { PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url, TREASURY_TIMEOUT_MS: '1000', PAYOUT_RETRY_LIMIT: '2' }),
+      config: workerConfig(t.url, {
+        PAYOUT_GATEWAY: 'http',
+        TREASURY_URL: treasury.url,
+        TREASURY_TIMEOUT_MS: '1000',
+        PAYOUT_RETRY_LIMIT: '2',
+      }),
       logger: pino({ level: 'silent' }),
     });
   });
@@ -87,7 +96,13 @@ describe('worker with the http gateway', () => {
         [`${id}:grand`, 500],
       ]);
       const status = await getReferralPayoutStatus(t.db, id);
-      expect(status.payouts.every((p) => p.status === 'paid' && p.reference === treasury.accepted().find((a) => a.idempotencyKey === `${id}:${p.level}`)?.reference)).toBe(true);
+      expect(
+        status.payouts.every(
+          (p) =>
+            p.status === 'paid' &&
+            p.reference === treasury.accepted().find((a) => a.idempotencyKey === `${id}:${p.level}`)?.reference,
+        ),
+      ).toBe(true);
     }
     expect(await doublePayouts(t.db)).toBe(0);
   });
@@ -117,7 +132,12 @@ describe('worker with the http gateway', () => {
 
     treasury.setMode({ kind: 'succeed' });
     const outcome = await processReferralPayouts(
-      { db: t.db, gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 1000 }), minPayout: 1, logger: pino({ level: 'silent' }) },
+      {
+        db: t.db,
+        gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 1000 }),
+        minPayout: 1,
+        logger: pino({ level: 'silent' }),
+      },
       id!,
       { actor: 'cli' },
     );
@@ -132,19 +152,27 @@ describe('worker with the http gateway', () => {
 describe('outbox relay wake-ups', () => {
   it('listens again after its connection is killed, without waiting for the poll', async () => {
     // A poll far longer than the test: only NOTIFY can move these purchases.
-    const worker = await startWorker({ config: workerConfig(t.url, { OUTBOX_POLL_INTERVAL_MS: '600000' }), logger: pino({ level: 'silent' }) });
+    const worker = await startWorker({
+      config: workerConfig(t.url, { OUTBOX_POLL_INTERVAL_MS: '600000' }),
+      logger: pino({ level: 'silent' }),
+    });
     const relayBackends = async () =>
       (
         await sql<{ pid: number }>`select pid from pg_stat_activity
           where datname = current_database() and application_name = 'referral-payouts-relay'`.execute(t.db)
       ).rows.map((r) => r.pid);
     try {
-      const [before] = await waitFor(async () => ((await relayBackends()).length === 1 ? relayBackends() : undefined), { what: 'the relay listener' });
+      const [before] = await waitFor(async () => ((await relayBackends()).length === 1 ? relayBackends() : undefined), {
+        what: 'the relay listener',
+      });
       await sql`select pg_terminate_backend(${before})`.execute(t.db);
-      await waitFor(async () => {
-        const pids = await relayBackends();
-        return pids.length === 1 && pids[0] !== before;
-      }, { what: 'the relay listener to reconnect' });
+      await waitFor(
+        async () => {
+          const pids = await relayBackends();
+          return pids.length === 1 && pids[0] !== before;
+        },
+        { what: 'the relay listener to reconnect' },
+      );
 
       const ids = await queuedPurchases(t.db, 3);
       await waitForStatus(t.db, ids, 'completed', 10_000);

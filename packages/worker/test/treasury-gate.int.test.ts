@@ -3,7 +3,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { getReferralPayoutStatus, pausePayouts, readTreasuryGate, resumePayouts } from '@referrals/core';
 import { type FakeTreasury, readInvariants, startFakeTreasury, waitFor } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
-import { doublePayouts, killAll, queuedPurchases, spawnWorker, statusCounts, waitForStatus, type WorkerProcess, workerEnv } from './support.ts';
+import {
+  doublePayouts,
+  killAll,
+  queuedPurchases,
+  spawnWorker,
+  statusCounts,
+  waitForStatus,
+  type WorkerProcess,
+  workerEnv,
+} from './support.ts';
 
 const t = useTestDatabase();
 let processes: WorkerProcess[] = [];
@@ -23,18 +32,41 @@ async function startWorkers(count: number, overrides: Record<string, string> = {
   const env = workerEnv(t.url, { PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url, LOG_LEVEL: 'info', ...overrides });
   const started = Array.from({ length: count }, () => spawnWorker(env));
   processes.push(...started);
-  await Promise.all(started.map((w) => waitFor(() => w.output().includes('worker started'), { what: 'worker start', timeoutMs: 30_000 })));
+  await Promise.all(
+    started.map((w) =>
+      waitFor(() => w.output().includes('worker started'), { what: 'worker start', timeoutMs: 30_000 }),
+    ),
+  );
   return started;
 }
 
 const gateEvents = () => t.db.selectFrom('treasury_gate_events').selectAll().orderBy('id').execute();
 const attemptsOf = async (ids: string[]) =>
-  new Map((await t.db.selectFrom('purchases').select(['id', 'referral_payout_attempts']).where('id', 'in', ids).execute()).map((r) => [r.id, r.referral_payout_attempts]));
+  new Map(
+    (
+      await t.db.selectFrom('purchases').select(['id', 'referral_payout_attempts']).where('id', 'in', ids).execute()
+    ).map((r) => [r.id, r.referral_payout_attempts]),
+  );
 const probesSoFar = async () => (await gateEvents()).filter((e) => e.to_state === 'half_open').length;
 /** Failed attempts recorded against the purchases (each one an event carrying its error). */
 const recordedErrors = async (ids: string[]) =>
-  (await sql<{ n: number }>`select count(*)::int as n from referral_payout_events where purchase_id = any(${ids}) and error is not null`.execute(t.db)).rows[0]!.n;
-const lines = (workers: WorkerProcess[], text: string) => workers.reduce((n, w) => n + w.output().split('\n').filter((l) => l.includes(text)).length, 0);
+  (
+    await sql<{
+      n: number;
+    }>`select count(*)::int as n from referral_payout_events where purchase_id = any(${ids}) and error is not null`.execute(
+      t.db,
+    )
+  ).rows[0]!.n;
+const lines = (workers: WorkerProcess[], text: string) =>
+  workers.reduce(
+    (n, w) =>
+      n +
+      w
+        .output()
+        .split('\n')
+        .filter((l) => l.includes(text)).length,
+    0,
+  );
 
 describe('the circuit breaker across worker processes', () => {
   it('opens for both workers, probes alone while open, spends no attempt, and closes when the treasury answers', async () => {
@@ -42,10 +74,14 @@ describe('the circuit breaker across worker processes', () => {
     const workers = await startWorkers(2);
     const ids = await queuedPurchases(t.db, 30);
 
-    const failedProbes = async () => (await gateEvents()).filter((e) => e.from_state === 'half_open' && e.to_state === 'open').length;
+    const failedProbes = async () =>
+      (await gateEvents()).filter((e) => e.from_state === 'half_open' && e.to_state === 'open').length;
     // A second after opening the first probe fails; by then every transfer sent before the opening
     // has been answered (the treasury fails at once) and recorded.
-    await waitFor(async () => (await failedProbes()) >= 1, { what: 'the breaker to open and a probe to fail', timeoutMs: 30_000 });
+    await waitFor(async () => (await failedProbes()) >= 1, {
+      what: 'the breaker to open and a probe to fail',
+      timeoutMs: 30_000,
+    });
     const attemptsAtOpen = await attemptsOf(ids);
     const errorsAtOpen = await recordedErrors(ids);
     // From here on only probes reach the treasury: one purchase (two transfers) per probe.
@@ -53,7 +89,10 @@ describe('the circuit breaker across worker processes', () => {
     const probesAtOpen = await probesSoFar();
     await waitFor(async () => (await failedProbes()) >= 2, { what: 'another failed probe', timeoutMs: 30_000 });
     expect(treasury.requestCount - requestsAtOpen).toBeLessThanOrEqual(2 * ((await probesSoFar()) - probesAtOpen + 1));
-    expect(await readTreasuryGate(t.db)).toMatchObject({ state: expect.stringMatching(/^(open|half_open)$/), lastError: expect.stringContaining('500') });
+    expect(await readTreasuryGate(t.db)).toMatchObject({
+      state: expect.stringMatching(/^(open|half_open)$/),
+      lastError: expect.stringContaining('500'),
+    });
     expect((await statusCounts(t.db, ids)).failed).toBeUndefined();
 
     treasury.setMode({ kind: 'succeed' });
@@ -88,7 +127,11 @@ describe('a refusal from the treasury', () => {
     await waitForStatus(t.db, [id!], 'failed', 30_000);
 
     const status = await getReferralPayoutStatus(t.db, id!);
-    expect(status).toMatchObject({ status: 'failed', attempts: 1, lastError: expect.stringMatching(/^grand refused: treasury answered 422: .*beneficiary account closed/) });
+    expect(status).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      lastError: expect.stringMatching(/^grand refused: treasury answered 422: .*beneficiary account closed/),
+    });
     expect(status.payouts.map((p) => [p.level, p.status])).toEqual([
       ['direct', 'paid'],
       ['grand', 'failed'],
@@ -99,7 +142,9 @@ describe('a refusal from the treasury', () => {
     await waitFor(
       async () => {
         const { rows } = await sql<{ n: number }>`select count(*)::int as n from pgboss.job
-          where name = 'referral-payouts' and data->>'purchaseId' = ${id!} and state in ('created', 'retry', 'active')`.execute(t.db);
+          where name = 'referral-payouts' and data->>'purchaseId' = ${id!} and state in ('created', 'retry', 'active')`.execute(
+          t.db,
+        );
         return rows[0]!.n === 0;
       },
       { what: 'the job to be settled', timeoutMs: 15_000 },

@@ -32,7 +32,9 @@ function start(env: Record<string, string>): WorkerProcess {
 }
 
 async function metricsOf(worker: WorkerProcess): Promise<string> {
-  const url = await waitFor(() => /"metrics":"(http:[^"]+)"/.exec(worker.output())?.[1], { what: 'the worker to log its metrics URL' });
+  const url = await waitFor(() => /"metrics":"(http:[^"]+)"/.exec(worker.output())?.[1], {
+    what: 'the worker to log its metrics URL',
+  });
   return (await fetch(url)).text();
 }
 
@@ -48,7 +50,11 @@ describe('the worker process', () => {
   it('two workers over 500 confirmed purchases publish each once and pay each once', async () => {
     const env = workerEnv(t.url, { WORKER_METRICS_PORT: '0', LOG_LEVEL: 'info', WORKER_CONCURRENCY: '4' });
     const workers = [start(env), start(env)];
-    await Promise.all(workers.map((w) => waitFor(() => w.output().includes('worker started'), { what: 'worker start', timeoutMs: 30_000 })));
+    await Promise.all(
+      workers.map((w) =>
+        waitFor(() => w.output().includes('worker started'), { what: 'worker start', timeoutMs: 30_000 }),
+      ),
+    );
 
     // Confirmed while both relays are listening, so they race for the same outbox rows.
     const ids = await queuedPurchases(t.db, 500);
@@ -57,7 +63,9 @@ describe('the worker process', () => {
     expect(await jobsPerPurchase(t.db, ids)).toEqual({ jobs: 500, distinct: 500 });
     const metrics = await Promise.all(workers.map(metricsOf));
     expect(metrics.reduce((sum, m) => sum + counter(m, 'referral_outbox_published_total'), 0)).toBe(500);
-    expect(metrics.reduce((sum, m) => sum + counter(m, 'referral_payout_runs_total{outcome="completed"}'), 0)).toBe(500);
+    expect(metrics.reduce((sum, m) => sum + counter(m, 'referral_payout_runs_total{outcome="completed"}'), 0)).toBe(
+      500,
+    );
     expect(metrics.every((m) => m.includes('referral_payout_confirm_to_completed_seconds_bucket'))).toBe(true);
     expect(await doublePayouts(t.db)).toBe(0);
     expect((await readInvariants(t.db)).ledgerTotals).toEqual({ EUR: 0 });
@@ -69,7 +77,9 @@ describe('the worker process', () => {
   it('finishes the payout in hand on SIGTERM and exits 0', async () => {
     treasury = await startFakeTreasury({ kind: 'slow', delayMs: 1_500 });
     const [id] = await queuedPurchases(t.db, 1);
-    const worker = start(workerEnv(t.url, { PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url, TREASURY_TIMEOUT_MS: '5000' }));
+    const worker = start(
+      workerEnv(t.url, { PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url, TREASURY_TIMEOUT_MS: '5000' }),
+    );
 
     await waitFor(() => treasury!.inFlight > 0, { what: 'a transfer in flight' });
     worker.child.kill('SIGTERM');
@@ -83,7 +93,12 @@ describe('the worker process', () => {
 
   it('loses and duplicates nothing when a worker is SIGKILLed with payouts in flight', async () => {
     treasury = await startFakeTreasury({ kind: 'slow', delayMs: 1_000 });
-    const env = workerEnv(t.url, { PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url, TREASURY_TIMEOUT_MS: '2000', WORKER_CONCURRENCY: '8' });
+    const env = workerEnv(t.url, {
+      PAYOUT_GATEWAY: 'http',
+      TREASURY_URL: treasury.url,
+      TREASURY_TIMEOUT_MS: '2000',
+      WORKER_CONCURRENCY: '8',
+    });
     const ids = await queuedPurchases(t.db, 40);
     const first = start(env);
 
@@ -102,7 +117,11 @@ describe('the worker process', () => {
     // paid is the very transfer it accepted, credited once in the ledger.
     const accepted = new Map(treasury.accepted().map((a) => [a.idempotencyKey, a.reference]));
     expect([...accepted.keys()].sort()).toEqual(ids.flatMap((id) => [`${id}:direct`, `${id}:grand`]).sort());
-    const paid = await t.db.selectFrom('referral_payouts').select(['purchase_id', 'level', 'status', 'reference']).where('purchase_id', 'in', ids).execute();
+    const paid = await t.db
+      .selectFrom('referral_payouts')
+      .select(['purchase_id', 'level', 'status', 'reference'])
+      .where('purchase_id', 'in', ids)
+      .execute();
     expect(paid).toHaveLength(ids.length * 2);
     for (const level of paid) {
       expect([level.status, level.reference]).toEqual(['paid', accepted.get(`${level.purchase_id}:${level.level}`)]);

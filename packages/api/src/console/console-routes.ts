@@ -68,7 +68,10 @@ const ReasonBody = Type.Object(
   { additionalProperties: false },
 );
 const PurchaseParams = Type.Object({ id: Uuid }, { additionalProperties: false });
-const NoticeQuery = Type.Object({ notice: Type.Optional(Type.String({ maxLength: 32 })) }, { additionalProperties: false });
+const NoticeQuery = Type.Object(
+  { notice: Type.Optional(Type.String({ maxLength: 32 })) },
+  { additionalProperties: false },
+);
 const PayoutsQuery = Type.Object(
   {
     q: Type.Optional(Type.String({ maxLength: MAX_SEARCH_TEXT })),
@@ -124,7 +127,9 @@ export async function consoleRoutes(app: TypedApp, ctx: RouteContext): Promise<v
     request.consoleSession = sessions.read(request);
     if (request.method === 'POST' && !isSameOrigin(request)) {
       reply.code(403);
-      return reply.send(await renderError(reply, request, 'This request did not come from a console page, so it was refused.'));
+      return reply.send(
+        await renderError(reply, request, 'This request did not come from a console page, so it was refused.'),
+      );
     }
     if (request.consoleSession === undefined && request.routeOptions.config.public !== true) {
       // Nothing of the page is rendered: a browser is sent to sign in, a script sees a 303.
@@ -138,7 +143,9 @@ export async function consoleRoutes(app: TypedApp, ctx: RouteContext): Promise<v
     if (hidden) request.log.error({ err: error }, 'console request failed');
     if (answer.retryAfterSeconds !== undefined) reply.header('retry-after', String(answer.retryAfterSeconds));
     reply.code(answer.status);
-    return reply.send(await renderError(reply, request, hidden ? `Something went wrong (request ${request.id}).` : answer.message));
+    return reply.send(
+      await renderError(reply, request, hidden ? `Something went wrong (request ${request.id}).` : answer.message),
+    );
   });
 
   const hide = { hide: true };
@@ -148,21 +155,25 @@ export async function consoleRoutes(app: TypedApp, ctx: RouteContext): Promise<v
     return reply.viewAsync('sign-in.eta', { title: 'Sign in', error: null, notice: noticeOf(request) });
   });
 
-  app.post('/console/sign-in', { config: { public: true }, schema: { ...hide, body: SignInBody } }, async (request, reply) => {
-    const body = request.body as Static<typeof SignInBody>;
-    const identity = ctx.adminTokens.configured ? ctx.adminTokens.identify(body.token.trim()) : undefined;
-    if (!identity) {
-      request.log.warn({ configured: ctx.adminTokens.configured }, 'console sign-in refused');
-      reply.code(401);
-      const error = ctx.adminTokens.configured
-        ? 'That admin token is not valid.'
-        : 'Sign-in is disabled: the server has no ADMIN_API_TOKEN or ADMIN_TOKENS.';
-      return reply.viewAsync('sign-in.eta', { title: 'Sign in', error, notice: null });
-    }
-    sessions.start(request, reply, identity.operator);
-    request.log.info({ operator: identity.operator }, 'console sign-in');
-    return reply.redirect('/console', 303);
-  });
+  app.post(
+    '/console/sign-in',
+    { config: { public: true }, schema: { ...hide, body: SignInBody } },
+    async (request, reply) => {
+      const body = request.body as Static<typeof SignInBody>;
+      const identity = ctx.adminTokens.configured ? ctx.adminTokens.identify(body.token.trim()) : undefined;
+      if (!identity) {
+        request.log.warn({ configured: ctx.adminTokens.configured }, 'console sign-in refused');
+        reply.code(401);
+        const error = ctx.adminTokens.configured
+          ? 'That admin token is not valid.'
+          : 'Sign-in is disabled: the server has no ADMIN_API_TOKEN or ADMIN_TOKENS.';
+        return reply.viewAsync('sign-in.eta', { title: 'Sign in', error, notice: null });
+      }
+      sessions.start(request, reply, identity.operator);
+      request.log.info({ operator: identity.operator }, 'console sign-in');
+      return reply.redirect('/console', 303);
+    },
+  );
 
   app.post('/console/sign-out', { config: { public: true }, schema: hide }, async (request, reply) => {
     sessions.end(request, reply);
@@ -191,8 +202,19 @@ export async function consoleRoutes(app: TypedApp, ctx: RouteContext): Promise<v
       limit: PAGE_SIZE,
       cursor: query.cursor || undefined,
     });
-    const next = results.nextCursor === null ? null : `/console/payouts?${new URLSearchParams({ ...withoutEmpty(query), cursor: results.nextCursor })}`;
-    return page(reply, request, 'payouts.eta', { title: 'Payouts', query, status, statuses: STATUSES, results, next, report: null });
+    const next =
+      results.nextCursor === null
+        ? null
+        : `/console/payouts?${new URLSearchParams({ ...withoutEmpty(query), cursor: results.nextCursor })}`;
+    return page(reply, request, 'payouts.eta', {
+      title: 'Payouts',
+      query,
+      status,
+      statuses: STATUSES,
+      results,
+      next,
+      report: null,
+    });
   });
 
   app.post('/console/payouts/retry-failed', { schema: hide }, async (request, reply) => {
@@ -202,32 +224,60 @@ export async function consoleRoutes(app: TypedApp, ctx: RouteContext): Promise<v
     // The outcome is this page itself; a reload shows the list without repeating the run.
     const query = { status: 'failed' as const };
     const results = await searchReferralPayouts(ctx.db, { status: 'failed', limit: PAGE_SIZE });
-    const next = results.nextCursor === null ? null : `/console/payouts?${new URLSearchParams({ status: 'failed', cursor: results.nextCursor })}`;
-    return page(reply, request, 'payouts.eta', { title: 'Payouts', query, status: 'failed', statuses: STATUSES, results, next, report });
+    const next =
+      results.nextCursor === null
+        ? null
+        : `/console/payouts?${new URLSearchParams({ status: 'failed', cursor: results.nextCursor })}`;
+    return page(reply, request, 'payouts.eta', {
+      title: 'Payouts',
+      query,
+      status: 'failed',
+      statuses: STATUSES,
+      results,
+      next,
+      report,
+    });
   });
 
   app.get('/console/payouts/retry-failed/progress', { schema: hide }, async () => ctx.bulkRetries.progress());
 
-  app.get('/console/purchases/:id', { schema: { ...hide, params: PurchaseParams, querystring: NoticeQuery } }, async (request, reply) => {
-    const { id } = request.params as Static<typeof PurchaseParams>;
-    return page(reply, request, 'purchase.eta', await purchaseModel(id));
-  });
+  app.get(
+    '/console/purchases/:id',
+    { schema: { ...hide, params: PurchaseParams, querystring: NoticeQuery } },
+    async (request, reply) => {
+      const { id } = request.params as Static<typeof PurchaseParams>;
+      return page(reply, request, 'purchase.eta', await purchaseModel(id));
+    },
+  );
 
-  app.post('/console/purchases/:id/write-off', { schema: { ...hide, params: PurchaseParams, body: ReasonBody } }, async (request, reply) => {
-    const { id } = request.params as Static<typeof PurchaseParams>;
-    const body = request.body as Static<typeof ReasonBody>;
-    const note = validateNote(body.reason);
-    if (body.confirm !== 'yes') {
-      // The confirmation step: nothing is written until the operator confirms on this page.
-      return page(reply, request, 'write-off-confirm.eta', { ...(await purchaseModel(id)), title: 'Confirm write-off', note });
-    }
-    await writeOffReferralPayouts(ctx.db, id, { actor: 'console', operator: request.consoleSession!.operator, note });
-    return reply.redirect(`/console/purchases/${id}?notice=written-off`, 303);
-  });
+  app.post(
+    '/console/purchases/:id/write-off',
+    { schema: { ...hide, params: PurchaseParams, body: ReasonBody } },
+    async (request, reply) => {
+      const { id } = request.params as Static<typeof PurchaseParams>;
+      const body = request.body as Static<typeof ReasonBody>;
+      const note = validateNote(body.reason);
+      if (body.confirm !== 'yes') {
+        // The confirmation step: nothing is written until the operator confirms on this page.
+        return page(reply, request, 'write-off-confirm.eta', {
+          ...(await purchaseModel(id)),
+          title: 'Confirm write-off',
+          note,
+        });
+      }
+      await writeOffReferralPayouts(ctx.db, id, { actor: 'console', operator: request.consoleSession!.operator, note });
+      return reply.redirect(`/console/purchases/${id}?notice=written-off`, 303);
+    },
+  );
 
   app.post('/console/purchases/:id/retry', { schema: { ...hide, params: PurchaseParams } }, async (request, reply) => {
     const { id } = request.params as Static<typeof PurchaseParams>;
-    await processForOperator(ctx, id, 'console', ctx.logger.child({ reqId: request.id, operator: request.consoleSession!.operator }));
+    await processForOperator(
+      ctx,
+      id,
+      'console',
+      ctx.logger.child({ reqId: request.id, operator: request.consoleSession!.operator }),
+    );
     return reply.redirect(`/console/purchases/${id}?notice=retried`, 303);
   });
 
@@ -258,16 +308,27 @@ function noticeOf(request: FastifyRequest): string | null {
 }
 
 function page(reply: FastifyReply, request: FastifyRequest, template: string, data: Record<string, unknown>) {
-  return reply.viewAsync(template, { session: request.consoleSession, sessionHours: SESSION_HOURS, notice: noticeOf(request), ...data });
+  return reply.viewAsync(template, {
+    session: request.consoleSession,
+    sessionHours: SESSION_HOURS,
+    notice: noticeOf(request),
+    ...data,
+  });
 }
 
 function renderError(reply: FastifyReply, request: FastifyRequest, message: string) {
-  return reply.viewAsync('error.eta', { title: 'Refused', session: request.consoleSession, notice: null, message, status: reply.statusCode });
+  return reply.viewAsync('error.eta', {
+    title: 'Refused',
+    session: request.consoleSession,
+    notice: null,
+    message,
+    status: reply.statusCode,
+  });
 }
 
 function withoutEmpty(query: Record<string, string | undefined>): Record<string, string> {
   const kept: Record<string, string> = {};
-  for (const [key, value] of Object.entries(query)) if (value !== undefined && value !== '' && key !== 'cursor') kept[key] = value;
+  for (const [key, value] of Object.entries(query))
+    if (value !== undefined && value !== '' && key !== 'cursor') kept[key] = value;
   return kept;
 }
-

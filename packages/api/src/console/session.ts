@@ -47,7 +47,9 @@ export class ConsoleSessions {
   start(request: FastifyRequest, reply: FastifyReply, operator: string | null): void {
     const expiresAt = Date.now() + SESSION_MS;
     // The nonce makes every session's cookie different, even for the same operator in the same millisecond.
-    const value = Buffer.from(JSON.stringify({ op: operator, exp: expiresAt, n: randomBytes(8).toString('hex') })).toString('base64url');
+    const value = Buffer.from(
+      JSON.stringify({ op: operator, exp: expiresAt, n: randomBytes(8).toString('hex') }),
+    ).toString('base64url');
     reply.setCookie(SESSION_COOKIE, value, { ...cookieOptions(request), signed: true, maxAge: SESSION_MS / 1000 });
   }
 

@@ -9,7 +9,10 @@ const QUIET = 'warn' as const;
 export function healthRoutes(app: TypedApp, ctx: RouteContext): void {
   app.get(
     '/healthz',
-    { logLevel: QUIET, schema: { summary: 'The process is up', tags: ['operations'], response: { 200: StatusSchema } } },
+    {
+      logLevel: QUIET,
+      schema: { summary: 'The process is up', tags: ['operations'], response: { 200: StatusSchema } },
+    },
     async () => ({ status: 'ok' }),
   );
 
@@ -29,7 +32,10 @@ export function healthRoutes(app: TypedApp, ctx: RouteContext): void {
         return { status: 'ok' };
       } catch (error) {
         request.log.warn({ err: error }, 'database is not reachable');
-        return reply.code(503).header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS)).send({ status: 'unavailable' });
+        return reply
+          .code(503)
+          .header('retry-after', String(DATABASE_RETRY_AFTER_SECONDS))
+          .send({ status: 'unavailable' });
       }
     },
   );

@@ -1,7 +1,13 @@
 import type { FastifyRequest } from 'fastify';
 import { confirmPurchase, createPurchase, DomainError, getPurchase } from '@referrals/core';
 import { MARKETPLACE_SECURITY, type RouteContext, type TypedApp } from '../app.ts';
-import { ConfirmPurchaseBody, CreatePurchaseBody, CreatePurchaseHeaders, IdParams, PurchaseSchema } from '../schemas.ts';
+import {
+  ConfirmPurchaseBody,
+  CreatePurchaseBody,
+  CreatePurchaseHeaders,
+  IdParams,
+  PurchaseSchema,
+} from '../schemas.ts';
 import { ClientErrors } from './responses.ts';
 
 const REPLAYED_HEADER = 'idempotent-replayed';

@@ -44,7 +44,11 @@ export function payoutOperationRoutes(app: TypedApp, ctx: RouteContext): void {
     },
     async (request) => {
       const purchaseId = request.params.id;
-      await writeOffReferralPayouts(ctx.db, purchaseId, { actor: 'admin-api', operator: request.operator, note: request.body.reason });
+      await writeOffReferralPayouts(ctx.db, purchaseId, {
+        actor: 'admin-api',
+        operator: request.operator,
+        note: request.body.reason,
+      });
       return getReferralPayoutStatus(ctx.db, purchaseId);
     },
   );
@@ -96,7 +100,10 @@ export function payoutOperationRoutes(app: TypedApp, ctx: RouteContext): void {
     async (request) => {
       const concurrency = request.query.concurrency === undefined ? undefined : Number(request.query.concurrency);
       if (concurrency !== undefined && (concurrency < 1 || concurrency > BULK_RETRY_MAX_CONCURRENCY)) {
-        throw new DomainError('validation_failed', `concurrency must be between 1 and ${BULK_RETRY_MAX_CONCURRENCY}, got ${concurrency}`);
+        throw new DomainError(
+          'validation_failed',
+          `concurrency must be between 1 and ${BULK_RETRY_MAX_CONCURRENCY}, got ${concurrency}`,
+        );
       }
       const payouts = { ...ctx.payouts, logger: ctx.logger.child({ reqId: request.id }) };
       return ctx.bulkRetries.run(payouts, { actor: 'admin-api', operator: request.operator }, concurrency);

@@ -40,7 +40,8 @@ export function reconciliationRoutes(app: TypedApp, ctx: RouteContext): void {
     {
       ...admin,
       schema: {
-        summary: 'Reconcile, and record each unrecorded transfer that matches the planned level as paid (no money is sent)',
+        summary:
+          'Reconcile, and record each unrecorded transfer that matches the planned level as paid (no money is sent)',
         description:
           'The same comparison as GET .../reconciliation. An unrecorded transfer whose amount, currency and beneficiary match ' +
           'the level we planned is recorded as paid with the treasury’s reference (and completes the purchase when nothing is ' +
@@ -53,7 +54,12 @@ export function reconciliationRoutes(app: TypedApp, ctx: RouteContext): void {
     },
     async (request) => {
       const since = request.body?.since === undefined ? undefined : parseReconcileSince(request.body.since);
-      return reconcile(reconciliation(request.id), { actor: 'admin-api', operator: request.operator, fix: true, since });
+      return reconcile(reconciliation(request.id), {
+        actor: 'admin-api',
+        operator: request.operator,
+        fix: true,
+        since,
+      });
     },
   );
 }

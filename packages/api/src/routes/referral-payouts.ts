@@ -31,7 +31,12 @@ const DEFAULT_FAILED_PAGE = 50;
  * API's metrics. A failed transfer is an answer about the purchase, not a failure of the request:
  * the attempt and its error are recorded, and the status read afterwards shows them.
  */
-export async function processForOperator(ctx: RouteContext, purchaseId: string, actor: Actor, logger: Logger): Promise<void> {
+export async function processForOperator(
+  ctx: RouteContext,
+  purchaseId: string,
+  actor: Actor,
+  logger: Logger,
+): Promise<void> {
   const started = performance.now();
   const result = await processReferralPayouts(ctx.payouts, purchaseId, { actor, logger });
   ctx.metrics.recordPayoutRun((performance.now() - started) / 1000, result);
@@ -135,7 +140,11 @@ export function referralPayoutRoutes(app: TypedApp, ctx: RouteContext): void {
     },
     async (request) => {
       const logger = ctx.logger.child({ reqId: request.id });
-      const view = await pausePayouts(ctx.db, { actor: 'admin-api', operator: request.operator ?? SHARED_ADMIN, reason: request.body.reason }, logger);
+      const view = await pausePayouts(
+        ctx.db,
+        { actor: 'admin-api', operator: request.operator ?? SHARED_ADMIN, reason: request.body.reason },
+        logger,
+      );
       ctx.payouts.gate?.forget();
       return summarizeGate(view);
     },
@@ -147,7 +156,8 @@ export function referralPayoutRoutes(app: TypedApp, ctx: RouteContext): void {
       ...admin,
       schema: {
         summary: 'Resume paused referral payouts; the queued backlog drains at once',
-        description: '409 when payouts are not paused (an open circuit breaker closes by itself when the treasury answers).',
+        description:
+          '409 when payouts are not paused (an open circuit breaker closes by itself when the treasury answers).',
         tags: ['admin'],
         security,
         response: { 200: TreasuryGateSchema, ...ClientErrors },
@@ -155,7 +165,11 @@ export function referralPayoutRoutes(app: TypedApp, ctx: RouteContext): void {
     },
     async (request) => {
       const logger = ctx.logger.child({ reqId: request.id });
-      const view = await resumePayouts(ctx.db, { actor: 'admin-api', operator: request.operator ?? SHARED_ADMIN }, logger);
+      const view = await resumePayouts(
+        ctx.db,
+        { actor: 'admin-api', operator: request.operator ?? SHARED_ADMIN },
+        logger,
+      );
       ctx.payouts.gate?.forget();
       return summarizeGate(view);
     },

@@ -32,7 +32,8 @@ export function signUpRoutes(app: TypedApp, ctx: RouteContext): void {
         response: { 201: ReferralCodeSchema, ...ClientErrors },
       },
     },
-    async (request, reply) => reply.code(201).send(await createReferralCode(ctx.db, request.body, ctx.config.platformFeeBps)),
+    async (request, reply) =>
+      reply.code(201).send(await createReferralCode(ctx.db, request.body, ctx.config.platformFeeBps)),
   );
 
   app.post(

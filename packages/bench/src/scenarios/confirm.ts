@@ -34,7 +34,11 @@ export interface ConfirmResult {
   invariants: InvariantReport;
 }
 
-export function throughput(load: LoadResult, connections: number, cpu?: { api: number; worker: number | undefined; postgres: number }): ThroughputRun {
+export function throughput(
+  load: LoadResult,
+  connections: number,
+  cpu?: { api: number; worker: number | undefined; postgres: number },
+): ThroughputRun {
   const seconds = load.elapsedMs / 1000;
   const per = (ms: number) => round(ms / Math.max(1, load.confirmedTotal), 3);
   return {
@@ -65,7 +69,11 @@ async function measured(bench: Bench, plan: LoadPlan, api: Service, worker: Serv
   const delta = cpuDelta(before, cpuSnapshot(pids));
   return {
     load,
-    cpu: { api: delta.byPid.get(api.pid) ?? 0, worker: worker ? (delta.byPid.get(worker.pid) ?? 0) : undefined, postgres: delta.postgresMs },
+    cpu: {
+      api: delta.byPid.get(api.pid) ?? 0,
+      worker: worker ? (delta.byPid.get(worker.pid) ?? 0) : undefined,
+      postgres: delta.postgresMs,
+    },
   };
 }
 
@@ -84,39 +92,59 @@ export async function runConfirmScenario(bench: Bench, options: { withWorker?: b
     if (worker) services.push(worker);
 
     bench.log(`confirm: create + confirm, ${connections} connections, ${seconds} s`);
-    const pairs = await measured(bench, {
-      baseUrl: api.baseUrl,
-      mode: 'closed',
-      connections,
-      durationMs: seconds * 1000,
-      warmupMs: bench.quick ? 500 : 2000,
-      buyerIds: market.buyerIds,
-      contentIds: market.contentIds,
-    }, api, worker);
-
-    let confirmOnly: ThroughputRun | undefined;
-    if (confirmOnlySeconds > 0) {
-      const pending = await seedPending(db.pool, Math.ceil(confirmOnlySeconds * 2.5 * Math.max(200, pairs.load.confirmed / (pairs.load.elapsedMs / 1000))), PLATFORM_FEE_BPS);
-      const file = join(bench.logDir, 'pending-purchases.json');
-      writeFileSync(file, JSON.stringify(pending));
-      bench.log(`confirm: confirm only, ${connections} connections, ${confirmOnlySeconds} s`);
-      const only = await measured(bench, {
+    const pairs = await measured(
+      bench,
+      {
         baseUrl: api.baseUrl,
         mode: 'closed',
         connections,
-        durationMs: confirmOnlySeconds * 1000,
-        warmupMs: 1000,
-        buyerIds: [],
-        contentIds: [],
-        pendingIdsFile: file,
-      }, api, worker);
+        durationMs: seconds * 1000,
+        warmupMs: bench.quick ? 500 : 2000,
+        buyerIds: market.buyerIds,
+        contentIds: market.contentIds,
+      },
+      api,
+      worker,
+    );
+
+    let confirmOnly: ThroughputRun | undefined;
+    if (confirmOnlySeconds > 0) {
+      const pending = await seedPending(
+        db.pool,
+        Math.ceil(confirmOnlySeconds * 2.5 * Math.max(200, pairs.load.confirmed / (pairs.load.elapsedMs / 1000))),
+        PLATFORM_FEE_BPS,
+      );
+      const file = join(bench.logDir, 'pending-purchases.json');
+      writeFileSync(file, JSON.stringify(pending));
+      bench.log(`confirm: confirm only, ${connections} connections, ${confirmOnlySeconds} s`);
+      const only = await measured(
+        bench,
+        {
+          baseUrl: api.baseUrl,
+          mode: 'closed',
+          connections,
+          durationMs: confirmOnlySeconds * 1000,
+          warmupMs: 1000,
+          buyerIds: [],
+          contentIds: [],
+          pendingIdsFile: file,
+        },
+        api,
+        worker,
+      );
       confirmOnly = throughput(only.load, connections, only.cpu);
     }
     const apiPeakRssKb = api.peakRssKb();
     await stopAll(services);
     const kysely = createDatabase(db.url, { max: 2 });
     const invariants = await readInvariants(kysely).finally(() => kysely.destroy());
-    return { createAndConfirm: throughput(pairs.load, connections, pairs.cpu), confirmOnly, withWorker, apiPeakRssKb, invariants };
+    return {
+      createAndConfirm: throughput(pairs.load, connections, pairs.cpu),
+      confirmOnly,
+      withWorker,
+      apiPeakRssKb,
+      invariants,
+    };
   } finally {
     await stopAll(services);
     await db.drop();

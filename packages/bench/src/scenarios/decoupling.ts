@@ -5,7 +5,14 @@
  * confirm request) show what the outbox buys.
  */
 import { startFakeTreasury, type TreasuryMode } from '@referrals/testing';
-import { type Bench, runLoadClient, startApi, startSyncConfirmServer, startWorkerProcess, stopAll } from '../harness.ts';
+import {
+  type Bench,
+  runLoadClient,
+  startApi,
+  startSyncConfirmServer,
+  startWorkerProcess,
+  stopAll,
+} from '../harness.ts';
 import type { Service } from '../processes.ts';
 import { seedMarketplace } from '../seed.ts';
 import { type LatencySummary, ratio, round, summarize } from '../stats.ts';
@@ -44,7 +51,13 @@ export interface DecouplingResult {
   runs: DecouplingRun[];
 }
 
-async function runCase(bench: Bench, mode: DecouplingRun['mode'], treasuryCase: TreasuryCase, rate: number, seconds: number): Promise<Omit<DecouplingRun, 'p50Ratio' | 'p99Ratio'>> {
+async function runCase(
+  bench: Bench,
+  mode: DecouplingRun['mode'],
+  treasuryCase: TreasuryCase,
+  rate: number,
+  seconds: number,
+): Promise<Omit<DecouplingRun, 'p50Ratio' | 'p99Ratio'>> {
   const db = await bench.database('decoupling');
   const treasury = await startFakeTreasury(treasuryCase.mode);
   const services: Service[] = [];
@@ -92,7 +105,10 @@ async function runCase(bench: Bench, mode: DecouplingRun['mode'], treasuryCase: 
   }
 }
 
-export async function runDecouplingScenario(bench: Bench, options: { syncCases?: string[] } = {}): Promise<DecouplingResult> {
+export async function runDecouplingScenario(
+  bench: Bench,
+  options: { syncCases?: string[] } = {},
+): Promise<DecouplingResult> {
   const rate = bench.decouplingRate ?? (bench.quick ? 20 : 50);
   const seconds = bench.quick ? 2 : 10;
   const syncCases = options.syncCases ?? TREASURY_CASES.map((c) => c.name);
@@ -103,7 +119,11 @@ export async function runDecouplingScenario(bench: Bench, options: { syncCases?:
       if (mode === 'synchronous' && !syncCases.includes(treasuryCase.name)) continue;
       const result = await runCase(bench, mode, treasuryCase, rate, seconds);
       base ??= result.confirm;
-      runs.push({ ...result, p50Ratio: ratio(result.confirm.p50, base.p50), p99Ratio: ratio(result.confirm.p99, base.p99) });
+      runs.push({
+        ...result,
+        p50Ratio: ratio(result.confirm.p50, base.p50),
+        p99Ratio: ratio(result.confirm.p99, base.p99),
+      });
     }
   }
   return { rate: round(rate), seconds, runs };

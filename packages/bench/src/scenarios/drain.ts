@@ -55,7 +55,9 @@ async function follow(pool: pg.Pool, count: number, startedAt: number, done: () 
   let peakConnections = 0;
   for (;;) {
     const value = await done();
-    const { rows } = await pool.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = current_database()`);
+    const { rows } = await pool.query<{ n: number }>(
+      `select count(*)::int as n from pg_stat_activity where datname = current_database()`,
+    );
     peakConnections = Math.max(peakConnections, rows[0]!.n);
     samples.push({ at: performance.now(), done: value });
     if (value >= count || performance.now() > deadline) break;
@@ -85,13 +87,23 @@ async function drainWith(bench: Bench, processes: number, count: number, timeout
     bench.log(`drain: ${count} queued purchases, ${processes} worker process(es)`);
     const startedAt = performance.now();
     const cpuBefore = cpuSnapshot([]);
-    services.push(...(await Promise.all(Array.from({ length: processes }, (_, i) => startWorkerProcess(bench, db.url, {}, `drain-worker-${processes}-${i + 1}`)))));
+    services.push(
+      ...(await Promise.all(
+        Array.from({ length: processes }, (_, i) =>
+          startWorkerProcess(bench, db.url, {}, `drain-worker-${processes}-${i + 1}`),
+        ),
+      )),
+    );
     const result = await follow(db.pool, count, startedAt, () => settledCount(db.pool), timeoutMs);
     const cpuMsPerItem = cpuPerItem(services, cpuBefore, count);
     const peaks = services.map((s) => s.peakRssKb());
     const stopped = await Promise.all(services.map((s) => s.stop()));
-    const { rows } = await db.pool.query<{ status: string; n: number }>(`select referral_payout_status as status, count(*)::int as n from purchases group by 1`);
-    const transfers = await db.pool.query<{ n: number }>(`select count(*)::int as n from referral_payouts where status = 'paid'`);
+    const { rows } = await db.pool.query<{ status: string; n: number }>(
+      `select referral_payout_status as status, count(*)::int as n from purchases group by 1`,
+    );
+    const transfers = await db.pool.query<{ n: number }>(
+      `select count(*)::int as n from referral_payouts where status = 'paid'`,
+    );
     const kysely = createDatabase(db.url, { max: 2 });
     const invariants = await readInvariants(kysely).finally(() => kysely.destroy());
     const perPurchase = transfers.rows[0]!.n / Math.max(1, count);
@@ -122,7 +134,13 @@ async function noopWith(bench: Bench, processes: number, count: number, timeoutM
   const db = await bench.database(`noop${processes}`);
   const services: Service[] = [];
   try {
-    await runToCompletion('noop-insert', NOOP_BOSS_ENTRY, [], { DATABASE_URL: db.url, NOOP_ROLE: 'insert', NOOP_JOBS: String(count) }, bench.logDir);
+    await runToCompletion(
+      'noop-insert',
+      NOOP_BOSS_ENTRY,
+      [],
+      { DATABASE_URL: db.url, NOOP_ROLE: 'insert', NOOP_JOBS: String(count) },
+      bench.logDir,
+    );
     bench.log(`drain reference: ${count} no-op pg-boss jobs, ${processes} process(es)`);
     const startedAt = performance.now();
     const cpuBefore = cpuSnapshot([]);
@@ -130,16 +148,29 @@ async function noopWith(bench: Bench, processes: number, count: number, timeoutM
       ...(await Promise.all(
         Array.from({ length: processes }, async (_, i) => {
           const port = await freePort();
-          const service = startService(`noop-worker-${processes}-${i + 1}`, NOOP_BOSS_ENTRY, { ...productEnv(db.url), NOOP_ROLE: 'work', PORT: String(port) }, bench.logDir);
+          const service = startService(
+            `noop-worker-${processes}-${i + 1}`,
+            NOOP_BOSS_ENTRY,
+            { ...productEnv(db.url), NOOP_ROLE: 'work', PORT: String(port) },
+            bench.logDir,
+          );
           await waitForHttp(service, `http://127.0.0.1:${port}/`, 60_000);
           return service;
         }),
       )),
     );
-    const result = await follow(db.pool, count, startedAt, async () => {
-      const { rows } = await db.pool.query<{ n: number }>(`select count(*)::int as n from pgboss.job where name = 'bench-noop' and state = 'completed'`);
-      return rows[0]!.n;
-    }, timeoutMs);
+    const result = await follow(
+      db.pool,
+      count,
+      startedAt,
+      async () => {
+        const { rows } = await db.pool.query<{ n: number }>(
+          `select count(*)::int as n from pgboss.job where name = 'bench-noop' and state = 'completed'`,
+        );
+        return rows[0]!.n;
+      },
+      timeoutMs,
+    );
     const cpuMsPerItem = cpuPerItem(services, cpuBefore, count);
     const stopped = await Promise.all(services.map((s) => s.stop()));
     return {
@@ -166,7 +197,10 @@ function cpuPerItem(services: Service[], before: CpuSnapshot, count: number) {
 
 const mb = (kb: number | undefined) => (kb === undefined ? undefined : round(kb / 1024, 1));
 
-export async function runDrainScenario(bench: Bench, options: { workerCounts?: number[]; noopCounts?: number[] } = {}): Promise<DrainResult> {
+export async function runDrainScenario(
+  bench: Bench,
+  options: { workerCounts?: number[]; noopCounts?: number[] } = {},
+): Promise<DrainResult> {
   const count = bench.quick ? Math.min(bench.drainCount, 500) : bench.drainCount;
   const workerCounts = options.workerCounts ?? (bench.quick ? [1] : [1, 2, 4]);
   const noopCounts = options.noopCounts ?? (bench.quick ? [1] : [1, 4]);

@@ -35,7 +35,6 @@ export interface EndToEndResult {
   invariants: InvariantReport;
 }
 
-
 export async function runEndToEndScenario(bench: Bench, rateOverride?: number): Promise<EndToEndResult> {
   const rate = rateOverride ?? bench.endToEndRate ?? (bench.quick ? 20 : 100);
   const seconds = bench.quick ? 3 : 30;
@@ -45,7 +44,13 @@ export async function runEndToEndScenario(bench: Bench, rateOverride?: number): 
     const market = await seedMarketplace(db.pool);
     const api = await startApi(bench, db.url);
     services.push(api, await startWorkerProcess(bench, db.url));
-    const plan = { baseUrl: api.baseUrl, mode: 'open' as const, rate, buyerIds: market.buyerIds, contentIds: market.contentIds };
+    const plan = {
+      baseUrl: api.baseUrl,
+      mode: 'open' as const,
+      rate,
+      buyerIds: market.buyerIds,
+      contentIds: market.contentIds,
+    };
 
     // Warm-up (JIT, pools, pg-boss caches), drained before the measured window starts.
     await runLoadClient(bench, { ...plan, durationMs: bench.quick ? 500 : 3000 });
@@ -56,7 +61,13 @@ export async function runEndToEndScenario(bench: Bench, rateOverride?: number): 
     const load = await runLoadClient(bench, { ...plan, durationMs: seconds * 1000 });
     await waitUntilSettled(db.pool, 60_000);
 
-    const { rows } = await db.pool.query<{ total: number | null; published: number | null; started: number | null; completed: number | null; jobCompleted: number | null }>(
+    const { rows } = await db.pool.query<{
+      total: number | null;
+      published: number | null;
+      started: number | null;
+      completed: number | null;
+      jobCompleted: number | null;
+    }>(
       `select extract(epoch from p.referral_payout_completed_at - p.confirmed_at) * 1000 as total,
               extract(epoch from o.published_at - p.confirmed_at) * 1000 as published,
               extract(epoch from j.started_on - o.published_at) * 1000 as started,
@@ -74,7 +85,10 @@ export async function runEndToEndScenario(bench: Bench, rateOverride?: number): 
       [mark[0]!.at],
     );
     const values = (key: 'total' | 'published' | 'started' | 'completed' | 'jobCompleted') =>
-      rows.map((r) => r[key]).filter((v): v is number => v !== null).map(Number);
+      rows
+        .map((r) => r[key])
+        .filter((v): v is number => v !== null)
+        .map(Number);
     await stopAll(services);
     const kysely = createDatabase(db.url, { max: 2 });
     const invariants = await readInvariants(kysely).finally(() => kysely.destroy());
@@ -85,7 +99,11 @@ export async function runEndToEndScenario(bench: Bench, rateOverride?: number): 
       completed: counts[0]!.completed,
       notCompleted: counts[0]!.purchases - counts[0]!.completed,
       total: summarize(values('total')),
-      hops: { toPublished: summarize(values('published')), toJobStarted: summarize(values('started')), toCompleted: summarize(values('completed')) },
+      hops: {
+        toPublished: summarize(values('published')),
+        toJobStarted: summarize(values('started')),
+        toCompleted: summarize(values('completed')),
+      },
       toJobCompleted: summarize(values('jobCompleted')),
       confirmHttp: summarize(load.confirmMs),
       lateStarts: load.lateStarts,
@@ -102,7 +120,9 @@ export async function runEndToEndScenario(bench: Bench, rateOverride?: number): 
 async function waitUntilSettled(pool: pg.Pool, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const { rows } = await pool.query<{ n: number }>(`select count(*)::int as n from purchases where referral_payout_status = 'queued'`);
+    const { rows } = await pool.query<{ n: number }>(
+      `select count(*)::int as n from purchases where referral_payout_status = 'queued'`,
+    );
     if (rows[0]!.n === 0) return;
     await sleep(100);
   }

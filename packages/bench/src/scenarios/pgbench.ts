@@ -44,9 +44,13 @@ export interface PgbenchResult {
 }
 
 export function findPgbench(): string | undefined {
-  const candidates = (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, 'pgbench'));
+  const candidates = (process.env.PATH ?? '')
+    .split(delimiter)
+    .filter(Boolean)
+    .map((dir) => join(dir, 'pgbench'));
   try {
-    for (const version of readdirSync('/usr/lib/postgresql').sort().reverse()) candidates.push(`/usr/lib/postgresql/${version}/bin/pgbench`);
+    for (const version of readdirSync('/usr/lib/postgresql').sort().reverse())
+      candidates.push(`/usr/lib/postgresql/${version}/bin/pgbench`);
   } catch {
     // no Debian-style install
   }
@@ -106,14 +110,27 @@ event AS (
 SELECT * FROM confirmed;
 `;
 
-async function pgbenchRun(bin: string, url: string, scriptFile: string, seconds: number, synchronousCommit: string | undefined): Promise<PgbenchRun> {
+async function pgbenchRun(
+  bin: string,
+  url: string,
+  scriptFile: string,
+  seconds: number,
+  synchronousCommit: string | undefined,
+): Promise<PgbenchRun> {
   const clients = 4;
-  const env = { ...process.env, ...(synchronousCommit ? { PGOPTIONS: `-c synchronous_commit=${synchronousCommit}` } : {}) };
+  const env = {
+    ...process.env,
+    ...(synchronousCommit ? { PGOPTIONS: `-c synchronous_commit=${synchronousCommit}` } : {}),
+  };
   const sampler = startPostgresCpuSampler();
-  const { stdout } = await run(bin, ['-n', '-M', 'extended', '-c', String(clients), '-j', '2', '-T', String(seconds), '-f', scriptFile, url], {
-    env,
-    maxBuffer: 10 * 1024 * 1024,
-  });
+  const { stdout } = await run(
+    bin,
+    ['-n', '-M', 'extended', '-c', String(clients), '-j', '2', '-T', String(seconds), '-f', scriptFile, url],
+    {
+      env,
+      maxBuffer: 10 * 1024 * 1024,
+    },
+  );
   const postgresMs = sampler.stop();
   const number = (pattern: RegExp) => Number(pattern.exec(stdout)?.[1] ?? Number.NaN);
   const transactions = number(/number of transactions actually processed: (\d+)/);
@@ -155,7 +172,10 @@ export async function runPgbenchScenario(bench: Bench): Promise<PgbenchResult | 
       const oneStatementFile = join(bench.logDir, 'pgbench-confirm-one-statement.sql');
       writeFileSync(oneStatementFile, ONE_STATEMENT_CONFIRM_SCRIPT);
       bench.log(`pgbench: confirm as one statement, ${oneStatementSeconds} s`);
-      oneStatement = { ...(await pgbenchRun(bin, db.url, oneStatementFile, oneStatementSeconds, undefined)), synchronousCommit: 'server default, one statement' };
+      oneStatement = {
+        ...(await pgbenchRun(bin, db.url, oneStatementFile, oneStatementSeconds, undefined)),
+        synchronousCommit: 'server default, one statement',
+      };
     }
     const version = (await run(bin, ['--version'])).stdout.trim();
     return {

@@ -24,7 +24,11 @@ export interface ProfileResult {
 }
 
 async function post(url: string, body: unknown): Promise<{ id: string }> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: SERVICE_AUTHORIZATION }, body: JSON.stringify(body) });
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: SERVICE_AUTHORIZATION },
+    body: JSON.stringify(body),
+  });
   if (!response.ok) throw new Error(`${url} answered ${response.status}: ${await response.text()}`);
   return (await response.json()) as { id: string };
 }
@@ -50,28 +54,41 @@ export async function runProfileScenario(bench: Bench): Promise<ProfileResult> {
     const api = await startApi(bench, apiProxy.url, {}, 'profile-api');
     services.push(api);
     bench.log(`profile: ${requests} creates and confirms one at a time through a counting proxy`);
-    const purchase = (i: number) => ({ buyerId: market.buyerIds[i % market.buyerIds.length]!, contentId: market.contentIds[i % market.contentIds.length]! });
+    const purchase = (i: number) => ({
+      buyerId: market.buyerIds[i % market.buyerIds.length]!,
+      contentId: market.contentIds[i % market.contentIds.length]!,
+    });
     for (let i = 0; i < 10; i++) {
       const { id } = await post(`${api.baseUrl}/api/marketplace/purchases`, purchase(i));
       await post(`${api.baseUrl}/api/marketplace/purchase/${id}/confirm`, { paymentReference: `pay_${id}` });
     }
     apiProxy.reset();
     const ids: string[] = [];
-    for (let i = 0; i < requests; i++) ids.push((await post(`${api.baseUrl}/api/marketplace/purchases`, purchase(i))).id);
+    for (let i = 0; i < requests; i++)
+      ids.push((await post(`${api.baseUrl}/api/marketplace/purchases`, purchase(i))).id);
     const creates = apiProxy.roundTrips();
     apiProxy.reset();
-    for (const id of ids) await post(`${api.baseUrl}/api/marketplace/purchase/${id}/confirm`, { paymentReference: `pay_${id}` });
+    for (const id of ids)
+      await post(`${api.baseUrl}/api/marketplace/purchase/${id}/confirm`, { paymentReference: `pay_${id}` });
     const confirms = apiProxy.roundTrips();
     await api.stop();
 
     // The worker starts on the purchases just confirmed; the counted backlog comes after it settled.
     const queued = async () =>
-      (await db.pool.query<{ n: number }>(`select count(*)::int as n from purchases where referral_payout_status = 'queued'`)).rows[0]!.n;
+      (
+        await db.pool.query<{ n: number }>(
+          `select count(*)::int as n from purchases where referral_payout_status = 'queued'`,
+        )
+      ).rows[0]!.n;
     services.push(await startWorkerProcess(bench, workerProxy.url, {}, 'profile-worker'));
     await until(async () => (await queued()) === 0, 60_000);
     await seedQueued(db.pool, backlog, PLATFORM_FEE_BPS);
     const commits = async () =>
-      (await db.pool.query<{ n: number }>(`select xact_commit::int as n from pg_stat_database where datname = current_database()`)).rows[0]!.n;
+      (
+        await db.pool.query<{ n: number }>(
+          `select xact_commit::int as n from pg_stat_database where datname = current_database()`,
+        )
+      ).rows[0]!.n;
     workerProxy.reset();
     const commitsBefore = await commits();
     await db.pool.query(`select pg_notify('referral_outbox', '')`);
@@ -83,14 +100,29 @@ export async function runProfileScenario(bench: Bench): Promise<ProfileResult> {
     await stopAll(services);
 
     const port = await freePort();
-    const noop = startService('profile-noop', NOOP_BOSS_ENTRY, { ...productEnv(noopProxy.url), NOOP_ROLE: 'work', PORT: String(port) }, bench.logDir);
+    const noop = startService(
+      'profile-noop',
+      NOOP_BOSS_ENTRY,
+      { ...productEnv(noopProxy.url), NOOP_ROLE: 'work', PORT: String(port) },
+      bench.logDir,
+    );
     services.push(noop);
     await waitForHttp(noop, `http://127.0.0.1:${port}/`, 60_000);
     noopProxy.reset();
-    await runToCompletion('profile-noop-insert', NOOP_BOSS_ENTRY, [], { DATABASE_URL: db.url, NOOP_ROLE: 'insert', NOOP_JOBS: String(backlog) }, bench.logDir);
+    await runToCompletion(
+      'profile-noop-insert',
+      NOOP_BOSS_ENTRY,
+      [],
+      { DATABASE_URL: db.url, NOOP_ROLE: 'insert', NOOP_JOBS: String(backlog) },
+      bench.logDir,
+    );
     await until(
       async () =>
-        (await db.pool.query<{ n: number }>(`select count(*)::int as n from pgboss.job where name = 'bench-noop' and state = 'completed'`)).rows[0]!.n >= backlog,
+        (
+          await db.pool.query<{ n: number }>(
+            `select count(*)::int as n from pgboss.job where name = 'bench-noop' and state = 'completed'`,
+          )
+        ).rows[0]!.n >= backlog,
       120_000,
     );
     const noopTrips = noopProxy.roundTrips();

@@ -136,11 +136,23 @@ async function runSlow(bench: Bench, delayMs: number): Promise<SlowTreasuryRun> 
     bench.log(`slow treasury: ${delayMs} ms per transfer, ${rate} purchases/s for ${seconds} s`);
     const connections = sampleConnections(db.pool, db.name);
     const inFlight = sampleInFlight(treasury);
-    await runLoadClient(bench, { baseUrl: api.baseUrl, mode: 'open', rate, durationMs: seconds * 1000, buyerIds: market.buyerIds, contentIds: market.contentIds });
+    await runLoadClient(bench, {
+      baseUrl: api.baseUrl,
+      mode: 'open',
+      rate,
+      durationMs: seconds * 1000,
+      buyerIds: market.buyerIds,
+      contentIds: market.contentIds,
+    });
     await settled(db.pool, 180_000);
     const peakConnections = await connections.stop();
     const peakTransfersInFlight = inFlight.stop();
-    const { rows } = await db.pool.query<{ after: number | null; span: number | null; completed: number; purchases: number }>(
+    const { rows } = await db.pool.query<{
+      after: number | null;
+      span: number | null;
+      completed: number;
+      purchases: number;
+    }>(
       `select extract(epoch from max(referral_payout_completed_at) - max(confirmed_at))::float8 as after,
               extract(epoch from max(referral_payout_completed_at) - min(confirmed_at))::float8 as span,
               count(*) filter (where referral_payout_status = 'completed')::int as completed,
@@ -186,7 +198,9 @@ export async function runOutageScenario(bench: Bench): Promise<OutageResult> {
   const services: Service[] = [];
   try {
     const { market, api } = await startThroughTreasury(bench, db, treasury, services);
-    bench.log(`outage: ${rate} purchases/s for ${before + outage + after} s, the treasury down for ${outage} s after ${before} s`);
+    bench.log(
+      `outage: ${rate} purchases/s for ${before + outage + after} s, the treasury down for ${outage} s after ${before} s`,
+    );
     const load = runLoadClient(bench, {
       baseUrl: api.baseUrl,
       mode: 'open',
@@ -206,7 +220,9 @@ export async function runOutageScenario(bench: Bench): Promise<OutageResult> {
     await load;
     await settled(db.pool, 60_000);
     const counts = await statusCounts(db.pool);
-    const { rows } = await db.pool.query<{ n: number }>(`select count(*)::int as n from referral_payouts where status = 'paid'`);
+    const { rows } = await db.pool.query<{ n: number }>(
+      `select count(*)::int as n from referral_payouts where status = 'paid'`,
+    );
     await stopAll(services);
     return {
       rate,

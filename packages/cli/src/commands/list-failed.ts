@@ -15,15 +15,23 @@ export async function listFailed(ctx: CommandContext, limit: number, cursor: str
     return EXIT.ok;
   }
   if (page.items.length === 0) {
-    printLine(ctx, page.total === 0 ? 'No failed referral payouts.' : `No more failed referral payouts (${page.total} in all).`);
+    printLine(
+      ctx,
+      page.total === 0 ? 'No failed referral payouts.' : `No more failed referral payouts (${page.total} in all).`,
+    );
     return EXIT.ok;
   }
-  printLine(ctx, `${page.total} purchase${page.total === 1 ? '' : 's'} with failed referral payouts` +
-    (page.items.length < page.total ? ` (${page.items.length} shown, newest first)` : '') + ':');
+  printLine(
+    ctx,
+    `${page.total} purchase${page.total === 1 ? '' : 's'} with failed referral payouts` +
+      (page.items.length < page.total ? ` (${page.items.length} shown, newest first)` : '') +
+      ':',
+  );
   printLine(ctx);
   printLine(ctx, failedTable(page.items));
   printLine(ctx);
-  if (page.nextCursor !== null) printLine(ctx, `Next page:  npm run ${PROGRAM} -- --list-failed --limit ${limit} --cursor ${page.nextCursor}`);
+  if (page.nextCursor !== null)
+    printLine(ctx, `Next page:  npm run ${PROGRAM} -- --list-failed --limit ${limit} --cursor ${page.nextCursor}`);
   printLine(ctx, `Retry all:  ${RETRY_ALL}`);
   printLine(ctx, `Retry one:  ${RETRY_ONE}`);
   return EXIT.ok;

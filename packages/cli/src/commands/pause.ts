@@ -21,7 +21,11 @@ function report(ctx: CommandContext, view: TreasuryGateView, headline: string): 
 /** Pauses payouts for every worker; exit 1 when they already are (the message says by whom). */
 export async function pause(ctx: CommandContext, reason: string): Promise<ExitCode> {
   const view = await pausePayouts(ctx.db, { actor: 'cli', operator: operator(), reason }, ctx.logger);
-  report(ctx, view, `Referral payouts paused by ${view.by} at ${timestamp(view.since.toISOString())}: ${view.reason}\nResume with:  npm run manage-referral-payouts -- --resume`);
+  report(
+    ctx,
+    view,
+    `Referral payouts paused by ${view.by} at ${timestamp(view.since.toISOString())}: ${view.reason}\nResume with:  npm run manage-referral-payouts -- --resume`,
+  );
   return EXIT.ok;
 }
 

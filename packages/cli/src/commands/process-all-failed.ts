@@ -6,7 +6,11 @@ import { createProgress } from '../progress.ts';
 import { RETRY_ONE } from './list-failed.ts';
 
 /** Retries every failed purchase through core, with a progress bar and a summary. Exit 1 when any is still failed. */
-export async function processAllFailed(ctx: CommandContext, concurrency: number, signal: AbortSignal): Promise<ExitCode> {
+export async function processAllFailed(
+  ctx: CommandContext,
+  concurrency: number,
+  signal: AbortSignal,
+): Promise<ExitCode> {
   let progress: ReturnType<typeof createProgress> | undefined;
   const report = await retryFailedPayouts(ctx.payouts, {
     actor: 'cli',
@@ -25,7 +29,10 @@ export async function processAllFailed(ctx: CommandContext, concurrency: number,
   } else if (report.total === 0) {
     printLine(ctx, 'No failed referral payouts to process.');
   } else {
-    printLine(ctx, `Processed failed referral payouts, oldest first (concurrency ${concurrency})${signal.aborted ? ', interrupted' : ''}:`);
+    printLine(
+      ctx,
+      `Processed failed referral payouts, oldest first (concurrency ${concurrency})${signal.aborted ? ', interrupted' : ''}:`,
+    );
     printLine(
       ctx,
       fields([
@@ -39,10 +46,13 @@ export async function processAllFailed(ctx: CommandContext, concurrency: number,
     if (stillFailed.length > 0) {
       printLine(ctx);
       printLine(ctx, 'Still failed');
-      printLine(ctx, table(stillFailed, [
-        { header: 'PURCHASE', value: (r) => r.purchaseId },
-        { header: 'ERROR', value: (r) => truncate(r.error, 80) },
-      ]));
+      printLine(
+        ctx,
+        table(stillFailed, [
+          { header: 'PURCHASE', value: (r) => r.purchaseId },
+          { header: 'ERROR', value: (r) => truncate(r.error, 80) },
+        ]),
+      );
       printLine(ctx);
       printLine(ctx, `Retry one:  ${RETRY_ONE}`);
     }

@@ -15,11 +15,22 @@ const HEADINGS: Record<DriftKind, string> = {
  * Compares our payouts with the treasury's books and, with `fix`, records the unrecorded transfers
  * that match our plan; exit 1 while any drift remains.
  */
-export async function reconcileWithTreasury(ctx: CommandContext, since: Date | undefined, fix: boolean): Promise<ExitCode> {
+export async function reconcileWithTreasury(
+  ctx: CommandContext,
+  since: Date | undefined,
+  fix: boolean,
+): Promise<ExitCode> {
   const progress = reconcileProgress(ctx.stderr);
-  const report = await reconcile(ctx.reconciliation, { actor: 'cli', operator: osUser(), fix, since, onProgress: progress.update });
+  const report = await reconcile(ctx.reconciliation, {
+    actor: 'cli',
+    operator: osUser(),
+    fix,
+    since,
+    onProgress: progress.update,
+  });
   progress.finish();
-  const drift = report.driftCounts.unrecorded_transfer + report.driftCounts.missing_at_treasury + report.driftCounts.mismatch;
+  const drift =
+    report.driftCounts.unrecorded_transfer + report.driftCounts.missing_at_treasury + report.driftCounts.mismatch;
 
   if (ctx.json) {
     printJson(ctx, report);
@@ -33,7 +44,14 @@ export async function reconcileWithTreasury(ctx: CommandContext, since: Date | u
       ['Checked at', timestamp(report.checkedAt)],
       ['Treasury transfers', String(report.treasuryTransfers)],
       ['Recorded levels', String(report.recordedLevels)],
-      ['Drift', drift === 0 ? 'none' : `${drift} (${DRIFT_KINDS.filter((k) => report.driftCounts[k] > 0).map((k) => `${k.replace(/_/g, ' ')} ${report.driftCounts[k]}`).join(', ')})`],
+      [
+        'Drift',
+        drift === 0
+          ? 'none'
+          : `${drift} (${DRIFT_KINDS.filter((k) => report.driftCounts[k] > 0)
+              .map((k) => `${k.replace(/_/g, ' ')} ${report.driftCounts[k]}`)
+              .join(', ')})`,
+      ],
     ]),
   );
   if (report.fixedCount > 0) {
@@ -63,12 +81,18 @@ export async function reconcileWithTreasury(ctx: CommandContext, since: Date | u
   }
   if (report.driftTruncated) {
     printLine(ctx);
-    printLine(ctx, `Listed ${report.drift.length} of ${drift}; --json has the same first ${report.drift.length}, narrow the window with --since for the rest.`);
+    printLine(
+      ctx,
+      `Listed ${report.drift.length} of ${drift}; --json has the same first ${report.drift.length}, narrow the window with --since for the rest.`,
+    );
   }
   const fixable = report.drift.filter((d) => d.fixable).length;
   if (fixable > 0 && !fix) {
     printLine(ctx);
-    printLine(ctx, `${fixable} unrecorded transfer${fixable === 1 ? '' : 's'} match the level we planned; record them as paid (no money is sent):`);
+    printLine(
+      ctx,
+      `${fixable} unrecorded transfer${fixable === 1 ? '' : 's'} match the level we planned; record them as paid (no money is sent):`,
+    );
     printLine(ctx, `  npm run ${PROGRAM} -- --reconcile --since ${report.since} --fix`);
   }
   return drift > 0 ? EXIT.stillFailed : EXIT.ok;
@@ -77,8 +101,16 @@ export async function reconcileWithTreasury(ctx: CommandContext, since: Date | u
 function driftTable(kind: DriftKind, items: DriftItem[]): string {
   const purchase = { header: 'PURCHASE', value: (d: DriftItem) => d.purchaseId };
   const level = { header: 'LEVEL', value: (d: DriftItem) => d.level };
-  const ours = { header: 'OURS', align: 'right' as const, value: (d: DriftItem) => (d.ours ? `${money(d.ours.amount, d.ours.currency)} ${d.ours.status}` : 'no such level') };
-  const treasury = { header: 'TREASURY', align: 'right' as const, value: (d: DriftItem) => (d.treasury ? money(d.treasury.amount, d.treasury.currency) : NONE) };
+  const ours = {
+    header: 'OURS',
+    align: 'right' as const,
+    value: (d: DriftItem) => (d.ours ? `${money(d.ours.amount, d.ours.currency)} ${d.ours.status}` : 'no such level'),
+  };
+  const treasury = {
+    header: 'TREASURY',
+    align: 'right' as const,
+    value: (d: DriftItem) => (d.treasury ? money(d.treasury.amount, d.treasury.currency) : NONE),
+  };
   switch (kind) {
     case 'unrecorded_transfer':
       return table(items, [
@@ -108,7 +140,8 @@ function differences(d: DriftItem): string {
   const parts: string[] = [];
   if (d.ours.amount !== d.treasury.amount) parts.push('amount');
   if (d.ours.currency !== d.treasury.currency) parts.push('currency');
-  if (d.ours.beneficiaryId !== d.treasury.beneficiaryId) parts.push(`beneficiary ${d.ours.beneficiaryId} vs ${d.treasury.beneficiaryId}`);
+  if (d.ours.beneficiaryId !== d.treasury.beneficiaryId)
+    parts.push(`beneficiary ${d.ours.beneficiaryId} vs ${d.treasury.beneficiaryId}`);
   return parts.join(', ');
 }
 

@@ -1,7 +1,18 @@
 import { getReferralPayoutStatus, type ReferralPayoutStatusView } from '@referrals/core';
 import { type CommandContext, printJson, printLine } from '../command-context.ts';
 import { EXIT, type ExitCode } from '../exit-codes.ts';
-import { fields, money, NONE, orNone, rate, statusLabel, statusWithReason, table, timestamp, truncate } from '../format.ts';
+import {
+  fields,
+  money,
+  NONE,
+  orNone,
+  rate,
+  statusLabel,
+  statusWithReason,
+  table,
+  timestamp,
+  truncate,
+} from '../format.ts';
 
 /** Any purchase that exists exits 0 whatever its payout status: this command only reads. */
 export async function showStatus(ctx: CommandContext, purchaseId: string): Promise<ExitCode> {
@@ -35,7 +46,10 @@ export function renderStatus(view: ReferralPayoutStatusView): string {
           { header: 'AMOUNT', value: (p) => money(p.amount, p.currency), align: 'right' },
           { header: 'STATUS', value: (p) => p.status },
           { header: 'PAID AT', value: (p) => timestamp(p.paidAt) },
-          { header: 'REFERENCE / ERROR', value: (p) => (p.status === 'paid' ? orNone(p.reference) : truncate(p.error)) },
+          {
+            header: 'REFERENCE / ERROR',
+            value: (p) => (p.status === 'paid' ? orNone(p.reference) : truncate(p.error)),
+          },
         ])}`,
   );
   parts.push(

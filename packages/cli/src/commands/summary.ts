@@ -17,14 +17,22 @@ export async function showSummary(ctx: CommandContext): Promise<ExitCode> {
   printLine(
     ctx,
     fields([
-      ['Queued', `${n(counts.queued)}${counts.queued > 0 ? `  (oldest waiting ${duration(summary.oldestQueuedAgeSeconds)})` : ''}`],
+      [
+        'Queued',
+        `${n(counts.queued)}${counts.queued > 0 ? `  (oldest waiting ${duration(summary.oldestQueuedAgeSeconds)})` : ''}`,
+      ],
       ['Completed', n(counts.completed)],
       ['Failed', n(counts.failed)],
       ['Not applicable', n(counts.not_applicable)],
-      ['Outbox backlog', `${n(summary.outbox.unpublished)}${summary.outbox.unpublished > 0 ? `  (oldest ${duration(summary.outbox.oldestAgeSeconds)})` : ''}`],
+      [
+        'Outbox backlog',
+        `${n(summary.outbox.unpublished)}${summary.outbox.unpublished > 0 ? `  (oldest ${duration(summary.outbox.oldestAgeSeconds)})` : ''}`,
+      ],
       ['Failures', `${summary.failuresLastHour} in the last hour, ${summary.failuresLastDay} in the last day`],
       ['Treasury', treasuryLine(summary.treasury)],
-      ...(summary.treasury.lastError === null ? [] : [['Last treasury error', orNone(summary.treasury.lastError)] as [string, string]]),
+      ...(summary.treasury.lastError === null
+        ? []
+        : [['Last treasury error', orNone(summary.treasury.lastError)] as [string, string]]),
     ]),
   );
   if (summary.recentFailures.length > 0) {

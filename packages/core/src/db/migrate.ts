@@ -62,7 +62,9 @@ export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<Migra
 
 /** Names of the migrations the database records as applied; none before the first migration. */
 async function executedMigrations(db: Database): Promise<string[]> {
-  const { rows } = await sql<{ present: boolean }>`select to_regclass('kysely_migration') is not null as present`.execute(db);
+  const { rows } = await sql<{
+    present: boolean;
+  }>`select to_regclass('kysely_migration') is not null as present`.execute(db);
   if (!rows[0]?.present) return [];
   const executed = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(db);
   return executed.rows.map((r) => r.name);

@@ -35,7 +35,7 @@ export async function payoutLagHistory(
            percentile_cont(0.5) within group (order by lag.seconds) as p50,
            max(lag.seconds) as max
       from window_start w
-      cross join generate_series(w.at, w.at + ${`${(buckets) * bucketMinutes} minutes`}::interval, ${`${bucketMinutes} minutes`}::interval) as s(start)
+      cross join generate_series(w.at, w.at + ${`${buckets * bucketMinutes} minutes`}::interval, ${`${bucketMinutes} minutes`}::interval) as s(start)
       left join lag on lag.bucket = s.start
      group by s.start
      order by s.start`.execute(db);

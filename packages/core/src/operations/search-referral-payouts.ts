@@ -38,7 +38,6 @@ export interface PayoutSearchPage {
   nextCursor: string | null;
 }
 
-
 // The cursor's timestamp is carried as Postgres prints it, to the microsecond: a JavaScript Date
 // keeps milliseconds only, and a cursor cut to the millisecond would skip rows confirmed within the
 // same millisecond.
@@ -50,7 +49,10 @@ export function parseSearchTime(name: string, text: string): Date {
   const date = DATE_OR_TIME.test(text) ? new Date(text.length === 10 ? `${text}T00:00:00Z` : text) : undefined;
   // Date accepts 2026-02-31 by rolling over; a bound that does not read back as written is refused.
   if (!date || Number.isNaN(date.getTime()) || (text.length === 10 && date.toISOString().slice(0, 10) !== text)) {
-    throw new DomainError('validation_failed', `"${name}" must be a date (2026-11-28) or an ISO-8601 time, got "${text.slice(0, 40)}"`);
+    throw new DomainError(
+      'validation_failed',
+      `"${name}" must be a date (2026-11-28) or an ISO-8601 time, got "${text.slice(0, 40)}"`,
+    );
   }
   return date;
 }
@@ -116,7 +118,11 @@ export async function searchReferralPayouts(db: Database, search: PayoutSearch):
             ),
         );
         if (id !== undefined) return eb.or([eb('p.id', '=', id), eb('p.buyer_id', '=', id), beneficiary]);
-        return eb.or([eb(sql`lower(u.handle)`, '=', lower), beneficiary, eb('p.referral_payout_last_error', 'ilike', pattern)]);
+        return eb.or([
+          eb(sql`lower(u.handle)`, '=', lower),
+          beneficiary,
+          eb('p.referral_payout_last_error', 'ilike', pattern),
+        ]);
       }),
     )
     .$if(after !== undefined, (qb) =>

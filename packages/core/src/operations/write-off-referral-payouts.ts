@@ -24,7 +24,8 @@ export interface WriteOffResult {
 export function validateNote(note: string): string {
   const trimmed = note.trim();
   if (trimmed === '') throw new DomainError('validation_failed', 'a reason is required to write off referral payouts');
-  if (trimmed.length > MAX_NOTE_LENGTH) throw new DomainError('validation_failed', `the reason is longer than ${MAX_NOTE_LENGTH} characters`);
+  if (trimmed.length > MAX_NOTE_LENGTH)
+    throw new DomainError('validation_failed', `the reason is longer than ${MAX_NOTE_LENGTH} characters`);
   // Tabs and line breaks are fine in a reason; NUL and other control characters are not (Postgres
   // text refuses NUL, and logs and terminals misrender the rest).
   // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
@@ -59,10 +60,16 @@ export async function writeOffReferralPayouts(
       .executeTakeFirst();
     if (!purchase) throw notFound('purchase', purchaseId);
     if (purchase.status !== 'failed') {
-      throw new DomainError('conflict', `only failed referral payouts can be written off; purchase ${purchaseId} is ${purchase.status ?? 'not confirmed'}`);
+      throw new DomainError(
+        'conflict',
+        `only failed referral payouts can be written off; purchase ${purchaseId} is ${purchase.status ?? 'not confirmed'}`,
+      );
     }
     if (purchase.leaseActive) {
-      throw new DomainError('conflict', `a transfer for purchase ${purchaseId} is in flight; write it off once it has finished`);
+      throw new DomainError(
+        'conflict',
+        `a transfer for purchase ${purchaseId} is in flight; write it off once it has finished`,
+      );
     }
     const levels = await trx
       .updateTable('referral_payouts')

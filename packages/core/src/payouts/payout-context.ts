@@ -29,7 +29,10 @@ export type ExternalGateway = Extract<PayoutGateway, { kind: 'external' }>;
  * (tests point it at a misbehaving treasury); every process otherwise pays through the same gateway.
  */
 export function payoutContextFromConfig(
-  config: Pick<Config, 'payoutGateway' | 'treasuryUrl' | 'treasuryTimeoutMs' | 'referralMinPayout' | 'treasuryMaxInFlight'>,
+  config: Pick<
+    Config,
+    'payoutGateway' | 'treasuryUrl' | 'treasuryTimeoutMs' | 'referralMinPayout' | 'treasuryMaxInFlight'
+  >,
   deps: { db: Database; logger: Logger; gateway?: PayoutGateway; onGateTransition?(transition: GateTransition): void },
 ): PayoutContext {
   return {

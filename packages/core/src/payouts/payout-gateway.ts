@@ -42,7 +42,9 @@ export const ledgerGateway: PayoutGateway = {
 };
 
 /** The ledger movement of a referral payout, whichever gateway moved the money. */
-export function referralMovement(request: Pick<TransferRequest, 'amount' | 'currency' | 'purchaseId' | 'beneficiaryId'>): Movement {
+export function referralMovement(
+  request: Pick<TransferRequest, 'amount' | 'currency' | 'purchaseId' | 'beneficiaryId'>,
+): Movement {
   return {
     currency: request.currency,
     purchaseId: request.purchaseId,
@@ -61,7 +63,10 @@ export function referralMovement(request: Pick<TransferRequest, 'amount' | 'curr
  * whose response was lost is not paid twice.
  */
 export function httpGateway(options: { treasuryUrl: string; timeoutMs: number }): PayoutGateway {
-  const endpoint = new URL('transfers', options.treasuryUrl.endsWith('/') ? options.treasuryUrl : `${options.treasuryUrl}/`);
+  const endpoint = new URL(
+    'transfers',
+    options.treasuryUrl.endsWith('/') ? options.treasuryUrl : `${options.treasuryUrl}/`,
+  );
   return {
     kind: 'external',
     name: 'http',
@@ -92,13 +97,24 @@ export function httpGateway(options: { treasuryUrl: string; timeoutMs: number })
       try {
         body = await response.json();
       } catch {
-        throw new TransferError(`treasury answered ${response.status} without a JSON body`, { status: response.status });
+        throw new TransferError(`treasury answered ${response.status} without a JSON body`, {
+          status: response.status,
+        });
       }
       if (!response.ok) {
-        const detail = typeof body === 'object' && body !== null && 'error' in body ? `: ${JSON.stringify(body.error)}` : '';
-        throw new TransferError(`treasury answered ${response.status}${detail}`.slice(0, 500), { status: response.status });
+        const detail =
+          typeof body === 'object' && body !== null && 'error' in body ? `: ${JSON.stringify(body.error)}` : '';
+        throw new TransferError(`treasury answered ${response.status}${detail}`.slice(0, 500), {
+          status: response.status,
+        });
       }
-      if (typeof body !== 'object' || body === null || !('reference' in body) || typeof body.reference !== 'string' || body.reference === '') {
+      if (
+        typeof body !== 'object' ||
+        body === null ||
+        !('reference' in body) ||
+        typeof body.reference !== 'string' ||
+        body.reference === ''
+      ) {
         // A 2xx we cannot read: the transfer may have happened, so it is retried with its key.
         throw new TransferError(`treasury answered ${response.status} without a reference`, { kind: 'transient' });
       }
@@ -107,7 +123,11 @@ export function httpGateway(options: { treasuryUrl: string; timeoutMs: number })
   };
 }
 
-export function gatewayFromConfig(config: { payoutGateway: 'ledger' | 'http'; treasuryUrl: string | undefined; treasuryTimeoutMs: number }): PayoutGateway {
+export function gatewayFromConfig(config: {
+  payoutGateway: 'ledger' | 'http';
+  treasuryUrl: string | undefined;
+  treasuryTimeoutMs: number;
+}): PayoutGateway {
   if (config.payoutGateway === 'http') {
     return httpGateway({ treasuryUrl: config.treasuryUrl!, timeoutMs: config.treasuryTimeoutMs });
   }

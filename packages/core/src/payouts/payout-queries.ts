@@ -113,7 +113,16 @@ export async function listFailedPayouts(
 
   let query = db
     .selectFrom('purchases')
-    .select(['id', 'buyer_id', 'content_id', 'price', 'currency', 'referral_payout_attempts', 'referral_payout_last_error', 'referral_payout_failed_at'])
+    .select([
+      'id',
+      'buyer_id',
+      'content_id',
+      'price',
+      'currency',
+      'referral_payout_attempts',
+      'referral_payout_last_error',
+      'referral_payout_failed_at',
+    ])
     .where('referral_payout_status', '=', 'failed')
     .orderBy('referral_payout_failed_at', newest ? 'desc' : 'asc')
     .orderBy('id', newest ? 'desc' : 'asc')
@@ -125,7 +134,11 @@ export async function listFailedPayouts(
   }
   const [rows, count] = await Promise.all([
     query.execute(),
-    db.selectFrom('purchases').select(sql<number>`count(*)`.as('total')).where('referral_payout_status', '=', 'failed').executeTakeFirstOrThrow(),
+    db
+      .selectFrom('purchases')
+      .select(sql<number>`count(*)`.as('total'))
+      .where('referral_payout_status', '=', 'failed')
+      .executeTakeFirstOrThrow(),
   ]);
   const page = rows.slice(0, limit);
   const last = page.at(-1);
@@ -140,7 +153,8 @@ export async function listFailedPayouts(
       lastError: r.referral_payout_last_error,
       failedAt: r.referral_payout_failed_at!.toISOString(),
     })),
-    nextCursor: rows.length > limit && last ? encodeKeysetCursor(last.referral_payout_failed_at!.toISOString(), last.id) : null,
+    nextCursor:
+      rows.length > limit && last ? encodeKeysetCursor(last.referral_payout_failed_at!.toISOString(), last.id) : null,
     total: Number(count.total),
   };
 }

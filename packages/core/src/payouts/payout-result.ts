@@ -57,7 +57,12 @@ export const isSettled = (status: string | null): status is 'completed' | 'not_a
   status === 'completed' || status === 'not_applicable';
 
 /** The result for a purchase row as recorded after this call. */
-export function resultOf(row: PurchaseRow, changed: boolean, paid: PaidLevel[], failure: PayoutFailure | null = null): PayoutResult {
+export function resultOf(
+  row: PurchaseRow,
+  changed: boolean,
+  paid: PaidLevel[],
+  failure: PayoutFailure | null = null,
+): PayoutResult {
   const recorded: ReferralPayoutStatus = row.referral_payout_status!;
   return {
     purchaseId: row.id,
@@ -77,4 +82,8 @@ export function errorMessage(error: unknown): string {
   return message.length > 1000 ? `${message.slice(0, 997)}...` : message;
 }
 
-export const rejected = (purchaseId: string, error: unknown): PayoutRejection => ({ purchaseId, status: 'rejected', error });
+export const rejected = (purchaseId: string, error: unknown): PayoutRejection => ({
+  purchaseId,
+  status: 'rejected',
+  error,
+});

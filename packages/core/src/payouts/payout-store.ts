@@ -38,16 +38,31 @@ export async function lockForPayout(trx: Tx, purchaseIds: string[]): Promise<Loc
     .orderBy('p.id')
     .forUpdate('p')
     .execute();
-  return rows.map(({ direct_referrer_id, grand_referrer_id, active, direct_rate_bps, grand_rate_bps, lease_active, ...purchase }) => ({
-    purchase,
-    chain: { direct_referrer_id, grand_referrer_id, active, direct_rate_bps, grand_rate_bps },
-    leaseActive: lease_active,
-  }));
+  return rows.map(
+    ({
+      direct_referrer_id,
+      grand_referrer_id,
+      active,
+      direct_rate_bps,
+      grand_rate_bps,
+      lease_active,
+      ...purchase
+    }) => ({
+      purchase,
+      chain: { direct_referrer_id, grand_referrer_id, active, direct_rate_bps, grand_rate_bps },
+      leaseActive: lease_active,
+    }),
+  );
 }
 
 /** Locks one confirmed purchase; not found and not confirmed are DomainErrors. */
 export async function lockPurchase(trx: Tx, purchaseId: string): Promise<PurchaseRow> {
-  const purchase = await trx.selectFrom('purchases').selectAll().where('id', '=', purchaseId).forUpdate().executeTakeFirst();
+  const purchase = await trx
+    .selectFrom('purchases')
+    .selectAll()
+    .where('id', '=', purchaseId)
+    .forUpdate()
+    .executeTakeFirst();
   if (!purchase) throw notFound('purchase', purchaseId);
   if (!isConfirmed(purchase)) throw notConfirmed(purchaseId);
   return purchase;
@@ -140,7 +155,14 @@ export async function recordLevelsPaid(trx: Tx, levels: (LevelToPay & { referenc
   if (levels.length === 0) return;
   await trx
     .insertInto('referral_payouts')
-    .values(levels.map(({ status: _status, reference, ...level }) => ({ ...level, status: 'paid' as const, reference, paid_at: sql`now()` })))
+    .values(
+      levels.map(({ status: _status, reference, ...level }) => ({
+        ...level,
+        status: 'paid' as const,
+        reference,
+        paid_at: sql`now()`,
+      })),
+    )
     .onConflict((oc) =>
       oc.columns(['purchase_id', 'level']).doUpdateSet((eb) => ({
         status: 'paid',
@@ -183,7 +205,12 @@ export async function completeAll(trx: Tx, purchases: PurchaseRow[], actor: Acto
 }
 
 /** Nothing to pay: the locked purchase is settled as `not_applicable` with the plan's reason. */
-export function settleNotApplicable(trx: Tx, purchase: PurchaseRow, actor: Actor, reason: string): Promise<PurchaseRow> {
+export function settleNotApplicable(
+  trx: Tx,
+  purchase: PurchaseRow,
+  actor: Actor,
+  reason: string,
+): Promise<PurchaseRow> {
   return transition(trx, purchase, actor, purchase.referral_payout_attempts + 1, {
     referral_payout_status: 'not_applicable',
     referral_payout_reason: reason,
@@ -206,7 +233,12 @@ export async function transition(
     .with('changed', (db) =>
       db
         .updateTable('purchases')
-        .set({ ...change, referral_payout_attempts: attempt, referral_payout_lease_owner: null, referral_payout_lease_until: null })
+        .set({
+          ...change,
+          referral_payout_attempts: attempt,
+          referral_payout_lease_owner: null,
+          referral_payout_lease_until: null,
+        })
         .where('id', '=', purchase.id)
         .returningAll(),
     )

@@ -73,7 +73,11 @@ export function transferRequest(level: LevelToPay): TransferRequest {
   };
 }
 
-export const paidLevel = (level: LevelToPay): PaidLevel => ({ level: level.level, amount: level.amount, currency: level.currency });
+export const paidLevel = (level: LevelToPay): PaidLevel => ({
+  level: level.level,
+  amount: level.amount,
+  currency: level.currency,
+});
 
 /** Only a confirmed purchase, whose confirmation decided a payout status, earns referral payouts. */
 export const isConfirmed = (purchase: Pick<PurchaseRow, 'status' | 'referral_payout_status'>) =>

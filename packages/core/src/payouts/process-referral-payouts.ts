@@ -19,8 +19,16 @@ export interface ProcessOptions extends AttemptOptions {
  * carries the recorded error. It throws a DomainError for a purchase that does not exist or is not
  * confirmed, and whatever else is no payout failure (the database is unreachable, a bug).
  */
-export async function processReferralPayouts(ctx: PayoutContext, purchaseId: string, options: ProcessOptions): Promise<PayoutResult> {
-  const [result] = await processReferralPayoutsBatch(ctx, [{ purchaseId, finalAttempt: options.finalAttempt, logger: options.logger }], options.actor);
+export async function processReferralPayouts(
+  ctx: PayoutContext,
+  purchaseId: string,
+  options: ProcessOptions,
+): Promise<PayoutResult> {
+  const [result] = await processReferralPayoutsBatch(
+    ctx,
+    [{ purchaseId, finalAttempt: options.finalAttempt, logger: options.logger }],
+    options.actor,
+  );
   if (result!.status === 'rejected') throw result!.error;
   return result!;
 }
@@ -42,22 +50,31 @@ export async function processReferralPayoutsBatch(
   // network payouts ask the gate one by one, as each may be the probe.
   if (gateway.kind === 'in-database' && ctx.gate) {
     const admission = await ctx.gate.admitInDatabase();
-    if (admission.kind === 'shut') return requests.map((r) => rejected(r.purchaseId, new TreasuryGateShut(admission.view)));
+    if (admission.kind === 'shut')
+      return requests.map((r) => rejected(r.purchaseId, new TreasuryGateShut(admission.view)));
   }
-  const batch = gateway.kind === 'in-database' && requests.length > 1 ? await settleBatchInDatabase({ ...ctx, gateway }, requests, actor) : null;
+  const batch =
+    gateway.kind === 'in-database' && requests.length > 1
+      ? await settleBatchInDatabase({ ...ctx, gateway }, requests, actor)
+      : null;
   const results =
     batch ??
     (await Promise.all(
       requests.map((request) => {
         const one = { ...ctx, logger: request.logger ?? ctx.logger };
         const settled =
-          gateway.kind === 'in-database' ? settleOneInDatabase({ ...one, gateway }, request, actor) : settleExternally({ ...one, gateway }, request, actor);
+          gateway.kind === 'in-database'
+            ? settleOneInDatabase({ ...one, gateway }, request, actor)
+            : settleExternally({ ...one, gateway }, request, actor);
         return settled.catch((error: unknown) => rejected(request.purchaseId, error));
       }),
     ));
   results.forEach((result, i) => {
     if (result.status !== 'rejected' && result.changed && result.failure === null && isSettled(result.status)) {
-      (requests[i]!.logger ?? ctx.logger).info({ purchaseId: result.purchaseId, actor, status: result.status, paid: result.paid }, 'referral payout settled');
+      (requests[i]!.logger ?? ctx.logger).info(
+        { purchaseId: result.purchaseId, actor, status: result.status, paid: result.paid },
+        'referral payout settled',
+      );
     }
   });
   return results;

@@ -47,7 +47,13 @@ export async function recordFailure(
     return { row: changed, recorded: true };
   });
   ctx.logger.warn(
-    { purchaseId, actor: options.actor, attempts: row.referral_payout_attempts, status: row.referral_payout_status, err: cause },
+    {
+      purchaseId,
+      actor: options.actor,
+      attempts: row.referral_payout_attempts,
+      status: row.referral_payout_status,
+      err: cause,
+    },
     'referral payout attempt failed',
   );
   return resultOf(row, recorded, [], { message, levels: failedLevels, cause });
@@ -67,7 +73,11 @@ export async function markReferralPayoutFailed(
   return db.transaction().execute(async (trx) => {
     const purchase = await lockPurchase(trx, purchaseId);
     if (purchase.referral_payout_status !== 'queued') {
-      return { status: purchase.referral_payout_status!, changed: false, lastError: purchase.referral_payout_last_error };
+      return {
+        status: purchase.referral_payout_status!,
+        changed: false,
+        lastError: purchase.referral_payout_last_error,
+      };
     }
     const lastError = purchase.referral_payout_last_error ?? error;
     await transition(
@@ -75,7 +85,11 @@ export async function markReferralPayoutFailed(
       purchase,
       actor,
       purchase.referral_payout_attempts,
-      { referral_payout_status: 'failed', referral_payout_last_error: lastError, referral_payout_failed_at: sql`now()` },
+      {
+        referral_payout_status: 'failed',
+        referral_payout_last_error: lastError,
+        referral_payout_failed_at: sql`now()`,
+      },
       lastError,
     );
     return { status: 'failed', changed: true, lastError };

@@ -96,7 +96,11 @@ async function failedPurchaseIds(ctx: PayoutContext): Promise<string[]> {
 async function retryOne(ctx: PayoutContext, purchaseId: string, actor: Actor): Promise<RetriedPayout> {
   try {
     const result = await processReferralPayouts(ctx, purchaseId, { actor });
-    return { purchaseId, status: result.status, error: isSettled(result.status) ? null : (result.failure?.message ?? null) };
+    return {
+      purchaseId,
+      status: result.status,
+      error: isSettled(result.status) ? null : (result.failure?.message ?? null),
+    };
   } catch (error) {
     // The bulk run carries on past one purchase it could not process; the operator sees it as failed.
     ctx.logger.error({ err: error, purchaseId }, 'referral payout could not be processed');

@@ -6,7 +6,14 @@ import { notFound } from '../errors.ts';
 import { recordMovement } from '../ledger/ledger.ts';
 import type { ExternalGateway, PayoutContext, PayoutRequest } from './payout-context.ts';
 import { referralMovement } from './payout-gateway.ts';
-import { errorMessage, isSettled, type PayoutRejection, type PayoutResult, rejected, resultOf } from './payout-result.ts';
+import {
+  errorMessage,
+  isSettled,
+  type PayoutRejection,
+  type PayoutResult,
+  rejected,
+  resultOf,
+} from './payout-result.ts';
 import {
   completeAll,
   lockForPayout,
@@ -74,7 +81,13 @@ export async function settleExternally(
   return transferLevels(ctx, prepared, options, leaseOwner, admission);
 }
 
-async function prepare(trx: Tx, ctx: PayoutContext<ExternalGateway>, purchaseId: string, actor: Actor, leaseOwner: string): Promise<Prepared> {
+async function prepare(
+  trx: Tx,
+  ctx: PayoutContext<ExternalGateway>,
+  purchaseId: string,
+  actor: Actor,
+  leaseOwner: string,
+): Promise<Prepared> {
   const [locked] = await lockForPayout(trx, [purchaseId]);
   if (!locked) return { kind: 'done', result: rejected(purchaseId, notFound('purchase', purchaseId)) };
   const { purchase, chain, leaseActive } = locked;
@@ -139,7 +152,9 @@ async function transferLevels(
     }
   };
   const slots = ctx.transferSlots;
-  const outcomes = await Promise.all(pending.map((level) => (slots ? slots.run(() => transferOne(level)) : transferOne(level))));
+  const outcomes = await Promise.all(
+    pending.map((level) => (slots ? slots.run(() => transferOne(level)) : transferOne(level))),
+  );
 
   const failures = outcomes.filter((o) => o.result === 'failed');
   const held = outcomes.some((o) => o.result === 'held');
@@ -155,7 +170,14 @@ async function transferLevels(
   if (refused.length > 0) {
     // Retrying cannot change a refusal: the purchase fails now, with each refused level named.
     const error = new Error(refused.map((f) => `${f.level.level} refused: ${errorMessage(f.error)}`).join('; '));
-    return recordFailure(ctx, purchase.id, { ...options, finalAttempt: true }, failures.map((f) => f.level.level), error, leaseOwner);
+    return recordFailure(
+      ctx,
+      purchase.id,
+      { ...options, finalAttempt: true },
+      failures.map((f) => f.level.level),
+      error,
+      leaseOwner,
+    );
   }
   if (held || (failures.length > 0 && failures.every((f) => f.kind === 'transient'))) {
     const gate = ctx.gate ? await ctx.gate.view() : undefined;
@@ -165,8 +187,18 @@ async function transferLevels(
       return rejected(purchase.id, new TreasuryGateShut(gate));
     }
   }
-  const error = failures.length === 1 ? failures[0]!.error : new Error(failures.map((f) => `${f.level.level}: ${errorMessage(f.error)}`).join('; '));
-  return recordFailure(ctx, purchase.id, options, failures.map((f) => f.level.level), error, leaseOwner);
+  const error =
+    failures.length === 1
+      ? failures[0]!.error
+      : new Error(failures.map((f) => `${f.level.level}: ${errorMessage(f.error)}`).join('; '));
+  return recordFailure(
+    ctx,
+    purchase.id,
+    options,
+    failures.map((f) => f.level.level),
+    error,
+    leaseOwner,
+  );
 }
 
 type Paid = Extract<LevelOutcome, { result: 'paid' }>;
@@ -175,7 +207,15 @@ type Paid = Extract<LevelOutcome, { result: 'paid' }>;
 async function recordPaid(trx: Tx, paid: Paid[]): Promise<void> {
   for (const { level, reference } of paid) {
     if (await markLevelPaid(trx, level, reference)) {
-      await recordMovement(trx, referralMovement({ amount: level.amount, currency: level.currency, purchaseId: level.purchase_id, beneficiaryId: level.beneficiary_id }));
+      await recordMovement(
+        trx,
+        referralMovement({
+          amount: level.amount,
+          currency: level.currency,
+          purchaseId: level.purchase_id,
+          beneficiaryId: level.beneficiary_id,
+        }),
+      );
     }
   }
 }
@@ -185,7 +225,12 @@ async function recordPaid(trx: Tx, paid: Paid[]): Promise<void> {
  * row lock, in one transaction (a crash before it commits leaves the levels pending; the retry
  * sends them again with their keys and the treasury answers with the same references).
  */
-async function complete(ctx: PayoutContext<ExternalGateway>, purchaseId: string, paid: Paid[], options: AttemptOptions): Promise<PayoutResult> {
+async function complete(
+  ctx: PayoutContext<ExternalGateway>,
+  purchaseId: string,
+  paid: Paid[],
+  options: AttemptOptions,
+): Promise<PayoutResult> {
   const row = await ctx.db.transaction().execute(async (trx) => {
     const current = await lockPurchase(trx, purchaseId);
     await recordPaid(trx, paid);
@@ -194,5 +239,9 @@ async function complete(ctx: PayoutContext<ExternalGateway>, purchaseId: string,
     if (unpaid.length > 0) throw new Error(`levels ${unpaid.join(', ')} are still unpaid`);
     return (await completeAll(trx, [current], options.actor)).get(current.id)!;
   });
-  return resultOf(row, true, paid.map((p) => paidLevel(p.level)));
+  return resultOf(
+    row,
+    true,
+    paid.map((p) => paidLevel(p.level)),
+  );
 }

@@ -28,7 +28,10 @@ export async function settleBatchInDatabase(
     const settled = await ctx.db.transaction().execute((trx) => settleLocked(trx, ctx, ids, actor));
     return ids.map((id) => settled.get(id)!);
   } catch (error) {
-    ctx.logger.warn({ err: error, purchases: ids.length }, 'batch of referral payouts failed; settling them one by one');
+    ctx.logger.warn(
+      { err: error, purchases: ids.length },
+      'batch of referral payouts failed; settling them one by one',
+    );
     return null;
   }
 }
@@ -70,7 +73,10 @@ async function settleLocked(
     return false;
   });
   // Read under the locks just taken: a level another processor recorded while this one waited counts.
-  const recorded = await recordedLevels(trx, open.map((l) => l.purchase.id));
+  const recorded = await recordedLevels(
+    trx,
+    open.map((l) => l.purchase.id),
+  );
 
   const toComplete: { purchase: PurchaseRow; pending: LevelToPay[] }[] = [];
   for (const { purchase, chain } of open) {
@@ -87,8 +93,15 @@ async function settleLocked(
   // Everything below commits or rolls back together, so the levels are recorded already paid.
   const pending = toComplete.flatMap((p) => p.pending);
   const transfers = await ctx.gateway.transfer(trx, pending.map(transferRequest));
-  await recordLevelsPaid(trx, pending.map((level, i) => ({ ...level, reference: transfers[i]!.reference })));
-  const completed = await completeAll(trx, toComplete.map((c) => c.purchase), actor);
+  await recordLevelsPaid(
+    trx,
+    pending.map((level, i) => ({ ...level, reference: transfers[i]!.reference })),
+  );
+  const completed = await completeAll(
+    trx,
+    toComplete.map((c) => c.purchase),
+    actor,
+  );
   for (const { purchase, pending: paid } of toComplete) {
     results.set(purchase.id, resultOf(completed.get(purchase.id)!, true, paid.map(paidLevel)));
   }

@@ -30,7 +30,11 @@ export async function confirmPurchase(
   input: ConfirmPurchaseInput,
   options: { platformFeeBps: number },
 ): Promise<ConfirmPurchaseResult> {
-  if (!Number.isInteger(options.platformFeeBps) || options.platformFeeBps < 0 || options.platformFeeBps > BPS_DENOMINATOR) {
+  if (
+    !Number.isInteger(options.platformFeeBps) ||
+    options.platformFeeBps < 0 ||
+    options.platformFeeBps > BPS_DENOMINATOR
+  ) {
     throw new RangeError(`platform fee must be 0..${BPS_DENOMINATOR} bps, got ${options.platformFeeBps}`);
   }
   // The fee, the creator's share and the payout decision are computed inside the statement from the
@@ -98,7 +102,10 @@ export async function confirmPurchase(
   const row = await db.selectFrom('purchases').selectAll().where('id', '=', input.purchaseId).executeTakeFirst();
   if (!row) throw notFound('purchase', input.purchaseId);
   if (row.payment_reference !== input.paymentReference) {
-    throw new DomainError('conflict', `purchase ${input.purchaseId} is already confirmed with another payment reference`);
+    throw new DomainError(
+      'conflict',
+      `purchase ${input.purchaseId} is already confirmed with another payment reference`,
+    );
   }
   return { purchase: toPurchase(row), replayed: true };
 }

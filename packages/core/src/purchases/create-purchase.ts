@@ -23,7 +23,9 @@ const CREATED = 201;
 
 /** The request as its key remembers it: ids compare case-insensitively, as Postgres's uuid does. */
 const fingerprint = (input: CreatePurchaseInput) =>
-  createHash('sha256').update(JSON.stringify([input.buyerId.toLowerCase(), input.contentId.toLowerCase()])).digest('hex');
+  createHash('sha256')
+    .update(JSON.stringify([input.buyerId.toLowerCase(), input.contentId.toLowerCase()]))
+    .digest('hex');
 
 /** Thrown inside the creating transaction when another request committed the same key first. */
 class KeyTakenMeanwhile extends Error {}
@@ -37,7 +39,8 @@ class KeyTakenMeanwhile extends Error {}
  */
 export async function createPurchase(db: Database, input: CreatePurchaseInput): Promise<CreatePurchaseResult> {
   const key = input.idempotencyKey;
-  if (key === undefined) return { status: CREATED, purchase: await insertPurchase(db, input, null, null), replayed: false };
+  if (key === undefined)
+    return { status: CREATED, purchase: await insertPurchase(db, input, null, null), replayed: false };
 
   const print = fingerprint(input);
   const earlier = await replay(db, key, print);
@@ -62,7 +65,12 @@ export async function createPurchase(db: Database, input: CreatePurchaseInput): 
   return winner;
 }
 
-async function insertPurchase(db: Database, input: CreatePurchaseInput, key: string | null, print: string | null): Promise<Purchase> {
+async function insertPurchase(
+  db: Database,
+  input: CreatePurchaseInput,
+  key: string | null,
+  print: string | null,
+): Promise<Purchase> {
   let row;
   try {
     // One statement: the price snapshot comes straight from the content row.

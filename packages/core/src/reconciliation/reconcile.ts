@@ -131,8 +131,15 @@ const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{
 export function parseReconcileSince(text: string, now = new Date()): Date {
   const value = text.trim();
   const date = DATE.test(value) ? new Date(`${value}T00:00:00Z`) : DATE_TIME.test(value) ? new Date(value) : undefined;
-  if (date === undefined || Number.isNaN(date.getTime()) || (DATE.test(value) && date.toISOString().slice(0, 10) !== value)) {
-    throw new DomainError('validation_failed', `since must be a date (2026-11-20) or an ISO-8601 time with offset (2026-11-20T08:00:00Z), got "${text}"`);
+  if (
+    date === undefined ||
+    Number.isNaN(date.getTime()) ||
+    (DATE.test(value) && date.toISOString().slice(0, 10) !== value)
+  ) {
+    throw new DomainError(
+      'validation_failed',
+      `since must be a date (2026-11-20) or an ISO-8601 time with offset (2026-11-20T08:00:00Z), got "${text}"`,
+    );
   }
   if (date > now) throw new DomainError('validation_failed', `since ${date.toISOString()} is in the future`);
   return date;
@@ -211,13 +218,26 @@ export async function reconcile(ctx: ReconciliationContext, options: ReconcileOp
           const key = parseIdempotencyKey(transfer.idempotencyKey);
           return key ? [{ key, transfer }] : [];
         });
-        await rememberSeen(session, ours.map((o) => o.key));
-        const recorded = new Map((await levelsByKey(session, ours.map((o) => o.key))).map((row) => [keyOf(row), row]));
+        await rememberSeen(
+          session,
+          ours.map((o) => o.key),
+        );
+        const recorded = new Map(
+          (
+            await levelsByKey(
+              session,
+              ours.map((o) => o.key),
+            )
+          ).map((row) => [keyOf(row), row]),
+        );
         for (const { key, transfer } of ours) {
           const item = compare(key, recorded.get(transfer.idempotencyKey) ?? null, transfer);
           if (!item) continue;
           if (options.fix && item.fixable) {
-            const done = await recordTreasuryTransfer(ctx.db, key, transfer, { actor: options.actor, operator: options.operator });
+            const done = await recordTreasuryTransfer(ctx.db, key, transfer, {
+              actor: options.actor,
+              operator: options.operator,
+            });
             if (done) {
               fixedCount++;
               if (fixed.length < maxListed) fixed.push({ ...done, idempotencyKey: item.idempotencyKey });
@@ -259,7 +279,10 @@ export async function reconcile(ctx: ReconciliationContext, options: ReconcileOp
   });
   recordedLevels = await countLevelsInWindow(ctx.db, since);
 
-  ctx.logger.info({ since, treasuryTransfers, recordedLevels, driftCounts, fixed: fixedCount }, 'reconciliation finished');
+  ctx.logger.info(
+    { since, treasuryTransfers, recordedLevels, driftCounts, fixed: fixedCount },
+    'reconciliation finished',
+  );
   return finish();
 }
 
@@ -273,11 +296,21 @@ function compare(key: LevelKey, ours: RecordedLevelRow | null, transfer: Treasur
     level: key.level,
     idempotencyKey: `${key.purchaseId}:${key.level}`,
     ours: ours && recordedLevel(ours),
-    treasury: transfer && { reference: transfer.reference, beneficiaryId: transfer.beneficiaryId, amount: transfer.amount, currency: transfer.currency, createdAt: transfer.createdAt },
+    treasury: transfer && {
+      reference: transfer.reference,
+      beneficiaryId: transfer.beneficiaryId,
+      amount: transfer.amount,
+      currency: transfer.currency,
+      createdAt: transfer.createdAt,
+    },
     fixable,
   });
   if (transfer === null) return ours?.status === 'paid' ? item('missing_at_treasury') : null;
-  const agrees = ours !== null && ours.amount === transfer.amount && ours.currency === transfer.currency && ours.beneficiary_id === transfer.beneficiaryId;
+  const agrees =
+    ours !== null &&
+    ours.amount === transfer.amount &&
+    ours.currency === transfer.currency &&
+    ours.beneficiary_id === transfer.beneficiaryId;
   if (ours === null) return item('unrecorded_transfer');
   if (ours.status === 'paid') return agrees ? null : item('mismatch');
   if (ours.in_flight) return null;

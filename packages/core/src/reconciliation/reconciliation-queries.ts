@@ -29,7 +29,9 @@ export interface RecordedLevelRow {
 // No transaction is held while the treasury is read (a run can take minutes), so the table is
 // session-scoped and dropped at the end; a broken session drops it with itself.
 export async function createSeenTable(session: Session): Promise<void> {
-  await sql`create temp table if not exists reconciliation_seen (purchase_id uuid not null, level text not null, primary key (purchase_id, level))`.execute(session);
+  await sql`create temp table if not exists reconciliation_seen (purchase_id uuid not null, level text not null, primary key (purchase_id, level))`.execute(
+    session,
+  );
   await sql`truncate reconciliation_seen`.execute(session);
 }
 
@@ -63,7 +65,12 @@ export async function levelsByKey(session: Session, keys: LevelKey[]): Promise<R
  * Levels we record as paid since `since` whose key the treasury's listing did not contain, in key
  * order after `after` (keyset paging, so a large result is read a page at a time).
  */
-export async function paidLevelsNotSeen(session: Session, since: Date, after: LevelKey | null, limit: number): Promise<RecordedLevelRow[]> {
+export async function paidLevelsNotSeen(
+  session: Session,
+  since: Date,
+  after: LevelKey | null,
+  limit: number,
+): Promise<RecordedLevelRow[]> {
   const { rows } = await sql<RecordedLevelRow>`
     select ${levelColumns}
       from referral_payouts l

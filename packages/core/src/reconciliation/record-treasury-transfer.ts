@@ -45,16 +45,42 @@ export async function recordTreasuryTransfer(
       .where('l.level', '=', target.level)
       .executeTakeFirst();
     if (!level || level.leased || level.status === 'paid') return null;
-    if (level.amount !== transfer.amount || level.currency !== transfer.currency || level.beneficiary_id !== transfer.beneficiaryId) return null;
+    if (
+      level.amount !== transfer.amount ||
+      level.currency !== transfer.currency ||
+      level.beneficiary_id !== transfer.beneficiaryId
+    )
+      return null;
     if (!(await markLevelPaid(trx, level, transfer.reference))) return null;
-    await recordMovement(trx, referralMovement({ amount: level.amount, currency: level.currency, purchaseId: level.purchase_id, beneficiaryId: level.beneficiary_id }));
+    await recordMovement(
+      trx,
+      referralMovement({
+        amount: level.amount,
+        currency: level.currency,
+        purchaseId: level.purchase_id,
+        beneficiaryId: level.beneficiary_id,
+      }),
+    );
 
     const note = `${RECONCILED}: the treasury's transfer ${transfer.reference} of ${formatMoney(transfer.amount, transfer.currency)} recorded as the ${target.level} level's payment`;
     const settled = (await unpaidLevelNames(trx, purchase.id)).length === 0;
     const change = settled
-      ? { referral_payout_status: 'completed' as const, referral_payout_reason: RECONCILED, referral_payout_completed_at: sql<Date>`now()` }
+      ? {
+          referral_payout_status: 'completed' as const,
+          referral_payout_reason: RECONCILED,
+          referral_payout_completed_at: sql<Date>`now()`,
+        }
       : { referral_payout_status: purchase.referral_payout_status! };
-    const row = await transition(trx, purchase, by.actor, purchase.referral_payout_attempts, change, null, { operator: by.operator, note });
-    return { ...target, reference: transfer.reference, amount: transfer.amount, currency: transfer.currency, purchaseStatus: row.referral_payout_status! };
+    const row = await transition(trx, purchase, by.actor, purchase.referral_payout_attempts, change, null, {
+      operator: by.operator,
+      note,
+    });
+    return {
+      ...target,
+      reference: transfer.reference,
+      amount: transfer.amount,
+      currency: transfer.currency,
+      purchaseStatus: row.referral_payout_status!,
+    };
   });
 }

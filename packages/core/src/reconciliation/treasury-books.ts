@@ -46,7 +46,8 @@ export function httpTreasuryBooks(options: { treasuryUrl: string; timeoutMs: num
         return await getOnce(url, allowNotFound, options.timeoutMs);
       } catch (error) {
         if (!(error instanceof TransientReadError)) throw error;
-        if (attempt >= ATTEMPTS) throw new DomainError('treasury_unavailable', `${error.message} (GET ${url.pathname}, ${ATTEMPTS} attempts)`);
+        if (attempt >= ATTEMPTS)
+          throw new DomainError('treasury_unavailable', `${error.message} (GET ${url.pathname}, ${ATTEMPTS} attempts)`);
         await sleep(BACKOFF_MS * 2 ** (attempt - 1));
       }
     }
@@ -63,7 +64,8 @@ export function httpTreasuryBooks(options: { treasuryUrl: string; timeoutMs: num
         throw unexpected('a transfer page without items');
       }
       const { items, nextCursor } = body as { items: unknown[]; nextCursor: unknown };
-      if (nextCursor !== null && (typeof nextCursor !== 'string' || nextCursor === '')) throw unexpected('a transfer page with an invalid nextCursor');
+      if (nextCursor !== null && (typeof nextCursor !== 'string' || nextCursor === ''))
+        throw unexpected('a transfer page with an invalid nextCursor');
       return { items: items.map(transfer), nextCursor };
     },
     async getTransfer(idempotencyKey) {
@@ -79,7 +81,8 @@ async function getOnce(url: URL, allowNotFound: boolean, timeoutMs: number): Pro
     response = await fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) });
   } catch (error) {
     const name = error instanceof Error ? error.name : '';
-    if (name === 'TimeoutError' || name === 'AbortError') throw new TransientReadError(`treasury did not answer within ${timeoutMs} ms`);
+    if (name === 'TimeoutError' || name === 'AbortError')
+      throw new TransientReadError(`treasury did not answer within ${timeoutMs} ms`);
     const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);
     throw new TransientReadError(`treasury unreachable: ${cause}`);
   }
@@ -98,7 +101,8 @@ async function getOnce(url: URL, allowNotFound: boolean, timeoutMs: number): Pro
     throw unexpected(`${response.status} without a JSON body`);
   }
   if (!response.ok) {
-    const detail = typeof body === 'object' && body !== null && 'error' in body ? `: ${JSON.stringify(body.error)}` : '';
+    const detail =
+      typeof body === 'object' && body !== null && 'error' in body ? `: ${JSON.stringify(body.error)}` : '';
     throw new DomainError('treasury_unavailable', `treasury answered ${response.status}${detail}`.slice(0, 500));
   }
   return body;
@@ -118,7 +122,9 @@ function transfer(value: unknown): TreasuryTransfer {
     Number.isNaN(Date.parse(v.createdAt as string)) ||
     !Number.isSafeInteger(v.amount)
   ) {
-    throw unexpected(`a transfer that is not { idempotencyKey, reference, beneficiaryId, amount, currency, createdAt }: ${JSON.stringify(value).slice(0, 200)}`);
+    throw unexpected(
+      `a transfer that is not { idempotencyKey, reference, beneficiaryId, amount, currency, createdAt }: ${JSON.stringify(value).slice(0, 200)}`,
+    );
   }
   return {
     idempotencyKey: v.idempotencyKey as string,
@@ -131,7 +137,11 @@ function transfer(value: unknown): TreasuryTransfer {
 }
 
 /** The treasury's books for the configured gateway; null for the ledger gateway, which has none. */
-export function treasuryBooksFromConfig(config: { payoutGateway: 'ledger' | 'http'; treasuryUrl: string | undefined; treasuryTimeoutMs: number }): TreasuryBooks | null {
+export function treasuryBooksFromConfig(config: {
+  payoutGateway: 'ledger' | 'http';
+  treasuryUrl: string | undefined;
+  treasuryTimeoutMs: number;
+}): TreasuryBooks | null {
   if (config.payoutGateway !== 'http') return null;
   return httpTreasuryBooks({ treasuryUrl: config.treasuryUrl!, timeoutMs: config.treasuryTimeoutMs });
 }

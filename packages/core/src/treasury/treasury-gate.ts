@@ -54,7 +54,12 @@ function viewOf(row: TreasuryGateRow): TreasuryGateView {
   return {
     state: row.state,
     since: row.since,
-    reason: row.state === 'paused' ? row.paused_reason : row.state === 'closed' ? null : `${BREAKER_FAILURES} transient treasury failures in a row`,
+    reason:
+      row.state === 'paused'
+        ? row.paused_reason
+        : row.state === 'closed'
+          ? null
+          : `${BREAKER_FAILURES} transient treasury failures in a row`,
     by: row.paused_by,
     lastError: row.last_error,
     lastErrorAt: row.last_error_at,
@@ -78,10 +83,17 @@ export interface TreasurySummary {
 }
 
 export function summarizeGate(view: TreasuryGateView): TreasurySummary {
-  return { state: view.state, since: view.since.toISOString(), reason: view.reason, by: view.by, lastError: view.lastError };
+  return {
+    state: view.state,
+    since: view.since.toISOString(),
+    reason: view.reason,
+    by: view.by,
+    lastError: view.lastError,
+  };
 }
 
-export const treasurySummary = async (db: Database): Promise<TreasurySummary> => summarizeGate(await readTreasuryGate(db));
+export const treasurySummary = async (db: Database): Promise<TreasurySummary> =>
+  summarizeGate(await readTreasuryGate(db));
 
 type GateChange = Omit<UpdateObject<DB, 'treasury_gate'>, 'id' | 'since'>;
 
@@ -89,7 +101,12 @@ type GateChange = Omit<UpdateObject<DB, 'treasury_gate'>, 'id' | 'since'>;
  * Applies a change to the locked gate row; a change of state also resets `since`, appends the event
  * and is reported once, by the process that made it.
  */
-async function changeGate(trx: Tx, previous: TreasuryGateRow, change: GateChange, event: Omit<GateTransition, 'from' | 'to'>) {
+async function changeGate(
+  trx: Tx,
+  previous: TreasuryGateRow,
+  change: GateChange,
+  event: Omit<GateTransition, 'from' | 'to'>,
+) {
   const to = (change.state as TreasuryGateState | undefined) ?? previous.state;
   const moved = to !== previous.state;
   const row = await trx
@@ -102,7 +119,14 @@ async function changeGate(trx: Tx, previous: TreasuryGateRow, change: GateChange
     transition = { from: previous.state, to, ...event };
     await trx
       .insertInto('treasury_gate_events')
-      .values({ from_state: previous.state, to_state: to, actor: event.actor, operator: event.operator, reason: event.reason, error: event.error })
+      .values({
+        from_state: previous.state,
+        to_state: to,
+        actor: event.actor,
+        operator: event.operator,
+        reason: event.reason,
+        error: event.error,
+      })
       .execute();
   }
   return { row, transition };
@@ -141,12 +165,17 @@ export async function pausePayouts(
         `payouts are already paused by ${previous.paused_by} since ${previous.since.toISOString()}: ${previous.paused_reason}`,
       );
     }
-    return changeGate(trx, previous, { state: 'paused', paused_by: action.operator, paused_reason: reason, ...CLEAR_PROBE }, {
-      actor: action.actor,
-      operator: action.operator,
-      reason,
-      error: null,
-    });
+    return changeGate(
+      trx,
+      previous,
+      { state: 'paused', paused_by: action.operator, paused_reason: reason, ...CLEAR_PROBE },
+      {
+        actor: action.actor,
+        operator: action.operator,
+        reason,
+        error: null,
+      },
+    );
   });
   logger?.warn({ gate: transition, operator: action.operator, reason }, 'referral payouts paused');
   return viewOf(row);
@@ -160,14 +189,22 @@ export async function resumePayouts(db: Database, action: OperatorAction, logger
   const { row, transition } = await db.transaction().execute(async (trx) => {
     const previous = await lockGate(trx);
     if (previous.state !== 'paused') {
-      throw new DomainError('conflict', `payouts are not paused (the treasury gate is ${previous.state.replace('_', '-')})`);
+      throw new DomainError(
+        'conflict',
+        `payouts are not paused (the treasury gate is ${previous.state.replace('_', '-')})`,
+      );
     }
-    return changeGate(trx, previous, { state: 'closed', paused_by: null, paused_reason: null, consecutive_failures: 0, ...CLEAR_PROBE }, {
-      actor: action.actor,
-      operator: action.operator,
-      reason: previous.paused_reason,
-      error: null,
-    });
+    return changeGate(
+      trx,
+      previous,
+      { state: 'closed', paused_by: null, paused_reason: null, consecutive_failures: 0, ...CLEAR_PROBE },
+      {
+        actor: action.actor,
+        operator: action.operator,
+        reason: previous.paused_reason,
+        error: null,
+      },
+    );
   });
   logger?.info({ gate: transition, operator: action.operator }, 'referral payouts resumed');
   return viewOf(row);
@@ -249,7 +286,9 @@ export class TreasuryGate {
     if (this.#view && performance.now() - this.#readAt < this.#refreshMs) return this.#view;
     this.#reading ??= (async () => {
       try {
-        const { rows } = await sql<TreasuryGateRow & { db_now: Date }>`select *, now() as db_now from treasury_gate`.execute(this.#db);
+        const { rows } = await sql<
+          TreasuryGateRow & { db_now: Date }
+        >`select *, now() as db_now from treasury_gate`.execute(this.#db);
         const row = rows[0]!;
         this.#skewMs = row.db_now.getTime() - Date.now();
         return this.#remember(row);
@@ -274,7 +313,10 @@ export class TreasuryGate {
    * (open), or the pause ended (in-database) — or when `signal` aborts or `timeoutMs` passes.
    * Reads the shared copy, so hundreds of held payouts cost one query per `refreshMs`.
    */
-  async untilMayPass(gateway: 'in-database' | 'external', options: { signal?: AbortSignal; timeoutMs: number }): Promise<void> {
+  async untilMayPass(
+    gateway: 'in-database' | 'external',
+    options: { signal?: AbortSignal; timeoutMs: number },
+  ): Promise<void> {
     const deadline = performance.now() + options.timeoutMs;
     while (!options.signal?.aborted && performance.now() < deadline) {
       const view = await this.view();
@@ -367,7 +409,11 @@ export class TreasuryGate {
       const changed = await changeGate(
         trx,
         previous,
-        { state: 'half_open', probe_owner: token, probe_until: sql<Date>`now() + ${`${this.#probeLeaseMs} milliseconds`}::interval` },
+        {
+          state: 'half_open',
+          probe_owner: token,
+          probe_until: sql<Date>`now() + ${`${this.#probeLeaseMs} milliseconds`}::interval`,
+        },
         { actor: 'worker', operator: null, reason: 'probing the treasury', error: null },
       );
       return { ...changed, claimed: true };
@@ -388,7 +434,14 @@ export class TreasuryGate {
         return changeGate(
           trx,
           previous,
-          { ...base, state: 'open', probe_owner: null, probe_until: null, probe_interval_ms: interval, next_probe_at: sql<Date>`now() + ${`${interval} milliseconds`}::interval` },
+          {
+            ...base,
+            state: 'open',
+            probe_owner: null,
+            probe_until: null,
+            probe_interval_ms: interval,
+            next_probe_at: sql<Date>`now() + ${`${interval} milliseconds`}::interval`,
+          },
           { ...event, reason: `probe failed; next in ${interval / 1000} s` },
         );
       }
@@ -396,7 +449,12 @@ export class TreasuryGate {
         return changeGate(
           trx,
           previous,
-          { ...base, state: 'open', probe_interval_ms: PROBE_FIRST_MS, next_probe_at: sql<Date>`now() + ${`${PROBE_FIRST_MS} milliseconds`}::interval` },
+          {
+            ...base,
+            state: 'open',
+            probe_interval_ms: PROBE_FIRST_MS,
+            next_probe_at: sql<Date>`now() + ${`${PROBE_FIRST_MS} milliseconds`}::interval`,
+          },
           { ...event, reason: `${failures} transient treasury failures in a row` },
         );
       }
@@ -410,15 +468,26 @@ export class TreasuryGate {
     const result = await this.#db.transaction().execute(async (trx) => {
       const previous = await lockGate(trx);
       if (admission.kind === 'probe' && previous.state === 'half_open' && previous.probe_owner === admission.token) {
-        return changeGate(trx, previous, { state: 'closed', consecutive_failures: 0, ...CLEAR_PROBE }, {
-          actor: 'worker',
-          operator: null,
-          reason: 'probe answered',
-          error: null,
-        });
+        return changeGate(
+          trx,
+          previous,
+          { state: 'closed', consecutive_failures: 0, ...CLEAR_PROBE },
+          {
+            actor: 'worker',
+            operator: null,
+            reason: 'probe answered',
+            error: null,
+          },
+        );
       }
-      if (previous.consecutive_failures === 0 || previous.state !== 'closed') return { row: previous, transition: undefined };
-      return changeGate(trx, previous, { consecutive_failures: 0 }, { actor: 'worker', operator: null, reason: null, error: null });
+      if (previous.consecutive_failures === 0 || previous.state !== 'closed')
+        return { row: previous, transition: undefined };
+      return changeGate(
+        trx,
+        previous,
+        { consecutive_failures: 0 },
+        { actor: 'worker', operator: null, reason: null, error: null },
+      );
     });
     this.#announce(result.transition);
     return this.#remember(result.row);

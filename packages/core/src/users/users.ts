@@ -14,7 +14,11 @@ export function toUser(row: UserRow, referral: UserReferralRow | undefined): Use
     id: row.id,
     handle: row.handle,
     referral: referral
-      ? { code: referral.code, directReferrerId: referral.direct_referrer_id, grandReferrerId: referral.grand_referrer_id }
+      ? {
+          code: referral.code,
+          directReferrerId: referral.direct_referrer_id,
+          grandReferrerId: referral.grand_referrer_id,
+        }
       : null,
     createdAt: row.created_at.toISOString(),
   };
@@ -43,7 +47,10 @@ export async function signUp(db: Database, input: SignUpInput): Promise<User> {
           .returning(['code', 'owner_id'])
           .executeTakeFirst();
         if (!code) {
-          throw new DomainError('unknown_referral_code', `referral code "${input.referralCode}" does not exist or is no longer active`);
+          throw new DomainError(
+            'unknown_referral_code',
+            `referral code "${input.referralCode}" does not exist or is no longer active`,
+          );
         }
         const ownerReferral = await trx
           .selectFrom('user_referrals')
@@ -52,12 +59,21 @@ export async function signUp(db: Database, input: SignUpInput): Promise<User> {
           .executeTakeFirst();
         chain = { code: code.code, direct: code.owner_id, grand: ownerReferral?.direct_referrer_id ?? null };
       }
-      const user = await trx.insertInto('users').values({ handle: input.handle }).returningAll().executeTakeFirstOrThrow();
+      const user = await trx
+        .insertInto('users')
+        .values({ handle: input.handle })
+        .returningAll()
+        .executeTakeFirstOrThrow();
       let referral: UserReferralRow | undefined;
       if (chain) {
         referral = await trx
           .insertInto('user_referrals')
-          .values({ user_id: user.id, code: chain.code, direct_referrer_id: chain.direct, grand_referrer_id: chain.grand })
+          .values({
+            user_id: user.id,
+            code: chain.code,
+            direct_referrer_id: chain.direct,
+            grand_referrer_id: chain.grand,
+          })
           .returningAll()
           .executeTakeFirstOrThrow();
       }
@@ -79,6 +95,10 @@ export async function getUser(db: Database, id: string): Promise<User> {
 /** Handles of the given users, for showing people by name; unknown ids are left out. */
 export async function handlesOf(db: Database, ids: readonly string[]): Promise<Map<string, string>> {
   if (ids.length === 0) return new Map();
-  const rows = await db.selectFrom('users').select(['id', 'handle']).where('id', 'in', [...new Set(ids)]).execute();
+  const rows = await db
+    .selectFrom('users')
+    .select(['id', 'handle'])
+    .where('id', 'in', [...new Set(ids)])
+    .execute();
   return new Map(rows.map((r) => [r.id, r.handle]));
 }

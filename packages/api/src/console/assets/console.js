@@ -35,7 +35,8 @@
           const response = await fetch(url, { credentials: 'same-origin', headers: { accept: 'application/json' } });
           if (response.ok) {
             const p = await response.json();
-            if (p.running) output.textContent = `Retrying ${p.done} of ${p.total}: ${p.completed} settled, ${p.failed} still failed…`;
+            if (p.running)
+              output.textContent = `Retrying ${p.done} of ${p.total}: ${p.completed} settled, ${p.failed} still failed…`;
           }
         } catch {
           // Progress is a courtesy; the outcome arrives with the page.
