@@ -118,6 +118,56 @@ describe('console without a browser', () => {
     expect(search.body).not.toContain('<script>x');
   });
 
+  it('shows the last reconciliation run on the overview, its drift by kind and items as escaped text', async () => {
+    const cookie = await session();
+    const before = await app.inject({ method: 'GET', url: '/console', headers: { cookie } });
+    expect(before.statusCode).toBe(200);
+    expect(before.body).toContain('No reconciliation has run yet');
+
+    const purchaseId = '0b6c5a8e-3f7e-4c1a-9d2b-5e8f7a6b4c3d';
+    const report = {
+      since: '2026-11-21T00:00:00.000Z',
+      checkedAt: '2026-11-28T00:00:00.000Z',
+      gateway: 'http',
+      treasuryTransfers: 41,
+      recordedLevels: 40,
+      driftCounts: { unrecorded_transfer: 1, missing_at_treasury: 0, mismatch: 2 },
+      drift: [
+        { kind: 'unrecorded_transfer', purchaseId, level: 'direct', idempotencyKey: `${purchaseId}:<b>direct</b>` },
+      ],
+      driftTruncated: true,
+      fixed: [],
+      fixedCount: 0,
+      note: null,
+    };
+    await t.db
+      .insertInto('reconciliation_runs')
+      .values({
+        checked_at: report.checkedAt,
+        since: report.since,
+        gateway: report.gateway,
+        actor: 'cli',
+        treasury_transfers: report.treasuryTransfers,
+        recorded_levels: report.recordedLevels,
+        unrecorded_transfers: 1,
+        missing_at_treasury: 0,
+        mismatches: 2,
+        fixed: 0,
+        report: JSON.stringify(report),
+      })
+      .execute();
+
+    const after = await app.inject({ method: 'GET', url: '/console', headers: { cookie } });
+    expect(after.statusCode).toBe(200);
+    expect(after.body).not.toContain('No reconciliation has run yet');
+    expect(after.body).toContain('41 treasury transfers, 40 recorded levels');
+    expect(after.body).toContain('data-drift="3"');
+    expect(after.body).toContain('<dd data-count="mismatch">2</dd>');
+    expect(after.body).toContain(`href="/console/purchases/${purchaseId}"`);
+    expect(after.body).toContain('&lt;b&gt;direct&lt;/b&gt;');
+    expect(after.body).not.toContain('<b>direct</b>');
+  });
+
   it('keeps sign-in closed when no admin token is configured', async () => {
     const closed = testApp(t.db, t.url, { env: { ADMIN_API_TOKEN: '' } });
     try {

@@ -16,6 +16,7 @@ import {
   getPurchase,
   getReferralPayoutStatus,
   handlesOf,
+  latestReconciliation,
   MAX_NOTE_LENGTH,
   MAX_PAUSE_REASON,
   MAX_SEARCH_TEXT,
@@ -181,11 +182,16 @@ export async function consoleRoutes(app: TypedApp, ctx: RouteContext): Promise<v
   });
 
   app.get('/console', { schema: { ...hide, querystring: NoticeQuery } }, async (request, reply) => {
-    const [summary, lag] = await Promise.all([payoutSummary(ctx.db), payoutLagHistory(ctx.db)]);
+    const [summary, lag, reconciliation] = await Promise.all([
+      payoutSummary(ctx.db),
+      payoutLagHistory(ctx.db),
+      latestReconciliation(ctx.db),
+    ]);
     return page(reply, request, 'overview.eta', {
       title: 'Overview',
       refresh: true,
       summary,
+      reconciliation,
       chart: lagChart(lag),
       maxPauseReason: MAX_PAUSE_REASON,
     });
