@@ -2,6 +2,8 @@ import { sql, type UpdateObject } from 'kysely';
 import type { Database, Tx } from '../db/database.ts';
 import type { Actor, DB, PurchaseRow, ReferralPayoutStatus } from '../db/types.ts';
 import { notFound } from '../errors.ts';
+import { recordMovement } from '../ledger/ledger.ts';
+import { referralMovement } from './payout-gateway.ts';
 import { type Chain, isConfirmed, type LevelToPay, notConfirmed } from './plan-levels.ts';
 
 /** The payout module's SQL. Functions that rely on a purchase's row lock take a `Tx`. */
@@ -114,9 +116,9 @@ export async function releaseLease(db: Database, purchaseId: string, owner: stri
 }
 
 /**
- * Marks a level paid; false when it already was. The `status <> 'paid'` guard is what keeps a
- * processor whose lease ran out, and whose transfer the treasury deduplicated, from crediting the
- * ledger a second time: the caller credits only when this returns true, in the same transaction.
+ * Marks a level paid and credits its beneficiary in the ledger, in the caller's transaction; false
+ * (and no credit) when it already was paid. The `status <> 'paid'` guard is what keeps a processor
+ * whose lease ran out, and whose transfer the treasury deduplicated, from crediting a second time.
  */
 export async function markLevelPaid(trx: Tx, level: LevelToPay, reference: string): Promise<boolean> {
   const result = await trx
@@ -126,7 +128,17 @@ export async function markLevelPaid(trx: Tx, level: LevelToPay, reference: strin
     .where('level', '=', level.level)
     .where('status', '<>', 'paid')
     .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+  if (result.numUpdatedRows === 0n) return false;
+  await recordMovement(
+    trx,
+    referralMovement({
+      amount: level.amount,
+      currency: level.currency,
+      purchaseId: level.purchase_id,
+      beneficiaryId: level.beneficiary_id,
+    }),
+  );
+  return true;
 }
 
 /** Records a level's failed transfer; a level paid meanwhile stays paid. */

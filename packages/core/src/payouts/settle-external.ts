@@ -3,9 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Tx } from '../db/database.ts';
 import type { Actor, PurchaseRow } from '../db/types.ts';
 import { notFound } from '../errors.ts';
-import { recordMovement } from '../ledger/ledger.ts';
 import type { ExternalGateway, PayoutContext, PayoutRequest } from './payout-context.ts';
-import { referralMovement } from './payout-gateway.ts';
 import {
   errorMessage,
   isSettled,
@@ -205,19 +203,7 @@ type Paid = Extract<LevelOutcome, { result: 'paid' }>;
 
 /** The treasury moved the money: each level is marked paid and mirrored in the ledger, once. */
 async function recordPaid(trx: Tx, paid: Paid[]): Promise<void> {
-  for (const { level, reference } of paid) {
-    if (await markLevelPaid(trx, level, reference)) {
-      await recordMovement(
-        trx,
-        referralMovement({
-          amount: level.amount,
-          currency: level.currency,
-          purchaseId: level.purchase_id,
-          beneficiaryId: level.beneficiary_id,
-        }),
-      );
-    }
-  }
+  for (const { level, reference } of paid) await markLevelPaid(trx, level, reference);
 }
 
 /**

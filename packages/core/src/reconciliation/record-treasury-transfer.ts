@@ -1,9 +1,7 @@
 import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import type { Actor, PayoutLevel, ReferralPayoutStatus } from '../db/types.ts';
-import { recordMovement } from '../ledger/ledger.ts';
 import { formatMoney } from '../money.ts';
-import { referralMovement } from '../payouts/payout-gateway.ts';
 import { lockPurchase, markLevelPaid, transition, unpaidLevelNames } from '../payouts/payout-store.ts';
 import type { TreasuryTransfer } from './treasury-books.ts';
 
@@ -52,15 +50,6 @@ export async function recordTreasuryTransfer(
     )
       return null;
     if (!(await markLevelPaid(trx, level, transfer.reference))) return null;
-    await recordMovement(
-      trx,
-      referralMovement({
-        amount: level.amount,
-        currency: level.currency,
-        purchaseId: level.purchase_id,
-        beneficiaryId: level.beneficiary_id,
-      }),
-    );
 
     const note = `${RECONCILED}: the treasury's transfer ${transfer.reference} of ${formatMoney(transfer.amount, transfer.currency)} recorded as the ${target.level} level's payment`;
     const settled = (await unpaidLevelNames(trx, purchase.id)).length === 0;
