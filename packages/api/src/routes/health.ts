@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { RouteContext, TypedApp } from '../app.ts';
 import { DATABASE_RETRY_AFTER_SECONDS } from '../http-errors.ts';
-import { StatusSchema } from '../schemas.ts';
+import { StatusSchema } from '../schemas/fields.ts';
 
 // Probes and scrapes arrive every few seconds: their request lines would drown the log.
 const QUIET = 'warn' as const;

@@ -1,13 +1,13 @@
 import type { FastifyRequest } from 'fastify';
 import { confirmPurchase, createPurchase, DomainError, getPurchase } from '@referrals/core';
 import { MARKETPLACE_SECURITY, type RouteContext, type TypedApp } from '../app.ts';
+import { IdParams } from '../schemas/fields.ts';
 import {
   ConfirmPurchaseBody,
   CreatePurchaseBody,
   CreatePurchaseHeaders,
-  IdParams,
   PurchaseSchema,
-} from '../schemas.ts';
+} from '../schemas/marketplace.ts';
 import { ClientErrors } from './responses.ts';
 
 const REPLAYED_HEADER = 'idempotent-replayed';

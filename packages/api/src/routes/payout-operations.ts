@@ -7,15 +7,15 @@ import {
 } from '@referrals/core';
 import type { RouteContext, TypedApp } from '../app.ts';
 import { BULK_RETRY_MAX_CONCURRENCY } from '../bulk-retry.ts';
+import { IdParams } from '../schemas/fields.ts';
 import {
   BulkRetryQuery,
   BulkRetryReportSchema,
-  IdParams,
-  ReferralPayoutStatusView,
   SearchPageSchema,
   SearchQuery,
   WriteOffBody,
-} from '../schemas.ts';
+} from '../schemas/payout-operations.ts';
+import { ReferralPayoutStatusView } from '../schemas/referral-payouts.ts';
 import { ClientErrors } from './responses.ts';
 
 export const DEFAULT_SEARCH_PAGE = 50;

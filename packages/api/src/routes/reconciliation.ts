@@ -1,6 +1,6 @@
 import { parseReconcileSince, reconcile, type ReconciliationContext, treasuryBooksFromConfig } from '@referrals/core';
 import type { RouteContext, TypedApp } from '../app.ts';
-import { ReconciliationFixBody, ReconciliationQuery, ReconciliationReportSchema } from '../schemas.ts';
+import { ReconciliationFixBody, ReconciliationQuery, ReconciliationReportSchema } from '../schemas/reconciliation.ts';
 import { ClientErrors } from './responses.ts';
 
 /** Reconciliation of recorded payouts with the treasury's books; admin only. */

@@ -13,15 +13,15 @@ import {
   summarizeGate,
 } from '@referrals/core';
 import type { RouteContext, TypedApp } from '../app.ts';
+import { IdParams } from '../schemas/fields.ts';
 import {
   FailedListQuery,
   FailedListSchema,
-  IdParams,
   PauseBody,
   ReferralPayoutStatusView,
   SummarySchema,
   TreasuryGateSchema,
-} from '../schemas.ts';
+} from '../schemas/referral-payouts.ts';
 import { ClientErrors } from './responses.ts';
 
 const DEFAULT_FAILED_PAGE = 50;

@@ -1,7 +1,14 @@
 import { createContent, createReferralCode, signUp } from '@referrals/core';
 import { MARKETPLACE_SECURITY, type RouteContext, type TypedApp } from '../app.ts';
 import { ClientErrors } from './responses.ts';
-import { ContentBody, ContentSchema, ReferralCodeBody, ReferralCodeSchema, UserBody, UserSchema } from '../schemas.ts';
+import {
+  ContentBody,
+  ContentSchema,
+  ReferralCodeBody,
+  ReferralCodeSchema,
+  UserBody,
+  UserSchema,
+} from '../schemas/sign-up.ts';
 
 /** Users, referral codes and content: what a purchase needs to exist. */
 export function signUpRoutes(app: TypedApp, ctx: RouteContext): void {
