@@ -23,6 +23,15 @@ export { LEASE_MARGIN_MS } from './payouts/settle-external.ts';
 export * from './payouts/retry-failed-payouts.ts';
 export * from './payouts/payout-queries.ts';
 export * from './treasury/treasury-gate.ts';
+export { BREAKER_FAILURES, PROBE_FIRST_MS, PROBE_MAX_MS } from './treasury/breaker-rule.ts';
+export {
+  readTreasuryGate,
+  summarizeGate,
+  TREASURY_GATE_STATES,
+  type TreasurySummary,
+  treasurySummary,
+} from './treasury/gate-record.ts';
+export * from './treasury/pause-payouts.ts';
 export { classifyTreasuryStatus, transferFailureKind, type TransferFailureKind } from './treasury/transfer-failure.ts';
 export * from './operations/write-off-referral-payouts.ts';
 export * from './operations/search-referral-payouts.ts';

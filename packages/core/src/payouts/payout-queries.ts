@@ -4,7 +4,7 @@ import type { Actor, LevelPayoutStatus, PayoutLevel, ReferralPayoutStatus } from
 import { notFound } from '../errors.ts';
 import { decodeKeysetCursor, encodeKeysetCursor } from '../keyset-cursor.ts';
 import { type OutboxBacklog, outboxBacklog } from '../outbox/outbox.ts';
-import { type TreasurySummary, treasurySummary } from '../treasury/treasury-gate.ts';
+import { type TreasurySummary, treasurySummary } from '../treasury/gate-record.ts';
 
 export interface ReferralPayoutStatusView {
   purchaseId: string;
