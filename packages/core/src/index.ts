@@ -38,6 +38,15 @@ export * from './operations/search-referral-payouts.ts';
 export * from './operations/payout-lag.ts';
 export * from './reconciliation/treasury-books.ts';
 export * from './reconciliation/reconcile.ts';
+export * from './reconciliation/reconcile-window.ts';
+export {
+  DRIFT_KINDS,
+  type DriftItem,
+  type DriftKind,
+  parseIdempotencyKey,
+  type RecordedLevel,
+} from './reconciliation/drift.ts';
+export type { FixedLevel, ReconciliationReport } from './reconciliation/reconciliation-report.ts';
 export {
   RECONCILED,
   recordTreasuryTransfer,

@@ -1,30 +1,13 @@
+/** The reconciliation's SQL. The treasury keys seen so far live in a session temp table, not in memory. */
+
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/database.ts';
-import type { Actor, DB, LevelPayoutStatus, PayoutLevel } from '../db/types.ts';
-import type { ReconciliationReport } from './reconcile.ts';
-
-/** The reconciliation's SQL. The treasury keys seen so far live in a session temp table, not in memory. */
+import type { Actor, DB } from '../db/types.ts';
+import type { LevelKey, RecordedLevelRow } from './drift.ts';
+import type { ReconciliationReport } from './reconciliation-report.ts';
 
 /** One connection for the whole run: the temp table of seen keys belongs to its session. */
 export type Session = Kysely<DB>;
-
-export interface LevelKey {
-  purchaseId: string;
-  level: PayoutLevel;
-}
-
-export interface RecordedLevelRow {
-  purchase_id: string;
-  level: PayoutLevel;
-  status: LevelPayoutStatus;
-  beneficiary_id: string;
-  amount: number;
-  currency: string;
-  reference: string | null;
-  paid_at: Date | null;
-  /** Another processor holds the purchase's lease: its transfer may be in flight right now. */
-  in_flight: boolean;
-}
 
 // No transaction is held while the treasury is read (a run can take minutes), so the table is
 // session-scoped and dropped at the end; a broken session drops it with itself.
