@@ -62,6 +62,7 @@ export class BulkRetries {
     try {
       return await retryFailedPayouts(ctx, {
         actor: who.actor,
+        operator: who.operator,
         concurrency,
         signal: this.#stop.signal,
         onStart: (total) => {

@@ -205,12 +205,13 @@ describe.skipIf(!HAS_CHROMIUM)(`operator console in Chromium${SKIPPED}`, () => {
       expect(await page.locator('tr[data-level="direct"]').textContent()).toContain('paid');
       expect(await page.locator('tr[data-level="grand"]').textContent()).toContain('paid');
       expect(await page.locator('table.timeline tbody tr').last().textContent()).toMatch(
-        /failed\s*completed\s*console/,
+        /failed\s*completed\s*console \(alice\)/,
       );
       expect((await getReferralPayoutStatus(t.db, id)).events.at(-1)).toMatchObject({
         from: 'failed',
         to: 'completed',
         actor: 'console',
+        operator: 'alice',
       });
       // Nothing is left to repair on a completed purchase.
       expect(await page.getByRole('button', { name: 'Retry payout' }).count()).toBe(0);
@@ -321,6 +322,7 @@ describe.skipIf(!HAS_CHROMIUM)(`operator console in Chromium${SKIPPED}`, () => {
           from: 'failed',
           to: 'completed',
           actor: 'console',
+          operator: 'alice',
         });
       expect(await page.locator('table.results tbody tr').count()).toBe(0);
       expect(errors).toEqual([]);

@@ -261,6 +261,36 @@ describe('GET /api/marketplace/referral-payouts', () => {
   });
 });
 
+describe('POST /api/marketplace/purchase/:id/process-referral-payouts', () => {
+  const processOne = (id: string, headers: Record<string, string>) =>
+    app.inject({ method: 'POST', url: `/api/marketplace/purchase/${id}/process-referral-payouts`, headers });
+
+  it('records the named operator who retried, and none for the shared ADMIN_API_TOKEN', async () => {
+    const chain = await seedReferralChain(t.db);
+    const byAlice = await failedPurchase(chain);
+    const byShared = await failedPurchase(chain);
+
+    const alice = await processOne(byAlice, { authorization: `Bearer ${ALICE_TOKEN}` });
+    expect(alice.statusCode, alice.body).toBe(200);
+    expect(alice.json()).toMatchObject({ status: 'completed' });
+    expect(alice.json().events.at(-1)).toMatchObject({
+      from: 'failed',
+      to: 'completed',
+      actor: 'admin-api',
+      operator: 'alice',
+    });
+
+    const shared = await processOne(byShared, admin);
+    expect(shared.statusCode, shared.body).toBe(200);
+    expect(shared.json().events.at(-1)).toMatchObject({
+      from: 'failed',
+      to: 'completed',
+      actor: 'admin-api',
+      operator: null,
+    });
+  });
+});
+
 describe('POST /api/marketplace/referral-payouts/failed/process', () => {
   const bulk = (target: ReturnType<typeof testApp>, query = '', headers: Record<string, string> = admin) =>
     target.inject({ method: 'POST', url: `/api/marketplace/referral-payouts/failed/process${query}`, headers });
@@ -297,7 +327,22 @@ describe('POST /api/marketplace/referral-payouts/failed/process', () => {
           headers: admin,
         })
       ).json().events;
-      expect(events.at(-1)).toMatchObject({ from: 'failed', to: 'completed', actor: 'admin-api' });
+      expect(events.at(-1)).toMatchObject({ from: 'failed', to: 'completed', actor: 'admin-api', operator: 'alice' });
+      // The retry that failed again is alice's too.
+      const stuckEvents = (
+        await app.inject({
+          method: 'GET',
+          url: `/api/marketplace/purchase/${stuck}/referral-payout-status`,
+          headers: admin,
+        })
+      ).json().events;
+      expect(stuckEvents.at(-1)).toMatchObject({
+        from: 'failed',
+        to: 'failed',
+        actor: 'admin-api',
+        operator: 'alice',
+        error: expect.stringContaining('treasury answered 500'),
+      });
     } finally {
       treasury.setMode({ kind: 'fail', times: Number.POSITIVE_INFINITY, only: (key) => key.endsWith(':direct') });
       await httpApp.close();

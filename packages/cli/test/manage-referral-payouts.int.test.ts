@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { userInfo } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import {
@@ -163,6 +164,8 @@ describe('one purchase', () => {
     expect(document.status).toBe('completed');
     expect(document.processed).toEqual({ changed: false, paid: [], error: null });
     expect(document.events.map((e: { actor: string }) => e.actor)).toEqual(['api', 'cli']);
+    // The OS account that ran the CLI is the operator in the history.
+    expect(document.events[1]).toMatchObject({ to: 'completed', operator: userInfo().username });
     expect(await referralEarnings(t.db, chain.direct.id)).toBe(1000);
 
     const failed = await failedPurchase(t.db, chain);
@@ -287,6 +290,14 @@ describe('failed purchases in bulk', () => {
     const repaired = await runCli(['--process-all-failed'], httpEnv());
     expect(repaired.code).toBe(0);
     expect(repaired.stdout).toMatch(/^Completed +2$/m);
+    for (const id of [ids[1]!, ids[3]!]) {
+      expect((await getReferralPayoutStatus(t.db, id)).events.at(-1)).toMatchObject({
+        from: 'failed',
+        to: 'completed',
+        actor: 'cli',
+        operator: userInfo().username,
+      });
+    }
     const nothing = await runCli(['--process-all-failed'], httpEnv());
     expect(nothing.code).toBe(0);
     expect(nothing.stdout).toBe('No failed referral payouts to process.\n');

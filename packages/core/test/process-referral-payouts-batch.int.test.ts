@@ -33,7 +33,7 @@ describe('processReferralPayoutsBatch with the ledger gateway', () => {
     const results = await processReferralPayoutsBatch(
       ctx(),
       [a, b, done, c, pending, { id: unknown }].map((p) => ({ purchaseId: p.id })),
-      'worker',
+      { actor: 'worker' },
     );
 
     const byId = new Map(results.map((r) => [r.purchaseId, r]));
@@ -80,7 +80,7 @@ describe('processReferralPayoutsBatch with the ledger gateway', () => {
       const results = await processReferralPayoutsBatch(
         ctx(),
         [ok1, broken, ok2].map((p) => ({ purchaseId: p.id, finalAttempt: p.id === broken.id })),
-        'worker',
+        { actor: 'worker' },
       );
       const [r1, r2, r3] = results;
       expect(r1).toMatchObject({ status: 'completed', failure: null });

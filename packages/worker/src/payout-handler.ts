@@ -205,7 +205,7 @@ export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<vo
       const settled = await processReferralPayoutsBatch(
         deps.payouts,
         waiting.map((i) => requests[i]!),
-        'worker',
+        { actor: 'worker' },
       );
       const held: number[] = [];
       settled.forEach((result, k) => {

@@ -47,11 +47,12 @@ export function purchaseRoutes(app: TypedApp, ctx: RouteContext): void {
 
   app.post('/console/purchases/:id/retry', { schema: { ...hide, params: PurchaseParams } }, async (request, reply) => {
     const { id } = request.params as Static<typeof PurchaseParams>;
+    const operator = request.consoleSession!.operator;
     await processForOperator(
       ctx,
       id,
-      'console',
-      ctx.logger.child({ reqId: request.id, operator: request.consoleSession!.operator }),
+      { actor: 'console', operator },
+      ctx.logger.child({ reqId: request.id, operator }),
     );
     return reply.redirect(`/console/purchases/${id}?notice=retried`, 303);
   });

@@ -28,17 +28,18 @@ const DEFAULT_FAILED_PAGE = 50;
 
 /**
  * Runs the one payout function for an operator (admin API or console) and counts the run in the
- * API's metrics. A failed transfer is an answer about the purchase, not a failure of the request:
- * the attempt and its error are recorded, and the status read afterwards shows them.
+ * API's metrics; the purchase's history names the operator (null for the shared ADMIN_API_TOKEN).
+ * A failed transfer is an answer about the purchase, not a failure of the request: the attempt and
+ * its error are recorded, and the status read afterwards shows them.
  */
 export async function processForOperator(
   ctx: RouteContext,
   purchaseId: string,
-  actor: Actor,
+  by: { actor: Actor; operator: string | null },
   logger: Logger,
 ): Promise<void> {
   const started = performance.now();
-  const result = await processReferralPayouts(ctx.payouts, purchaseId, { actor, logger });
+  const result = await processReferralPayouts(ctx.payouts, purchaseId, { ...by, logger });
   ctx.metrics.recordPayoutRun((performance.now() - started) / 1000, result);
 }
 
@@ -67,7 +68,12 @@ export function referralPayoutRoutes(app: TypedApp, ctx: RouteContext): void {
     },
     async (request) => {
       const purchaseId = request.params.id;
-      await processForOperator(ctx, purchaseId, 'admin-api', ctx.logger.child({ reqId: request.id }));
+      await processForOperator(
+        ctx,
+        purchaseId,
+        { actor: 'admin-api', operator: request.operator },
+        ctx.logger.child({ reqId: request.id, operator: request.operator ?? undefined }),
+      );
       return getReferralPayoutStatus(ctx.db, purchaseId);
     },
   );

@@ -2,6 +2,7 @@ import { isSettled, retryFailedPayouts } from '@referrals/core';
 import { type CommandContext, printJson, printLine } from '../command-context.ts';
 import { EXIT, type ExitCode } from '../exit-codes.ts';
 import { fields, table, truncate } from '../format.ts';
+import { osUser } from '../operator.ts';
 import { createProgress } from '../progress.ts';
 import { RETRY_ONE } from './list-failed.ts';
 
@@ -14,6 +15,7 @@ export async function processAllFailed(
   let progress: ReturnType<typeof createProgress> | undefined;
   const report = await retryFailedPayouts(ctx.payouts, {
     actor: 'cli',
+    operator: osUser(),
     concurrency,
     signal,
     onStart: (total) => {

@@ -2,6 +2,7 @@ import { getReferralPayoutStatus, isSettled, processReferralPayouts } from '@ref
 import { type CommandContext, printJson, printLine } from '../command-context.ts';
 import { EXIT, type ExitCode } from '../exit-codes.ts';
 import { money, statusLabel, statusWithReason } from '../format.ts';
+import { osUser } from '../operator.ts';
 import { renderStatus } from './status.ts';
 
 /**
@@ -9,7 +10,7 @@ import { renderStatus } from './status.ts';
  * purchase is not settled afterwards (still failed, or queued with a recorded error).
  */
 export async function processOne(ctx: CommandContext, purchaseId: string): Promise<ExitCode> {
-  const result = await processReferralPayouts(ctx.payouts, purchaseId, { actor: 'cli' });
+  const result = await processReferralPayouts(ctx.payouts, purchaseId, { actor: 'cli', operator: osUser() });
   const { changed, paid } = result;
   const error = result.failure && `referral payout of purchase ${purchaseId} failed: ${result.failure.message}`;
   // Read back what is recorded now, whoever settled it (this call, or a worker racing it).

@@ -3,7 +3,7 @@ import { type CommandContext, type Output, printJson, printLine } from '../comma
 import { EXIT, type ExitCode } from '../exit-codes.ts';
 import { fields, money, NONE, table, timestamp } from '../format.ts';
 import { PROGRAM } from '../arguments.ts';
-import { osUser } from './write-off.ts';
+import { osUser } from '../operator.ts';
 
 const HEADINGS: Record<DriftKind, string> = {
   unrecorded_transfer: 'Unrecorded transfers: the treasury paid, we do not record the level as paid',

@@ -1,17 +1,8 @@
-import { userInfo } from 'node:os';
 import { getReferralPayoutStatus, writeOffReferralPayouts } from '@referrals/core';
 import { type CommandContext, printJson, printLine } from '../command-context.ts';
 import { EXIT, type ExitCode } from '../exit-codes.ts';
+import { osUser } from '../operator.ts';
 import { renderStatus } from './status.ts';
-
-/** The OS account running the CLI names the operator in the history; none when it cannot be read. */
-export function osUser(): string | null {
-  try {
-    return userInfo().username.slice(0, 64) || null;
-  } catch {
-    return null;
-  }
-}
 
 /**
  * Writes off a failed purchase's unpaid referral payouts with a reason. A purchase that is not

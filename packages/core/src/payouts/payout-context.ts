@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
+import type { Actor } from '../db/types.ts';
 import { type GateTransition, TreasuryGate } from '../treasury/treasury-gate.ts';
 import { TransferSlots } from '../treasury/transfer-slots.ts';
 import { gatewayFromConfig, type PayoutGateway } from './payout-gateway.ts';
@@ -49,6 +50,15 @@ export function payoutContextFromConfig(
     }),
     transferSlots: new TransferSlots(config.treasuryMaxInFlight),
   };
+}
+
+/**
+ * Who runs a payout: the entry point, and for a run an operator asked for (console, admin API,
+ * CLI) the operator's name, which the purchase's history records beside the actor.
+ */
+export interface ActedBy {
+  actor: Actor;
+  operator?: string | null;
 }
 
 /** One purchase to process, as part of a batch. */

@@ -3,6 +3,7 @@ import type { Database, Tx } from '../db/database.ts';
 import type { Actor, DB, PurchaseRow, ReferralPayoutStatus } from '../db/types.ts';
 import { notFound } from '../errors.ts';
 import { recordMovement } from '../ledger/ledger.ts';
+import type { ActedBy } from './payout-context.ts';
 import { referralMovement } from './payout-gateway.ts';
 import { type Chain, isConfirmed, type LevelToPay, notConfirmed } from './plan-levels.ts';
 
@@ -189,9 +190,9 @@ export async function recordLevelsPaid(trx: Tx, levels: (LevelToPay & { referenc
 
 /**
  * Completes many locked purchases in one statement: each becomes `completed` with its attempt
- * counted, its lease cleared and its event appended.
+ * counted, its lease cleared and its event appended (naming the operator, for a run one asked for).
  */
-export async function completeAll(trx: Tx, purchases: PurchaseRow[], actor: Actor): Promise<Map<string, PurchaseRow>> {
+export async function completeAll(trx: Tx, purchases: PurchaseRow[], by: ActedBy): Promise<Map<string, PurchaseRow>> {
   if (purchases.length === 0) return new Map();
   const ids = purchases.map((p) => p.id);
   const from = purchases.map((p) => p.referral_payout_status);
@@ -208,8 +209,8 @@ export async function completeAll(trx: Tx, purchases: PurchaseRow[], actor: Acto
       returning *
     ),
     event as (
-      insert into referral_payout_events (purchase_id, from_status, to_status, actor, attempt)
-      select c.id, prior.from_status, 'completed', ${actor}, c.referral_payout_attempts
+      insert into referral_payout_events (purchase_id, from_status, to_status, actor, operator, attempt)
+      select c.id, prior.from_status, 'completed', ${by.actor}, ${by.operator ?? null}, c.referral_payout_attempts
         from changed c join unnest(${ids}::uuid[], ${from}::text[]) as prior(id, from_status) on prior.id = c.id
     )
     select * from changed`.execute(trx);
@@ -217,17 +218,20 @@ export async function completeAll(trx: Tx, purchases: PurchaseRow[], actor: Acto
 }
 
 /** Nothing to pay: the locked purchase is settled as `not_applicable` with the plan's reason. */
-export function settleNotApplicable(
-  trx: Tx,
-  purchase: PurchaseRow,
-  actor: Actor,
-  reason: string,
-): Promise<PurchaseRow> {
-  return transition(trx, purchase, actor, purchase.referral_payout_attempts + 1, {
-    referral_payout_status: 'not_applicable',
-    referral_payout_reason: reason,
-    referral_payout_completed_at: sql`now()`,
-  });
+export function settleNotApplicable(trx: Tx, purchase: PurchaseRow, by: ActedBy, reason: string): Promise<PurchaseRow> {
+  return transition(
+    trx,
+    purchase,
+    by.actor,
+    purchase.referral_payout_attempts + 1,
+    {
+      referral_payout_status: 'not_applicable',
+      referral_payout_reason: reason,
+      referral_payout_completed_at: sql`now()`,
+    },
+    null,
+    { operator: by.operator },
+  );
 }
 
 /** Applies a status change to a locked purchase, clears its lease and appends the event: one statement. */

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
-import type { Actor } from '../db/types.ts';
-import type { PayoutContext, PayoutRequest } from './payout-context.ts';
+import type { ActedBy, PayoutContext, PayoutRequest } from './payout-context.ts';
 import { isSettled, type PayoutRejection, type PayoutResult, rejected } from './payout-result.ts';
 import type { AttemptOptions } from './record-failure.ts';
 import { TreasuryGateShut } from '../treasury/treasury-gate.ts';
@@ -27,7 +26,7 @@ export async function processReferralPayouts(
   const [result] = await processReferralPayoutsBatch(
     ctx,
     [{ purchaseId, finalAttempt: options.finalAttempt, logger: options.logger }],
-    options.actor,
+    { actor: options.actor, operator: options.operator },
   );
   if (result!.status === 'rejected') throw result!.error;
   return result!;
@@ -43,7 +42,7 @@ export async function processReferralPayouts(
 export async function processReferralPayoutsBatch(
   ctx: PayoutContext,
   requests: PayoutRequest[],
-  actor: Actor,
+  by: ActedBy,
 ): Promise<(PayoutResult | PayoutRejection)[]> {
   const { gateway } = ctx;
   // A pause holds in-database payouts too (the breaker does not: they never call the treasury);
@@ -55,7 +54,7 @@ export async function processReferralPayoutsBatch(
   }
   const batch =
     gateway.kind === 'in-database' && requests.length > 1
-      ? await settleBatchInDatabase({ ...ctx, gateway }, requests, actor)
+      ? await settleBatchInDatabase({ ...ctx, gateway }, requests, by)
       : null;
   const results =
     batch ??
@@ -64,15 +63,21 @@ export async function processReferralPayoutsBatch(
         const one = { ...ctx, logger: request.logger ?? ctx.logger };
         const settled =
           gateway.kind === 'in-database'
-            ? settleOneInDatabase({ ...one, gateway }, request, actor)
-            : settleExternally({ ...one, gateway }, request, actor);
+            ? settleOneInDatabase({ ...one, gateway }, request, by)
+            : settleExternally({ ...one, gateway }, request, by);
         return settled.catch((error: unknown) => rejected(request.purchaseId, error));
       }),
     ));
   results.forEach((result, i) => {
     if (result.status !== 'rejected' && result.changed && result.failure === null && isSettled(result.status)) {
       (requests[i]!.logger ?? ctx.logger).info(
-        { purchaseId: result.purchaseId, actor, status: result.status, paid: result.paid },
+        {
+          purchaseId: result.purchaseId,
+          actor: by.actor,
+          operator: by.operator ?? undefined,
+          status: result.status,
+          paid: result.paid,
+        },
         'referral payout settled',
       );
     }

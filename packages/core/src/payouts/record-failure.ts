@@ -1,12 +1,11 @@
 import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import type { Actor, PayoutLevel, ReferralPayoutStatus } from '../db/types.ts';
-import type { PayoutContext } from './payout-context.ts';
+import type { ActedBy, PayoutContext } from './payout-context.ts';
 import { errorMessage, isSettled, type PayoutResult, resultOf } from './payout-result.ts';
 import { lockPurchase, transition } from './payout-store.ts';
 
-export interface AttemptOptions {
-  actor: Actor;
+export interface AttemptOptions extends ActedBy {
   /** The last attempt the caller will make: a failure leaves the purchase `failed`, not `queued`. */
   finalAttempt?: boolean;
 }
@@ -43,6 +42,7 @@ export async function recordFailure(
         referral_payout_failed_at: status === 'failed' ? sql`now()` : purchase.referral_payout_failed_at,
       },
       message,
+      { operator: options.operator },
     );
     return { row: changed, recorded: true };
   });
@@ -50,6 +50,7 @@ export async function recordFailure(
     {
       purchaseId,
       actor: options.actor,
+      operator: options.operator ?? undefined,
       attempts: row.referral_payout_attempts,
       status: row.referral_payout_status,
       err: cause,

@@ -1,6 +1,6 @@
 import type { Actor } from '../db/types.ts';
 import { TreasuryGateShut } from '../treasury/treasury-gate.ts';
-import type { PayoutContext } from './payout-context.ts';
+import type { ActedBy, PayoutContext } from './payout-context.ts';
 import { listFailedPayouts, MAX_FAILED_PAGE } from './payout-queries.ts';
 import { errorMessage, isSettled, type PayoutResultStatus } from './payout-result.ts';
 import { processReferralPayouts } from './process-referral-payouts.ts';
@@ -32,6 +32,8 @@ export interface RetryReport {
 
 export interface RetryOptions {
   actor: Actor;
+  /** The operator who asked for the run, recorded in every retried purchase's history. */
+  operator?: string | null;
   /** Purchases processed at once. */
   concurrency: number;
   /** Called once the failed purchases are counted, before any is retried. */
@@ -62,7 +64,7 @@ export async function retryFailedPayouts(ctx: PayoutContext, options: RetryOptio
   const lane = async () => {
     while (!options.signal?.aborted && next < purchaseIds.length) {
       const index = next++;
-      const result = await retryOne(ctx, purchaseIds[index]!, options.actor);
+      const result = await retryOne(ctx, purchaseIds[index]!, { actor: options.actor, operator: options.operator });
       results[index] = result;
       if (isSettled(result.status)) counts.completed++;
       else counts.failed++;
@@ -93,9 +95,9 @@ async function failedPurchaseIds(ctx: PayoutContext): Promise<string[]> {
   return ids;
 }
 
-async function retryOne(ctx: PayoutContext, purchaseId: string, actor: Actor): Promise<RetriedPayout> {
+async function retryOne(ctx: PayoutContext, purchaseId: string, by: ActedBy): Promise<RetriedPayout> {
   try {
-    const result = await processReferralPayouts(ctx, purchaseId, { actor });
+    const result = await processReferralPayouts(ctx, purchaseId, by);
     return {
       purchaseId,
       status: result.status,

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Tx } from '../db/database.ts';
-import type { Actor, PurchaseRow } from '../db/types.ts';
+import type { PurchaseRow } from '../db/types.ts';
 import { notFound } from '../errors.ts';
-import type { ExternalGateway, PayoutContext, PayoutRequest } from './payout-context.ts';
+import type { ActedBy, ExternalGateway, PayoutContext, PayoutRequest } from './payout-context.ts';
 import {
   errorMessage,
   isSettled,
@@ -53,17 +53,17 @@ type Prepared =
 export async function settleExternally(
   ctx: PayoutContext<ExternalGateway>,
   request: PayoutRequest,
-  actor: Actor,
+  by: ActedBy,
 ): Promise<PayoutResult | PayoutRejection> {
   // Asked before anything is written: while the gate is shut a payout costs no attempt and no lease.
   const admission: Admission = ctx.gate ? await ctx.gate.admit() : { kind: 'pass' };
   if (admission.kind === 'shut') return rejected(request.purchaseId, new TreasuryGateShut(admission.view));
-  const options = { actor, finalAttempt: request.finalAttempt };
+  const options = { ...by, finalAttempt: request.finalAttempt };
   const leaseOwner = randomUUID();
   let prepared: Prepared;
   for (;;) {
     try {
-      prepared = await ctx.db.transaction().execute((trx) => prepare(trx, ctx, request.purchaseId, actor, leaseOwner));
+      prepared = await ctx.db.transaction().execute((trx) => prepare(trx, ctx, request.purchaseId, by, leaseOwner));
     } catch (error) {
       await ctx.gate?.release(admission);
       return recordFailure(ctx, request.purchaseId, options, [], error);
@@ -83,7 +83,7 @@ async function prepare(
   trx: Tx,
   ctx: PayoutContext<ExternalGateway>,
   purchaseId: string,
-  actor: Actor,
+  by: ActedBy,
   leaseOwner: string,
 ): Promise<Prepared> {
   const [locked] = await lockForPayout(trx, [purchaseId]);
@@ -100,7 +100,7 @@ async function prepare(
   if (!levels) {
     const plan = planLevels(purchase, chain, ctx.minPayout);
     if (plan.levels.length === 0) {
-      return { kind: 'done', result: resultOf(await settleNotApplicable(trx, purchase, actor, plan.reason), true, []) };
+      return { kind: 'done', result: resultOf(await settleNotApplicable(trx, purchase, by, plan.reason), true, []) };
     }
     // Recorded as pending before any money moves: a crash mid-transfer leaves a row to retry.
     await recordPendingLevels(trx, plan.levels);
@@ -134,7 +134,11 @@ async function transferLevels(
   leaseOwner: string,
   admission: Admission,
 ): Promise<PayoutResult | PayoutRejection> {
-  const log = ctx.logger.child({ purchaseId: purchase.id, actor: options.actor });
+  const log = ctx.logger.child({
+    purchaseId: purchase.id,
+    actor: options.actor,
+    operator: options.operator ?? undefined,
+  });
   const transferOne = async (level: LevelToPay): Promise<LevelOutcome> => {
     // A probe goes whatever the gate says; anything else re-checks it once it has a slot.
     if (admission.kind === 'pass' && ctx.gate && !(await ctx.gate.isClosed())) return { result: 'held', level };
@@ -223,7 +227,7 @@ async function complete(
     if (isSettled(current.referral_payout_status)) return current;
     const unpaid = await unpaidLevelNames(trx, purchaseId);
     if (unpaid.length > 0) throw new Error(`levels ${unpaid.join(', ')} are still unpaid`);
-    return (await completeAll(trx, [current], options.actor)).get(current.id)!;
+    return (await completeAll(trx, [current], options)).get(current.id)!;
   });
   return resultOf(
     row,

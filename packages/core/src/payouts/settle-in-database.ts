@@ -1,7 +1,7 @@
 import type { Tx } from '../db/database.ts';
-import type { Actor, PurchaseRow } from '../db/types.ts';
+import type { PurchaseRow } from '../db/types.ts';
 import { notFound } from '../errors.ts';
-import type { InDatabaseGateway, PayoutContext, PayoutRequest } from './payout-context.ts';
+import type { ActedBy, InDatabaseGateway, PayoutContext, PayoutRequest } from './payout-context.ts';
 import { isSettled, type PayoutRejection, type PayoutResult, rejected, resultOf } from './payout-result.ts';
 import { completeAll, lockForPayout, recordedLevels, recordLevelsPaid, settleNotApplicable } from './payout-store.ts';
 import { isConfirmed, type LevelToPay, notConfirmed, paidLevel, planLevels, transferRequest } from './plan-levels.ts';
@@ -21,11 +21,11 @@ import { recordFailure } from './record-failure.ts';
 export async function settleBatchInDatabase(
   ctx: PayoutContext<InDatabaseGateway>,
   requests: PayoutRequest[],
-  actor: Actor,
+  by: ActedBy,
 ): Promise<(PayoutResult | PayoutRejection)[] | null> {
   const ids = requests.map((r) => r.purchaseId);
   try {
-    const settled = await ctx.db.transaction().execute((trx) => settleLocked(trx, ctx, ids, actor));
+    const settled = await ctx.db.transaction().execute((trx) => settleLocked(trx, ctx, ids, by));
     return ids.map((id) => settled.get(id)!);
   } catch (error) {
     ctx.logger.warn(
@@ -40,13 +40,13 @@ export async function settleBatchInDatabase(
 export async function settleOneInDatabase(
   ctx: PayoutContext<InDatabaseGateway>,
   request: PayoutRequest,
-  actor: Actor,
+  by: ActedBy,
 ): Promise<PayoutResult | PayoutRejection> {
   const { purchaseId } = request;
   try {
-    return (await ctx.db.transaction().execute((trx) => settleLocked(trx, ctx, [purchaseId], actor))).get(purchaseId)!;
+    return (await ctx.db.transaction().execute((trx) => settleLocked(trx, ctx, [purchaseId], by))).get(purchaseId)!;
   } catch (error) {
-    return recordFailure(ctx, purchaseId, { actor, finalAttempt: request.finalAttempt }, [], error);
+    return recordFailure(ctx, purchaseId, { ...by, finalAttempt: request.finalAttempt }, [], error);
   }
 }
 
@@ -59,7 +59,7 @@ async function settleLocked(
   trx: Tx,
   ctx: PayoutContext<InDatabaseGateway>,
   purchaseIds: string[],
-  actor: Actor,
+  by: ActedBy,
 ): Promise<Map<string, PayoutResult | PayoutRejection>> {
   const results = new Map<string, PayoutResult | PayoutRejection>();
   const locked = await lockForPayout(trx, purchaseIds);
@@ -87,7 +87,7 @@ async function settleLocked(
     }
     const plan = planLevels(purchase, chain, ctx.minPayout);
     if (plan.levels.length > 0) toComplete.push({ purchase, pending: plan.levels });
-    else results.set(purchase.id, resultOf(await settleNotApplicable(trx, purchase, actor, plan.reason), true, []));
+    else results.set(purchase.id, resultOf(await settleNotApplicable(trx, purchase, by, plan.reason), true, []));
   }
 
   // Everything below commits or rolls back together, so the levels are recorded already paid.
@@ -100,7 +100,7 @@ async function settleLocked(
   const completed = await completeAll(
     trx,
     toComplete.map((c) => c.purchase),
-    actor,
+    by,
   );
   for (const { purchase, pending: paid } of toComplete) {
     results.set(purchase.id, resultOf(completed.get(purchase.id)!, true, paid.map(paidLevel)));
