@@ -1,44 +1,12 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { type AcceptedTransfer, reply, type TransferToSeed, TreasuryBooks } from './fake-treasury-books.ts';
+import { answerIn, type Call, remainingOf, type TreasuryMode } from './fake-treasury-modes.ts';
+import { readTransferRequest, type TransferRequestSeen } from './fake-treasury-request.ts';
 
 export { type AcceptedTransfer, FAKE_TREASURY_MAX_PAGE, type TransferToSeed } from './fake-treasury-books.ts';
-
-/** A transfer as the treasury received it in `POST /transfers`. */
-export interface TransferRequestSeen {
-  idempotencyKey: string;
-  beneficiaryId: string;
-  amount: number;
-  currency: string;
-}
-
-/**
- * How the fake treasury answers `POST /transfers`:
- * * `succeed` — records the transfer and answers 201 `{ reference }`;
- * * `fail` — answers `status` (500) to the next `times` requests without recording anything, then
- *   succeeds (`times: Infinity` fails until the mode changes); `only` limits the failures to some keys;
- * * `refuse` — answers `status` (500) with `code` and `message` to every transfer `when` matches and
- *   that it has not accepted before; accepts the others (a key accepted earlier gets its reference back);
- * * `hang` — never answers (the caller's timeout fires); nothing is recorded;
- * * `drop-response` — records the transfer, then destroys the socket before answering, for the
- *   next `times` requests (default: until the mode changes);
- * * `slow` — records the transfer on arrival and answers after `delayMs`.
- * A new mode is one member here and one entry in `ANSWERS`. The reconciliation surface
- * (TreasuryBooks) answers in every mode except `hang`, where reads hang too.
- */
-export type TreasuryMode =
-  | { kind: 'succeed' }
-  | { kind: 'fail'; times: number; only?: (idempotencyKey: string) => boolean; status?: number }
-  | {
-      kind: 'refuse';
-      when: (transfer: TransferRequestSeen) => boolean;
-      status?: number;
-      code?: string;
-      message?: (transfer: TransferRequestSeen) => string;
-    }
-  | { kind: 'hang' }
-  | { kind: 'drop-response'; times?: number }
-  | { kind: 'slow'; delayMs: number };
+export type { TreasuryMode } from './fake-treasury-modes.ts';
+export type { TransferRequestSeen } from './fake-treasury-request.ts';
 
 /** One answer to `POST /transfers`, for a caller that narrates them (the demo). */
 export interface TreasuryAnswer {
@@ -91,54 +59,6 @@ export interface FakeTreasury {
   readonly lookupCount: number;
   close(): Promise<void>;
 }
-
-/** What a mode's answer may do with one request. */
-interface Call {
-  transfer: TransferRequestSeen;
-  /** How many more times a counted mode (`fail`, `drop-response`) applies; the answer decrements it. */
-  remaining: { value: number };
-  /** Records the transfer (once per key) and returns it. */
-  accept(): AcceptedTransfer;
-  /** The transfer already accepted for this key, if any. */
-  known(): AcceptedTransfer | undefined;
-  pay(status?: number): void;
-  refuse(status: number, code: string, message: string): void;
-  /** Keeps the connection open without answering. */
-  leaveOpen(): void;
-  dropConnection(): void;
-  later(ms: number, answer: () => void): void;
-}
-
-const ANSWERS: { [K in TreasuryMode['kind']]: (mode: Extract<TreasuryMode, { kind: K }>, call: Call) => void } = {
-  succeed: (_mode, call) => call.pay(),
-  fail(mode, call) {
-    if (call.remaining.value > 0 && (mode.only?.(call.transfer.idempotencyKey) ?? true)) {
-      call.remaining.value--;
-      call.refuse(mode.status ?? 500, 'treasury_unavailable', 'the treasury is having a bad day');
-    } else call.pay();
-  },
-  refuse(mode, call) {
-    if (call.known() || !mode.when(call.transfer)) call.pay();
-    else
-      call.refuse(
-        mode.status ?? 500,
-        mode.code ?? 'refused',
-        mode.message?.(call.transfer) ?? 'treasury refused the transfer',
-      );
-  },
-  hang: (_mode, call) => call.leaveOpen(),
-  'drop-response'(_mode, call) {
-    if (call.remaining.value > 0) {
-      call.remaining.value--;
-      call.accept();
-      call.dropConnection();
-    } else call.pay();
-  },
-  slow(mode, call) {
-    call.accept();
-    call.later(mode.delayMs, () => call.pay());
-  },
-};
 
 /**
  * A real HTTP treasury on a loopback port that deduplicates by Idempotency-Key like a real payment
@@ -199,9 +119,8 @@ export async function startFakeTreasury(
       reply(res, 404, { error: { code: 'not_found', message: `${req.method} ${req.url}` } });
       return;
     }
-    const body = await readJson(req);
-    const key = req.headers['idempotency-key'];
-    if (typeof key !== 'string' || key === '' || !isTransferBody(body) || body.idempotencyKey !== key) {
+    const transfer = await readTransferRequest(req);
+    if (transfer === null) {
       reply(res, 400, {
         error: {
           code: 'validation_failed',
@@ -210,18 +129,10 @@ export async function startFakeTreasury(
       });
       return;
     }
-    const transfer = {
-      idempotencyKey: key,
-      beneficiaryId: body.beneficiaryId,
-      amount: body.amount,
-      currency: body.currency,
-    };
+    const key = transfer.idempotencyKey;
     requests.push(transfer);
     requestsPerKey.set(key, (requestsPerKey.get(key) ?? 0) + 1);
-    const answer = () => {
-      const current = mode;
-      (ANSWERS[current.kind] as (m: TreasuryMode, c: Call) => void)(current, call(transfer, res));
-    };
+    const answer = () => answerIn(mode, call(transfer, res));
     const delayed = () => (delayMs > 0 ? later(delayMs, answer) : answer());
     if (held) {
       const done = openUntilClosed(res);
@@ -324,39 +235,4 @@ export async function startFakeTreasury(
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-function remainingOf(mode: TreasuryMode): number {
-  if (mode.kind === 'fail') return mode.times;
-  if (mode.kind === 'drop-response') return mode.times ?? Infinity;
-  return 0;
-}
-
-interface TransferBody {
-  idempotencyKey: string;
-  beneficiaryId: string;
-  amount: number;
-  currency: string;
-}
-
-function isTransferBody(value: unknown): value is TransferBody {
-  if (typeof value !== 'object' || value === null) return false;
-  const v = value as Record<string, unknown>;
-  return (
-    typeof v.idempotencyKey === 'string' &&
-    typeof v.beneficiaryId === 'string' &&
-    Number.isSafeInteger(v.amount) &&
-    (v.amount as number) > 0 &&
-    typeof v.currency === 'string'
-  );
-}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    return undefined;
-  }
 }
