@@ -108,6 +108,11 @@ describe.skipIf(!HAS_CHROMIUM)(`operator console in Chromium${SKIPPED}`, () => {
       expect(await context.cookies()).toEqual([]);
       await page.goto('/console/payouts');
       expect(new URL(page.url()).pathname).toBe('/console/sign-in');
+      // The cookie copied before signing out is refused too: the session ended on the server.
+      await context.addCookies([cookie!]);
+      await page.goto('/console/payouts');
+      expect(new URL(page.url()).pathname).toBe('/console/sign-in');
+      expect(await page.getByRole('heading', { name: 'Payouts', level: 1 }).count()).toBe(0);
     } finally {
       await context.close();
     }

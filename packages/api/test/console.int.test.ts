@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { markReferralPayoutFailed, readTreasuryGate } from '@referrals/core';
 import { confirmedPurchase, seedReferralChain } from '@referrals/testing';
@@ -166,6 +167,65 @@ describe('console without a browser', () => {
     expect(after.body).toContain(`href="/console/purchases/${purchaseId}"`);
     expect(after.body).toContain('&lt;b&gt;direct&lt;/b&gt;');
     expect(after.body).not.toContain('<b>direct</b>');
+  });
+
+  it('ends the session on sign-out: the same cookie is refused afterwards, wherever it was copied', async () => {
+    const cookie = await session();
+    const stored = () => t.db.selectFrom('console_sessions').select(['operator', 'expires_at']).execute();
+    const sessionsBefore = (await stored()).length;
+    expect((await app.inject({ method: 'GET', url: '/console', headers: { cookie } })).statusCode).toBe(200);
+
+    const signOut = await app.inject({ method: 'POST', url: '/console/sign-out', headers: { ...form, cookie } });
+    expect(signOut.statusCode).toBe(303);
+    expect(signOut.headers.location).toBe('/console/sign-in?notice=signed-out');
+    expect(signOut.cookies.find((c) => c.name === 'referrals_console')?.value).toBe('');
+    expect((await stored()).length).toBe(sessionsBefore - 1);
+
+    // A copy of the cookie taken before signing out: still signed by us, but its session has ended.
+    for (const url of ['/console', '/console/payouts']) {
+      const replayed = await app.inject({ method: 'GET', url, headers: { cookie } });
+      expect({ url, status: replayed.statusCode, location: replayed.headers.location }).toEqual({
+        url,
+        status: 303,
+        location: '/console/sign-in',
+      });
+    }
+    const replayedPost = await app.inject({
+      method: 'POST',
+      url: '/console/treasury/pause',
+      headers: { ...form, cookie },
+      payload: 'reason=replayed',
+    });
+    expect(replayedPost.statusCode).toBe(303);
+    expect((await readTreasuryGate(t.db)).state).toBe('closed');
+  });
+
+  it('refuses an expired session and forgets expired sessions at the next sign-in', async () => {
+    const cookie = await session();
+    await t.db.updateTable('console_sessions').set({ expires_at: sql<Date>`now() - interval '1 second'` }).execute();
+    const expired = await app.inject({ method: 'GET', url: '/console', headers: { cookie } });
+    expect(expired.statusCode).toBe(303);
+    expect(expired.headers.location).toBe('/console/sign-in');
+
+    const fresh = await session();
+    const rows = await t.db.selectFrom('console_sessions').select(['operator', 'id_hash']).execute();
+    // Only the new session is left; the table stores hashes, never the id the cookie carries.
+    expect(rows).toEqual([{ operator: null, id_hash: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
+    expect(decodeURIComponent(fresh)).not.toContain(rows[0]!.id_hash);
+    expect((await app.inject({ method: 'GET', url: '/console', headers: { cookie: fresh } })).statusCode).toBe(200);
+  });
+
+  it('writes nothing for a refused sign-in', async () => {
+    const before = await rowCounts(t.db);
+    const refused = await app.inject({
+      method: 'POST',
+      url: '/console/sign-in',
+      headers: form,
+      payload: 'token=not-the-admin-token-0123',
+    });
+    expect(refused.statusCode).toBe(401);
+    expect(refused.cookies).toEqual([]);
+    expect(await rowCounts(t.db)).toEqual(before);
   });
 
   it('keeps sign-in closed when no admin token is configured', async () => {

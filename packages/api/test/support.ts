@@ -39,6 +39,7 @@ const TABLES = [
   'reconciliation_runs',
   'idempotency_keys',
   'treasury_gate_events',
+  'console_sessions',
 ] as const;
 
 /** Row count of every table, to show that a refused request wrote nothing. */

@@ -33,6 +33,7 @@ export {
 } from './treasury/gate-record.ts';
 export * from './treasury/pause-payouts.ts';
 export { classifyTreasuryStatus, transferFailureKind, type TransferFailureKind } from './treasury/transfer-failure.ts';
+export * from './console-sessions/console-sessions.ts';
 export * from './operations/write-off-referral-payouts.ts';
 export * from './operations/search-referral-payouts.ts';
 export * from './operations/payout-lag.ts';

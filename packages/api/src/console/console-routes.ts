@@ -34,7 +34,7 @@ const VIEWS = fileURLToPath(new URL('./views/', import.meta.url));
 const ASSETS = fileURLToPath(new URL('./assets/', import.meta.url));
 
 export async function consoleRoutes(app: TypedApp, ctx: RouteContext): Promise<void> {
-  const sessions = new ConsoleSessions(ctx.adminTokens);
+  const sessions = new ConsoleSessions(ctx.adminTokens, ctx.db);
 
   await app.register(helmet, {
     contentSecurityPolicy: {
@@ -74,7 +74,7 @@ export async function consoleRoutes(app: TypedApp, ctx: RouteContext): Promise<v
     // Operator data must not linger in shared or browser caches.
     reply.header('cache-control', 'no-store');
     if (request.url.startsWith('/console/assets/')) return;
-    request.consoleSession = sessions.read(request);
+    request.consoleSession = await sessions.read(request);
     if (request.method === 'POST' && !isSameOrigin(request)) {
       reply.code(403);
       return reply.send(

@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { type Database, endConsoleSession, findConsoleSession, startConsoleSession } from '@referrals/core';
 import type { AdminTokens } from '../admin-auth.ts';
 
 export const SESSION_COOKIE = 'referrals_console';
@@ -13,47 +13,47 @@ export interface ConsoleSession {
 }
 
 /**
- * The console's session lives in one cookie: HttpOnly (no script reads it), SameSite=Strict (no other
- * site's page sends it), Secure over https, limited to /console, signed with a key derived from the
- * admin tokens, and carrying its own expiry so a copied cookie stops working after SESSION_HOURS even
- * if the browser keeps it.
+ * Console sessions. The cookie is HttpOnly (no script reads it), SameSite=Strict (no other site's
+ * page sends it), Secure over https, limited to /console, and signed with a key derived from the
+ * admin tokens; it carries only a random id. The session itself is a row in Postgres
+ * (console_sessions), so it ends for good when the operator signs out or SESSION_HOURS pass — a
+ * copied cookie is refused from then on — and every API replica sees the same sessions.
  */
 export class ConsoleSessions {
   readonly #tokens: AdminTokens;
+  readonly #db: Database;
+  /** The id each request's session was read from, kept off the session object the templates see. */
+  readonly #ids = new WeakMap<FastifyRequest, string>();
 
-  constructor(tokens: AdminTokens) {
+  constructor(tokens: AdminTokens, db: Database) {
     this.#tokens = tokens;
+    this.#db = db;
   }
 
-  /** The session of this request, if its cookie is signed by us, unexpired, and its token still accepted. */
-  read(request: FastifyRequest): ConsoleSession | undefined {
+  /**
+   * The session of this request: its cookie is signed by us, its row exists and has not expired,
+   * and the token it started with is still accepted.
+   */
+  async read(request: FastifyRequest): Promise<ConsoleSession | undefined> {
     const raw = request.cookies[SESSION_COOKIE];
     if (raw === undefined) return undefined;
     const unsigned = request.unsignCookie(raw);
     if (!unsigned.valid || unsigned.value === null) return undefined;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(Buffer.from(unsigned.value, 'base64url').toString('utf8'));
-    } catch {
-      return undefined;
-    }
-    if (typeof parsed !== 'object' || parsed === null) return undefined;
-    const { op, exp } = parsed as { op?: unknown; exp?: unknown };
-    if (!(op === null || typeof op === 'string') || typeof exp !== 'number') return undefined;
-    if (exp <= Date.now() || !this.#tokens.has(op)) return undefined;
-    return { operator: op, expiresAt: exp };
+    const found = await findConsoleSession(this.#db, unsigned.value);
+    if (!found || !this.#tokens.has(found.operator)) return undefined;
+    this.#ids.set(request, unsigned.value);
+    return { operator: found.operator, expiresAt: found.expiresAt.getTime() };
   }
 
-  start(request: FastifyRequest, reply: FastifyReply, operator: string | null): void {
-    const expiresAt = Date.now() + SESSION_MS;
-    // The nonce makes every session's cookie different, even for the same operator in the same millisecond.
-    const value = Buffer.from(
-      JSON.stringify({ op: operator, exp: expiresAt, n: randomBytes(8).toString('hex') }),
-    ).toString('base64url');
-    reply.setCookie(SESSION_COOKIE, value, { ...cookieOptions(request), signed: true, maxAge: SESSION_MS / 1000 });
+  async start(request: FastifyRequest, reply: FastifyReply, operator: string | null): Promise<void> {
+    const { id } = await startConsoleSession(this.#db, { operator, ttlMs: SESSION_MS });
+    reply.setCookie(SESSION_COOKIE, id, { ...cookieOptions(request), signed: true, maxAge: SESSION_MS / 1000 });
   }
 
-  end(request: FastifyRequest, reply: FastifyReply): void {
+  /** Ends this request's session in the database, then clears the cookie. */
+  async end(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const id = this.#ids.get(request);
+    if (id !== undefined) await endConsoleSession(this.#db, id);
     reply.clearCookie(SESSION_COOKIE, cookieOptions(request));
   }
 }

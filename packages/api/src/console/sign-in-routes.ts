@@ -27,14 +27,16 @@ export function signInRoutes(app: TypedApp, ctx: RouteContext, sessions: Console
           : 'Sign-in is disabled: the server has no ADMIN_API_TOKEN or ADMIN_TOKENS.';
         return reply.viewAsync('sign-in.eta', { title: 'Sign in', error, notice: null });
       }
-      sessions.start(request, reply, identity.operator);
+      await sessions.start(request, reply, identity.operator);
       request.log.info({ operator: identity.operator }, 'console sign-in');
       return reply.redirect('/console', 303);
     },
   );
 
   app.post('/console/sign-out', { config: { public: true }, schema: hide }, async (request, reply) => {
-    sessions.end(request, reply);
+    // Ends the session server-side: a copy of the cookie is refused from now on.
+    await sessions.end(request, reply);
+    if (request.consoleSession) request.log.info({ operator: request.consoleSession.operator }, 'console sign-out');
     return reply.redirect('/console/sign-in?notice=signed-out', 303);
   });
 }

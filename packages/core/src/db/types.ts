@@ -152,6 +152,13 @@ export interface IdempotencyKeysTable {
   created_at: Generated<Date>;
 }
 
+export interface ConsoleSessionsTable {
+  id_hash: string;
+  operator: string | null;
+  created_at: Generated<Date>;
+  expires_at: Timestamp;
+}
+
 export interface ReconciliationRunsTable {
   id: Generated<number>;
   checked_at: Timestamp;
@@ -182,6 +189,7 @@ export interface DB {
   treasury_gate_events: TreasuryGateEventsTable;
   reconciliation_runs: ReconciliationRunsTable;
   idempotency_keys: IdempotencyKeysTable;
+  console_sessions: ConsoleSessionsTable;
 }
 
 export type PurchaseRow = Selectable<PurchasesTable>;
