@@ -32,6 +32,8 @@ export interface BenchSettings {
   /** Arrival rates (purchases/s) of the open-loop scenarios. */
   endToEndRate?: number;
   decouplingRate?: number;
+  /** WORKER_CONCURRENCY values one worker drains with, besides the default (BENCH_WORKER_CONCURRENCY). */
+  workerConcurrencies?: number[];
 }
 
 export interface BenchDatabase {
@@ -97,6 +99,7 @@ export async function startApi(
   databaseUrl: string,
   extra: Record<string, string> = {},
   name = 'api',
+  nodeArgs: string[] = [],
 ): Promise<HttpService> {
   const port = await freePort();
   const service = startService(
@@ -104,6 +107,7 @@ export async function startApi(
     API_ENTRY,
     productEnv(databaseUrl, { PORT: String(port), ...extra }),
     bench.logDir,
+    nodeArgs,
   );
   const baseUrl = `http://127.0.0.1:${port}`;
   await waitForHttp(service, `${baseUrl}/healthz`);
@@ -133,6 +137,7 @@ export async function startWorkerProcess(
   databaseUrl: string,
   extra: Record<string, string> = {},
   name = 'worker',
+  nodeArgs: string[] = [],
 ): Promise<Service> {
   const port = await freePort();
   const service = startService(
@@ -140,6 +145,7 @@ export async function startWorkerProcess(
     WORKER_ENTRY,
     productEnv(databaseUrl, { WORKER_METRICS_PORT: String(port), ...extra }),
     bench.logDir,
+    nodeArgs,
   );
   await waitForHttp(service, `http://127.0.0.1:${port}/metrics`, 60_000);
   return service;

@@ -5,11 +5,12 @@
  *
  * Environment:
  *   BENCH_DATABASE_URL / TEST_DATABASE_URL   admin URL of the Postgres to use (default postgres://postgres@127.0.0.1:5432/postgres)
- *   BENCH_SCENARIOS=pgbench,confirm,decoupling,e2e,drain,profile,slow-treasury,outage   a subset (default all)
+ *   BENCH_SCENARIOS=pgbench,confirm,decoupling,e2e,e2e-http,drain,profile,cpu-profile,slow-treasury,outage   a subset (default all)
  *   BENCH_QUICK=1                          a short smoke run (writes <date>-quick.*)
  *   BENCH_DRAIN_COUNT=n                    queued purchases for the drain (default 10000)
  *   BENCH_OUTPUT_DIR=dir                   where to write the report (default bench/results)
  *   BENCH_E2E_RATE=n, BENCH_DECOUPLING_RATE=n   purchases/s of the open-loop scenarios (default 100 and 50)
+ *   BENCH_WORKER_CONCURRENCY=8,16,…        WORKER_CONCURRENCY values one worker also drains with (default 16,32)
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -26,14 +27,18 @@ import { runPgbenchScenario } from './scenarios/pgbench.ts';
 import { runProfileScenario } from './scenarios/profile.ts';
 import { runOutageScenario, runSlowTreasuryScenario } from './scenarios/treasury.ts';
 import { round } from './stats.ts';
+import { HTTP_END_TO_END_RATE } from './rates.ts';
+import { runCpuProfilesScenario } from './scenarios/cpu-profiles.ts';
 
 export const SCENARIOS = [
   'pgbench',
   'confirm',
   'decoupling',
   'e2e',
+  'e2e-http',
   'drain',
   'profile',
+  'cpu-profile',
   'slow-treasury',
   'outage',
 ] as const;
@@ -53,6 +58,7 @@ export interface BenchOptions {
   outputDir: string;
   endToEndRate?: number | undefined;
   decouplingRate?: number | undefined;
+  workerConcurrencies?: number[] | undefined;
 }
 
 export function optionsFromEnv(env: Record<string, string | undefined> = process.env): BenchOptions {
@@ -74,7 +80,17 @@ export function optionsFromEnv(env: Record<string, string | undefined> = process
     outputDir: env.BENCH_OUTPUT_DIR || join(REPO_ROOT, 'bench/results'),
     endToEndRate: positive(env, 'BENCH_E2E_RATE'),
     decouplingRate: positive(env, 'BENCH_DECOUPLING_RATE'),
+    workerConcurrencies: positiveList(env, 'BENCH_WORKER_CONCURRENCY'),
   };
+}
+
+function positiveList(env: Record<string, string | undefined>, name: string): number[] | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  const values = raw.split(',').map((s) => Number(s.trim()));
+  if (values.some((v) => !Number.isSafeInteger(v) || v < 1))
+    throw new Error(`${name} must be a comma-separated list of positive integers, got ${raw}`);
+  return values;
 }
 
 function positive(env: Record<string, string | undefined>, name: string): number | undefined {
@@ -99,13 +115,24 @@ async function runScenario(bench: Bench, name: ScenarioName, results: BenchResul
     case 'e2e':
       results.endToEnd = await runEndToEndScenario(bench);
       // Half the rate as well: tells a capacity limit (latency falls away) from a fixed delay (it stays).
-      if (!bench.quick) results.endToEndHalfRate = await runEndToEndScenario(bench, results.endToEnd.rate / 2);
+      if (!bench.quick)
+        results.endToEndHalfRate = await runEndToEndScenario(bench, { rate: results.endToEnd.rate / 2 });
+      return;
+    case 'e2e-http':
+      // The http gateway against an instant treasury, at the rate its target names.
+      results.endToEndHttp = await runEndToEndScenario(bench, {
+        gateway: 'http',
+        rate: bench.quick ? 20 : HTTP_END_TO_END_RATE,
+      });
       return;
     case 'drain':
       results.drain = await runDrainScenario(bench);
       return;
     case 'profile':
       results.profile = await runProfileScenario(bench);
+      return;
+    case 'cpu-profile':
+      results.cpuProfiles = await runCpuProfilesScenario(bench);
       return;
     case 'slow-treasury':
       results.slowTreasury = await runSlowTreasuryScenario(bench);
@@ -127,6 +154,7 @@ export async function runBench(options: BenchOptions): Promise<{ report: Report;
     drainCount: options.drainCount,
     endToEndRate: options.endToEndRate,
     decouplingRate: options.decouplingRate,
+    workerConcurrencies: options.workerConcurrencies,
   });
   bench.log(`scenarios ${options.scenarios.join(', ')}${options.quick ? ' (quick)' : ''}; process logs in ${logDir}`);
 

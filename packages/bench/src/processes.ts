@@ -48,10 +48,16 @@ export function readPeakRssKb(pid: number): number | undefined {
   }
 }
 
-export function startService(name: string, file: string, env: Record<string, string>, logDir: string): Service {
+export function startService(
+  name: string,
+  file: string,
+  env: Record<string, string>,
+  logDir: string,
+  nodeArgs: string[] = [],
+): Service {
   const logFile = join(logDir, `${name}.log`);
   const fd = openSync(logFile, 'a');
-  const child: ChildProcess = spawn(process.execPath, [file], {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, file], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', fd, fd],

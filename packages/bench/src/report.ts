@@ -7,6 +7,8 @@ import type { ConfirmResult, ThroughputRun } from './scenarios/confirm.ts';
 import type { DecouplingResult, DecouplingRun } from './scenarios/decoupling.ts';
 import type { DrainResult, DrainRun } from './scenarios/drain.ts';
 import type { EndToEndResult } from './scenarios/end-to-end.ts';
+import type { CpuProfilesResult } from './scenarios/cpu-profiles.ts';
+import type { CpuProfileSummary } from './cpu-profile.ts';
 import type { PgbenchResult } from './scenarios/pgbench.ts';
 import type { ProfileResult } from './scenarios/profile.ts';
 import type { OutageResult, SlowTreasuryResult } from './scenarios/treasury.ts';
@@ -30,6 +32,9 @@ export interface BenchResults {
   endToEnd?: EndToEndResult;
   /** The same at half the rate, for diagnosis; the targets are judged on endToEnd. */
   endToEndHalfRate?: EndToEndResult;
+  /** The http gateway against an instant treasury (targets p50 ≤ 25 ms, p99 ≤ 150 ms at 50/s). */
+  endToEndHttp?: EndToEndResult;
+  cpuProfiles?: CpuProfilesResult;
   drain?: DrainResult;
   profile?: ProfileResult;
   slowTreasury?: SlowTreasuryResult;
@@ -67,16 +72,23 @@ export function summarizeTargets(results: BenchResults): SummaryRow[] {
   const pgb = isPgbench(results.pgbench) ? results.pgbench : undefined;
   const confirm = results.confirm?.createAndConfirm;
   const share = pgb && confirm ? ratio(confirm.confirmsPerSecond, pgb.main.tps) : undefined;
+  const confirmOnly = results.confirm?.confirmOnly;
+  const onlyShare = pgb && confirmOnly ? ratio(confirmOnly.confirmsPerSecond, pgb.main.tps) : undefined;
   rows.push({
-    target: 'Confirm throughput ≥ 50 % of pgbench TPS',
+    target: 'Confirm only ≥ 75 % of pgbench TPS of its own transaction',
+    measured:
+      pgb && confirmOnly
+        ? `${confirmOnly.confirmsPerSecond} confirms/s vs ${pgb.main.tps} TPS = ${round((onlyShare ?? 0) * 100, 1)} %`
+        : 'not run',
+    met: met(onlyShare === undefined ? undefined : onlyShare >= 0.75),
+  });
+  rows.push({
+    target: 'Create + confirm ≥ 40 % of pgbench TPS',
     measured:
       pgb && confirm
-        ? `${confirm.confirmsPerSecond} confirms/s vs ${pgb.main.tps} TPS = ${round((share ?? 0) * 100, 1)} %` +
-          (results.confirm?.confirmOnly
-            ? ` (confirm-only run: ${round(ratio(results.confirm.confirmOnly.confirmsPerSecond, pgb.main.tps) * 100, 1)} %)`
-            : '')
+        ? `${confirm.confirmsPerSecond} confirms/s vs ${pgb.main.tps} TPS = ${round((share ?? 0) * 100, 1)} %`
         : 'not run',
-    met: met(share === undefined ? undefined : share >= 0.5),
+    met: met(share === undefined ? undefined : share >= 0.4),
   });
   const d = results.decoupling;
   const base = findRun(d, 'outbox', '0 ms');
@@ -110,8 +122,18 @@ export function summarizeTargets(results: BenchResults): SummaryRow[] {
     measured: e2e ? `${ms(e2e.total.p99)} (max ${ms(e2e.total.max)})` : 'not run',
     met: met(e2e ? e2e.total.p99 <= 150 && e2e.notCompleted === 0 : undefined),
   });
+  const http = results.endToEndHttp;
+  rows.push({
+    target: `End-to-end through the http gateway (instant treasury) at ${http?.rate ?? 50}/s: p50 ≤ 25 ms, p99 ≤ 150 ms`,
+    measured: http ? `p50 ${ms(http.total.p50)}, p99 ${ms(http.total.p99)} (max ${ms(http.total.max)})` : 'not run',
+    met: met(http ? http.total.p50 <= 25 && http.total.p99 <= 150 && http.notCompleted === 0 : undefined),
+  });
   const drain = results.drain;
-  const compared = drain?.drains.filter((run) => drain.noop.some((n) => n.processes === run.processes)) ?? [];
+  // The targets are judged on the default settings; other WORKER_CONCURRENCY values are shown in section 5.
+  const compared =
+    drain?.drains.filter(
+      (run) => run.workerConcurrency === undefined && drain.noop.some((n) => n.processes === run.processes),
+    ) ?? [];
   if (compared.length === 0) rows.push({ target: 'Drain ≥ no-op pg-boss throughput', measured: 'not run', met: 'n/a' });
   for (const run of compared) {
     const noop = drain!.noop.find((n) => n.processes === run.processes)!;
@@ -183,13 +205,13 @@ function throughputTable(title: string, run: ThroughputRun): string[] {
   ];
 }
 
-function drainTable(runs: DrainRun[], what: string): string[] {
+function drainTable(runs: DrainRun[], what: string, defaultConcurrency?: number): string[] {
   return [
-    `| ${what} processes | count | time to empty | overall /s | steady /s (10–90 %) | transfers/s | peak RSS per process (MB) | peak connections | CPU ms per item: processes / Postgres |`,
-    '|---|---|---|---|---|---|---|---|---|',
+    `| ${what} processes | WORKER_CONCURRENCY | count | time to empty | overall /s | steady /s (10–90 %) | transfers/s | peak RSS per process (MB) | peak connections | CPU ms per item: processes / Postgres |`,
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...runs.map(
       (r) =>
-        `| ${r.processes} | ${r.count} | ${r.timeToEmptySeconds} s${r.timedOut ? ' (timed out)' : ''} | ${r.overallPerSecond} | ${r.steadyPerSecond} | ${r.steadyTransfersPerSecond ?? '–'} | ${r.peakRssMbPerProcess.map((m) => m ?? '?').join(', ')} | ${r.peakConnections} | ${r.cpuMsPerItem.processes} / ${r.cpuMsPerItem.postgres} |`,
+        `| ${r.processes} | ${r.workerConcurrency ?? (defaultConcurrency === undefined ? '–' : `${defaultConcurrency} (default)`)} | ${r.count} | ${r.timeToEmptySeconds} s${r.timedOut ? ' (timed out)' : ''} | ${r.overallPerSecond} | ${r.steadyPerSecond} | ${r.steadyTransfersPerSecond ?? '–'} | ${r.peakRssMbPerProcess.map((m) => m ?? '?').join(', ')} | ${r.peakConnections} | ${r.cpuMsPerItem.processes} / ${r.cpuMsPerItem.postgres} |`,
     ),
     '',
   ];
@@ -306,12 +328,17 @@ export function renderMarkdown(report: Report): string {
     );
   }
 
-  const endToEndRuns = [results.endToEnd, results.endToEndHalfRate].filter((r) => r !== undefined);
+  const endToEndRuns = [results.endToEnd, results.endToEndHalfRate, results.endToEndHttp].filter(
+    (r) => r !== undefined,
+  );
   if (endToEndRuns.length) lines.push('## 4. End-to-end latency (confirm commit → completed)', '');
-  for (const [index, e] of endToEndRuns.entries()) {
+  for (const e of endToEndRuns) {
     lines.push(
-      ...(index > 0 ? [`### At ${e.rate}/s (diagnosis: half the target rate)`, ''] : []),
-      `Open loop, ${e.rate} purchases/s for ${e.seconds} s after a drained warm-up; API + one worker, ledger gateway. ${e.completed}/${e.purchases} completed` +
+      ...(e === results.endToEndHalfRate ? [`### At ${e.rate}/s (diagnosis: half the target rate)`, ''] : []),
+      ...(e === results.endToEndHttp
+        ? [`### Through the http gateway at ${e.rate}/s (a local treasury that answers at once)`, '']
+        : []),
+      `Open loop, ${e.rate} purchases/s for ${e.seconds} s after a drained warm-up; API + one worker, ${e.gateway === 'http' ? 'http' : 'ledger'} gateway. ${e.completed}/${e.purchases} completed` +
         `${e.notCompleted ? ` (**${e.notCompleted} not completed** when the wait ended)` : ''}; load-client late starts: ${e.lateStarts}; errors: ${errors(e.errors)}.`,
       '',
       `| hop ${latencyHeader}`,
@@ -335,16 +362,16 @@ export function renderMarkdown(report: Report): string {
     lines.push(
       '## 5. Drain',
       '',
-      `${dr.count} purchases inserted as confirmed + queued with their outbox rows, then worker processes (WORKER_CONCURRENCY=${dr.workerConcurrency}, ledger gateway) started; ` +
+      `${dr.count} purchases inserted as confirmed + queued with their outbox rows, then worker processes (default WORKER_CONCURRENCY=${dr.workerConcurrency} unless the table says otherwise, ledger gateway) started; ` +
         'time to empty counts from spawning the processes (start-up included).',
       '',
-      ...drainTable(dr.drains, 'worker'),
+      ...drainTable(dr.drains, 'worker', dr.workerConcurrency),
       `Reference in the same run: plain pg-boss (8 slots, one job per fetch, LISTEN/NOTIFY, 0.5 s polling) with a no-op handler, ${dr.count} jobs inserted up front:`,
       '',
       ...drainTable(dr.noop, 'no-op'),
       ...dr.drains.map(
         (r) =>
-          `* ${r.processes} worker(s): final status ${JSON.stringify(r.finalStatus)}; invariants ${JSON.stringify(r.invariants)}`,
+          `* ${r.processes} worker(s)${r.workerConcurrency === undefined ? '' : ` at WORKER_CONCURRENCY=${r.workerConcurrency}`}: final status ${JSON.stringify(r.finalStatus)}; invariants ${JSON.stringify(r.invariants)}`,
       ),
       '',
     );
@@ -383,6 +410,7 @@ export function renderMarkdown(report: Report): string {
       '',
     );
   }
+  lines.push(...cpuProfileSection(results.cpuProfiles));
   const p = results.profile;
   if (p) {
     lines.push(
@@ -400,4 +428,40 @@ export function renderMarkdown(report: Report): string {
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+function cpuProfileSection(c: CpuProfilesResult | undefined): string[] {
+  if (!c) return [];
+  const runs: [string, CpuProfileSummary | undefined][] = [
+    ['API under create + confirm, then confirm only (32 connections)', c.apiConfirm],
+    [`One worker draining ${c.drainCount} queued purchases (ledger gateway, default settings)`, c.workerDrain],
+    ['One worker paying through the http gateway at a steady rate (instant treasury)', c.workerHttp],
+  ];
+  const lines = [
+    '## Profile: where the CPU goes',
+    '',
+    `\`node --cpu-prof\` (500 µs sampling) on shorter runs of the scenarios above, so the profiler's cost stays out of their figures; self time per function, summed by who owns the code. Start-up (loading and type-stripping modules) is a fixed cost and left out of the shares. Profiles: \`${c.dir}\`.`,
+    '',
+  ];
+  for (const [title, summary] of runs) {
+    if (!summary) {
+      lines.push(`### ${title}`, '', 'No profile was written.', '');
+      continue;
+    }
+    lines.push(
+      `### ${title}`,
+      '',
+      `${summary.busyMs} ms on CPU after start-up (start-up ${summary.startupMs} ms).`,
+      '',
+      '| share of CPU | % |',
+      '|---|---|',
+      ...Object.entries(summary.shares).map(([k, v]) => `| ${k} | ${v} |`),
+      '',
+      '| top function (self time) | owner | % |',
+      '|---|---|---|',
+      ...summary.top.map((t) => `| \`${t.frame.replaceAll('|', '\\|')}\` | ${t.category} | ${t.percent} |`),
+      '',
+    );
+  }
+  return lines;
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, inject, test } from 'vitest';
 import { runBench } from '../src/main.ts';
+import { summarizeCpuProfile } from '../src/cpu-profile.ts';
 import { findPgbench } from '../src/scenarios/pgbench.ts';
 import { percentile, summarize } from '../src/stats.ts';
 
@@ -45,4 +46,31 @@ test('a quick pgbench run writes a report with the physical limit and every targ
   const markdown = readFileSync(files[0]!, 'utf8');
   expect(markdown).toContain('| target | measured | met |');
   expect(markdown).toContain('Physical limit');
+});
+
+test('a CPU profile is summed by owner, with start-up and idle time left out of the shares', () => {
+  const frame = (functionName: string, url: string) => ({ functionName, url, lineNumber: 9 });
+  const pnpm = (pkg: string, file: string) =>
+    `file:///repo/node_modules/.pnpm/${pkg}@1.0.0/node_modules/${pkg}/${file}`;
+  const summary = summarizeCpuProfile({
+    nodes: [
+      { id: 1, callFrame: frame('(root)', '') },
+      { id: 2, callFrame: frame('(idle)', '') },
+      { id: 3, callFrame: frame('parseMessage', pnpm('pg-protocol', 'dist/parser.js')) },
+      { id: 4, callFrame: frame('confirmPurchase', 'file:///repo/packages/core/src/purchases/confirm-purchase.ts') },
+      { id: 5, callFrame: frame('compileSourceTextModule', 'node:internal/modules/esm/utils') },
+      { id: 6, callFrame: frame('stringify', '') },
+    ],
+    samples: [2, 3, 3, 4, 5, 6, 3],
+    timeDeltas: [50_000, 1000, 1000, 1000, 7000, 1000, 1000],
+  });
+  expect(summary.busyMs).toBe(5);
+  expect(summary.startupMs).toBe(7);
+  expect(summary.shares).toEqual({ 'pg driver and protocol': 60, 'our code': 20, JSON: 20 });
+  expect(summary.top[0]).toEqual({
+    frame: 'parseMessage (pg-protocol/dist/parser.js:10)',
+    category: 'pg driver and protocol',
+    percent: 60,
+  });
+  expect(summary.top[1]!.frame).toBe('confirmPurchase (packages/core/src/purchases/confirm-purchase.ts:10)');
 });

@@ -77,16 +77,24 @@ async function measured(bench: Bench, plan: LoadPlan, api: Service, worker: Serv
   };
 }
 
-export async function runConfirmScenario(bench: Bench, options: { withWorker?: boolean } = {}): Promise<ConfirmResult> {
+export interface ConfirmScenarioOptions {
+  withWorker?: boolean;
+  seconds?: number;
+  confirmOnlySeconds?: number;
+  /** Node options of the API process (the CPU profile run). */
+  apiNodeArgs?: string[];
+}
+
+export async function runConfirmScenario(bench: Bench, options: ConfirmScenarioOptions = {}): Promise<ConfirmResult> {
   const withWorker = options.withWorker ?? true;
-  const seconds = bench.quick ? 3 : 20;
-  const confirmOnlySeconds = bench.quick ? 0 : 10;
+  const seconds = options.seconds ?? (bench.quick ? 3 : 20);
+  const confirmOnlySeconds = options.confirmOnlySeconds ?? (bench.quick ? 0 : 10);
   const connections = 32;
-  const db = await bench.database('confirm');
+  const db = await bench.database(options.apiNodeArgs ? 'confirmprofile' : 'confirm');
   const services: Service[] = [];
   try {
     const market = await seedMarketplace(db.pool);
-    const api = await startApi(bench, db.url);
+    const api = await startApi(bench, db.url, {}, options.apiNodeArgs ? 'api-profiled' : 'api', options.apiNodeArgs);
     services.push(api);
     const worker = withWorker ? await startWorkerProcess(bench, db.url) : undefined;
     if (worker) services.push(worker);

@@ -6,7 +6,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
-import { createDatabase } from '@referrals/core';
+import { ConfigSchema, createDatabase } from '@referrals/core';
+
+/** The worker's WORKER_CONCURRENCY when unset. */
+const DEFAULT_WORKER_CONCURRENCY: number = ConfigSchema.properties.WORKER_CONCURRENCY.default;
 import { readInvariants, type InvariantReport } from '@referrals/testing';
 import { type Bench, PLATFORM_FEE_BPS, productEnv, startWorkerProcess, stopAll } from '../harness.ts';
 import { freePort, NOOP_BOSS_ENTRY, runToCompletion, type Service, startService, waitForHttp } from '../processes.ts';
@@ -16,6 +19,8 @@ import { cpuDelta, type CpuSnapshot, cpuSnapshot, processCpuMs } from '../cpu.ts
 
 export interface DrainRun {
   processes: number;
+  /** WORKER_CONCURRENCY of each worker; undefined for the default (and for the no-op reference). */
+  workerConcurrency: number | undefined;
   count: number;
   /** Processes started → backlog empty, s. */
   timeToEmptySeconds: number;
@@ -78,19 +83,36 @@ async function follow(pool: pg.Pool, count: number, startedAt: number, done: () 
   };
 }
 
-async function drainWith(bench: Bench, processes: number, count: number, timeoutMs: number): Promise<DrainRun> {
-  const db = await bench.database(`drain${processes}`);
+export async function drainWith(
+  bench: Bench,
+  processes: number,
+  count: number,
+  timeoutMs: number,
+  workerConcurrency?: number,
+  nodeArgs: string[] = [],
+): Promise<DrainRun> {
+  const db = await bench.database(`drain${processes}c${workerConcurrency ?? 'default'}${nodeArgs.length ? 'p' : ''}`);
+  const env: Record<string, string> =
+    workerConcurrency === undefined ? {} : { WORKER_CONCURRENCY: String(workerConcurrency) };
   const services: Service[] = [];
   try {
     await seedMarketplace(db.pool);
     await seedQueued(db.pool, count, PLATFORM_FEE_BPS);
-    bench.log(`drain: ${count} queued purchases, ${processes} worker process(es)`);
+    bench.log(
+      `drain: ${count} queued purchases, ${processes} worker process(es), WORKER_CONCURRENCY ${workerConcurrency ?? 'default'}`,
+    );
     const startedAt = performance.now();
     const cpuBefore = cpuSnapshot([]);
     services.push(
       ...(await Promise.all(
         Array.from({ length: processes }, (_, i) =>
-          startWorkerProcess(bench, db.url, {}, `drain-worker-${processes}-${i + 1}`),
+          startWorkerProcess(
+            bench,
+            db.url,
+            env,
+            `drain-worker-${processes}-${workerConcurrency ?? 'd'}-${i + 1}`,
+            nodeArgs,
+          ),
         ),
       )),
     );
@@ -109,6 +131,7 @@ async function drainWith(bench: Bench, processes: number, count: number, timeout
     const perPurchase = transfers.rows[0]!.n / Math.max(1, count);
     return {
       processes,
+      workerConcurrency,
       count,
       ...result,
       cpuMsPerItem,
@@ -175,6 +198,7 @@ async function noopWith(bench: Bench, processes: number, count: number, timeoutM
     const stopped = await Promise.all(services.map((s) => s.stop()));
     return {
       processes,
+      workerConcurrency: undefined,
       count,
       ...result,
       cpuMsPerItem,
@@ -199,7 +223,7 @@ const mb = (kb: number | undefined) => (kb === undefined ? undefined : round(kb 
 
 export async function runDrainScenario(
   bench: Bench,
-  options: { workerCounts?: number[]; noopCounts?: number[] } = {},
+  options: { workerCounts?: number[]; noopCounts?: number[]; workerConcurrencies?: number[] } = {},
 ): Promise<DrainResult> {
   const count = bench.quick ? Math.min(bench.drainCount, 500) : bench.drainCount;
   const workerCounts = options.workerCounts ?? (bench.quick ? [1] : [1, 2, 4]);
@@ -207,7 +231,10 @@ export async function runDrainScenario(
   const timeoutMs = bench.quick ? 60_000 : 240_000;
   const drains: DrainRun[] = [];
   for (const processes of workerCounts) drains.push(await drainWith(bench, processes, count, timeoutMs));
+  // One worker at other WORKER_CONCURRENCY values: where the default sits among them.
+  const concurrencies = options.workerConcurrencies ?? bench.workerConcurrencies ?? (bench.quick ? [] : [16, 32]);
+  for (const c of concurrencies) drains.push(await drainWith(bench, 1, count, timeoutMs, c));
   const noop: DrainRun[] = [];
   for (const processes of noopCounts) noop.push(await noopWith(bench, processes, count, timeoutMs));
-  return { count, workerConcurrency: 8, drains, noop };
+  return { count, workerConcurrency: DEFAULT_WORKER_CONCURRENCY, drains, noop };
 }

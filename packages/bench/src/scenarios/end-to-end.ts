@@ -9,13 +9,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { createDatabase, REFERRAL_PAYOUT_QUEUE } from '@referrals/core';
-import { readInvariants, type InvariantReport } from '@referrals/testing';
+import { type FakeTreasury, type InvariantReport, readInvariants, startFakeTreasury } from '@referrals/testing';
 import { type Bench, runLoadClient, startApi, startWorkerProcess, stopAll } from '../harness.ts';
 import type { Service } from '../processes.ts';
 import { seedMarketplace } from '../seed.ts';
 import { type LatencySummary, summarize } from '../stats.ts';
 
+/** Which payout gateway the worker pays through: the ledger, or the http treasury answering at once. */
+export type EndToEndGateway = 'ledger' | 'http';
+
 export interface EndToEndResult {
+  gateway: EndToEndGateway;
   rate: number;
   seconds: number;
   purchases: number;
@@ -35,15 +39,26 @@ export interface EndToEndResult {
   invariants: InvariantReport;
 }
 
-export async function runEndToEndScenario(bench: Bench, rateOverride?: number): Promise<EndToEndResult> {
-  const rate = rateOverride ?? bench.endToEndRate ?? (bench.quick ? 20 : 100);
-  const seconds = bench.quick ? 3 : 30;
-  const db = await bench.database('e2e');
+export async function runEndToEndScenario(
+  bench: Bench,
+  options: { rate?: number; gateway?: EndToEndGateway; seconds?: number; workerNodeArgs?: string[] } = {},
+): Promise<EndToEndResult> {
+  const gateway = options.gateway ?? 'ledger';
+  const rate = options.rate ?? bench.endToEndRate ?? (bench.quick ? 20 : 100);
+  const seconds = options.seconds ?? (bench.quick ? 3 : 30);
+  const db = await bench.database(`e2e${gateway === 'http' ? 'http' : ''}${options.workerNodeArgs ? 'profile' : ''}`);
   const services: Service[] = [];
+  // The http gateway against a treasury that answers at once: what the network path itself costs.
+  let treasury: FakeTreasury | undefined;
   try {
     const market = await seedMarketplace(db.pool);
-    const api = await startApi(bench, db.url);
-    services.push(api, await startWorkerProcess(bench, db.url));
+    let env: Record<string, string> = {};
+    if (gateway === 'http') {
+      treasury = await startFakeTreasury({ kind: 'succeed' });
+      env = { PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url };
+    }
+    const api = await startApi(bench, db.url, env);
+    services.push(api, await startWorkerProcess(bench, db.url, env, 'worker', options.workerNodeArgs));
     const plan = {
       baseUrl: api.baseUrl,
       mode: 'open' as const,
@@ -57,7 +72,7 @@ export async function runEndToEndScenario(bench: Bench, rateOverride?: number): 
     await waitUntilSettled(db.pool, 30_000);
     const { rows: mark } = await db.pool.query<{ at: Date }>('select clock_timestamp() as at');
 
-    bench.log(`end-to-end: ${rate} purchases/s for ${seconds} s`);
+    bench.log(`end-to-end (${gateway} gateway): ${rate} purchases/s for ${seconds} s`);
     const load = await runLoadClient(bench, { ...plan, durationMs: seconds * 1000 });
     await waitUntilSettled(db.pool, 60_000);
 
@@ -93,6 +108,7 @@ export async function runEndToEndScenario(bench: Bench, rateOverride?: number): 
     const kysely = createDatabase(db.url, { max: 2 });
     const invariants = await readInvariants(kysely).finally(() => kysely.destroy());
     return {
+      gateway,
       rate,
       seconds,
       purchases: counts[0]!.purchases,
@@ -112,6 +128,7 @@ export async function runEndToEndScenario(bench: Bench, rateOverride?: number): 
     };
   } finally {
     await stopAll(services);
+    await treasury?.close();
     await db.drop();
   }
 }
