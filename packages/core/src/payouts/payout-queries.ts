@@ -122,6 +122,12 @@ export async function listFailedPayouts(
       'referral_payout_attempts',
       'referral_payout_last_error',
       'referral_payout_failed_at',
+      // The cursor keeps Postgres's microseconds: cut to toISOString's milliseconds, the next page of
+      // an oldest-first walk would repeat the last item of this one (newest first, it would skip the
+      // failures of the same millisecond).
+      sql<string>`to_char(referral_payout_failed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as(
+        'cursor_at',
+      ),
     ])
     .where('referral_payout_status', '=', 'failed')
     .orderBy('referral_payout_failed_at', newest ? 'desc' : 'asc')
@@ -153,8 +159,7 @@ export async function listFailedPayouts(
       lastError: r.referral_payout_last_error,
       failedAt: r.referral_payout_failed_at!.toISOString(),
     })),
-    nextCursor:
-      rows.length > limit && last ? encodeKeysetCursor(last.referral_payout_failed_at!.toISOString(), last.id) : null,
+    nextCursor: rows.length > limit && last ? encodeKeysetCursor(last.cursor_at, last.id) : null,
     total: Number(count.total),
   };
 }
