@@ -1,20 +1,23 @@
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { getReferralPayoutStatus, markReferralPayoutFailed, readTreasuryGate } from '@referrals/core';
-import { confirmedPurchase, type ReferralChain, seedReferralChain, toolAvailable } from '@referrals/testing';
+import { confirmedPurchase, type ReferralChain, seedReferralChain } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
-import { ADMIN_TOKEN, expectHealthyLedger, testApp } from './support.ts';
+import {
+  ADMIN_TOKEN,
+  HAS_CHROMIUM,
+  launchChromium,
+  NAMED_OPERATORS,
+  newPage as newBrowserPage,
+  SKIPPED,
+  signIn,
+  text,
+} from './console-browser.ts';
+import { expectHealthyLedger, testApp } from './support.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-// Skipped with a message where Chromium is missing; under REQUIRE_ALL_TOOLS=1 (CI) that fails instead.
-const HAS_CHROMIUM = toolAvailable(`Chromium (${CHROMIUM})`, existsSync(CHROMIUM), 'apt-get install chromium');
-const SKIPPED = HAS_CHROMIUM ? '' : ` — SKIPPED: no Chromium at ${CHROMIUM} (apt-get install chromium)`;
-
-const ALICE_TOKEN = 'alice-console-token-0123456789';
 // Set it to a folder (e.g. docs) to refresh the README's screenshots from this run.
 const SCREENSHOTS = process.env.CONSOLE_SCREENSHOT_DIR;
 const HOSTILE = `<img src=x onerror="window.__pwned='img'"><script>window.__pwned='script'</script>`;
@@ -26,10 +29,9 @@ let browser: Browser;
 
 beforeAll(async () => {
   if (!HAS_CHROMIUM) return;
-  app = testApp(t.db, t.url, { env: { ADMIN_TOKENS: `alice:${ALICE_TOKEN}` } });
+  app = testApp(t.db, t.url, { env: NAMED_OPERATORS });
   base = await app.listen({ host: '127.0.0.1', port: 0 });
-  // Root cannot use Chromium's sandbox; tests run as root on CI.
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [] });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
@@ -37,27 +39,7 @@ afterAll(async () => {
 });
 afterEach(() => (HAS_CHROMIUM ? expectHealthyLedger(t.db) : undefined));
 
-/** A browser profile of its own, with every script error and dialog recorded. */
-async function newPage(): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
-  const context = await browser.newContext({ baseURL: base, viewport: { width: 1200, height: 900 } });
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (error) => errors.push(error.message));
-  page.on('dialog', (dialog) => {
-    errors.push(`dialog: ${dialog.message()}`);
-    void dialog.dismiss();
-  });
-  return { context, page, errors };
-}
-
-async function signIn(page: Page, token = ALICE_TOKEN): Promise<void> {
-  await page.goto('/console/sign-in');
-  await page.getByLabel('Admin token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
-}
-
-const text = async (page: Page, selector: string) => (await page.locator(selector).first().textContent())?.trim();
+const newPage = () => newBrowserPage(browser, base);
 
 async function failedPurchase(chain: ReferralChain, error: string): Promise<string> {
   const purchase = await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
