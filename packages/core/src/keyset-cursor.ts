@@ -1,3 +1,4 @@
+import { type RawBuilder, sql } from 'kysely';
 import { DomainError } from './errors.ts';
 
 /** What Postgres's uuid input takes in its canonical form; anything else would fail the cast. */
@@ -36,6 +37,39 @@ export function isUtcTimestamp(text: unknown): text is string {
   );
 }
 
+/**
+ * Keyset paging over (timestamp, id), shared by every list that pages newest or oldest first.
+ *
+ * The cursor carries the timestamp as Postgres prints it, to the microsecond, and the comparison is
+ * made in SQL against that text: a JavaScript Date keeps milliseconds only, and a cursor cut to the
+ * millisecond skips rows of the same millisecond walking newest first and repeats them oldest first.
+ */
+export interface KeysetPosition {
+  /** UTC, to the microsecond, as keysetTimestamp prints it. */
+  at: string;
+  id: string;
+}
+
+export type KeysetOrder = 'newest' | 'oldest';
+
+/** The timestamp column as the cursor carries it; select it `as('cursor_at')` beside `id`. */
+export const keysetTimestamp = (column: string): RawBuilder<string> =>
+  sql<string>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+/** Rows past `position` in a walk ordered by (`at`, `id`), both descending (newest) or both ascending. */
+export const pastKeyset = (columns: { at: string; id: string }, position: KeysetPosition, order: KeysetOrder) =>
+  sql<boolean>`(${sql.ref(columns.at)}, ${sql.ref(columns.id)}) ${sql.raw(order === 'newest' ? '<' : '>')} (${position.at}::timestamptz, ${position.id}::uuid)`;
+
+/** A page of `limit` rows from a query that fetched `limit + 1`, and the cursor to the next page if any. */
+export function keysetPage<Row extends { id: string; cursor_at: string }>(
+  rows: Row[],
+  limit: number,
+): { page: Row[]; nextCursor: string | null } {
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return { page, nextCursor: rows.length > limit && last ? encodeKeysetCursor(last.cursor_at, last.id) : null };
+}
+
 /** Opaque keyset cursor over (timestamp, id): the sort key of the last item of a page. */
 export function encodeKeysetCursor(at: string, id: string): string {
   return Buffer.from(JSON.stringify([at, id])).toString('base64url');
@@ -45,7 +79,7 @@ export function encodeKeysetCursor(at: string, id: string): string {
  * Decodes a cursor made by encodeKeysetCursor, accepting exactly what the keyset comparison's
  * `::timestamptz` and `::uuid` casts accept: a cursor that decodes but would fail in SQL is a 400.
  */
-export function decodeKeysetCursor(cursor: string): { at: string; id: string } {
+export function decodeKeysetCursor(cursor: string): KeysetPosition {
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));

@@ -2,7 +2,7 @@ import { type Expression, type SqlBool, sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import type { ReferralPayoutStatus } from '../db/types.ts';
 import { DomainError } from '../errors.ts';
-import { decodeKeysetCursor, encodeKeysetCursor, UUID_PATTERN } from '../keyset-cursor.ts';
+import { decodeKeysetCursor, keysetPage, keysetTimestamp, pastKeyset, UUID_PATTERN } from '../keyset-cursor.ts';
 
 export const MAX_SEARCH_PAGE = 200;
 export const MAX_SEARCH_TEXT = 200;
@@ -37,10 +37,6 @@ export interface PayoutSearchPage {
   items: PayoutSearchItem[];
   nextCursor: string | null;
 }
-
-// The cursor's timestamp is carried as Postgres prints it, to the microsecond: a JavaScript Date
-// keeps milliseconds only, and a cursor cut to the millisecond would skip rows confirmed within the
-// same millisecond.
 
 const DATE_OR_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?$/;
 
@@ -94,7 +90,7 @@ export async function searchReferralPayouts(db: Database, search: PayoutSearch):
       'p.referral_payout_attempts',
       'p.referral_payout_last_error',
       'p.confirmed_at',
-      sql<string>`to_char(p.confirmed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('cursor_at'),
+      keysetTimestamp('p.confirmed_at').as('cursor_at'),
     ])
     .where('p.confirmed_at', 'is not', null)
     .$if(search.status !== undefined, (qb) => qb.where('p.referral_payout_status', '=', search.status!))
@@ -125,16 +121,13 @@ export async function searchReferralPayouts(db: Database, search: PayoutSearch):
         ]);
       }),
     )
-    .$if(after !== undefined, (qb) =>
-      qb.where(sql<boolean>`(p.confirmed_at, p.id) < (${after!.at}::timestamptz, ${after!.id}::uuid)`),
-    )
+    .$if(after !== undefined, (qb) => qb.where(pastKeyset({ at: 'p.confirmed_at', id: 'p.id' }, after!, 'newest')))
     .orderBy('p.confirmed_at', 'desc')
     .orderBy('p.id', 'desc')
     .limit(search.limit + 1)
     .execute();
 
-  const page = rows.slice(0, search.limit);
-  const last = page.at(-1);
+  const { page, nextCursor } = keysetPage(rows, search.limit);
   return {
     items: page.map((r) => ({
       purchaseId: r.id,
@@ -149,6 +142,6 @@ export async function searchReferralPayouts(db: Database, search: PayoutSearch):
       lastError: r.referral_payout_last_error,
       confirmedAt: r.confirmed_at!.toISOString(),
     })),
-    nextCursor: rows.length > search.limit && last ? encodeKeysetCursor(last.cursor_at, last.id) : null,
+    nextCursor,
   };
 }

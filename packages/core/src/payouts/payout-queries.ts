@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import type { Actor, LevelPayoutStatus, PayoutLevel, ReferralPayoutStatus } from '../db/types.ts';
 import { notFound } from '../errors.ts';
-import { decodeKeysetCursor, encodeKeysetCursor } from '../keyset-cursor.ts';
+import { decodeKeysetCursor, type KeysetOrder, keysetPage, keysetTimestamp, pastKeyset } from '../keyset-cursor.ts';
 import { type OutboxBacklog, outboxBacklog } from '../outbox/outbox.ts';
 import { type TreasurySummary, treasurySummary } from '../treasury/gate-record.ts';
 
@@ -105,11 +105,12 @@ export const MAX_FAILED_PAGE = 500;
  */
 export async function listFailedPayouts(
   db: Database,
-  options: { limit: number; cursor?: string | undefined; order?: 'newest' | 'oldest' },
+  options: { limit: number; cursor?: string | undefined; order?: KeysetOrder },
 ): Promise<FailedPayoutPage> {
   const limit = Math.min(Math.max(1, options.limit), MAX_FAILED_PAGE);
   const after = options.cursor === undefined ? undefined : decodeKeysetCursor(options.cursor);
-  const newest = (options.order ?? 'newest') === 'newest';
+  const order = options.order ?? 'newest';
+  const direction = order === 'newest' ? 'desc' : 'asc';
 
   let query = db
     .selectFrom('purchases')
@@ -122,22 +123,13 @@ export async function listFailedPayouts(
       'referral_payout_attempts',
       'referral_payout_last_error',
       'referral_payout_failed_at',
-      // The cursor keeps Postgres's microseconds: cut to toISOString's milliseconds, the next page of
-      // an oldest-first walk would repeat the last item of this one (newest first, it would skip the
-      // failures of the same millisecond).
-      sql<string>`to_char(referral_payout_failed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as(
-        'cursor_at',
-      ),
+      keysetTimestamp('referral_payout_failed_at').as('cursor_at'),
     ])
     .where('referral_payout_status', '=', 'failed')
-    .orderBy('referral_payout_failed_at', newest ? 'desc' : 'asc')
-    .orderBy('id', newest ? 'desc' : 'asc')
+    .orderBy('referral_payout_failed_at', direction)
+    .orderBy('id', direction)
     .limit(limit + 1);
-  if (after) {
-    query = query.where(
-      sql<boolean>`(referral_payout_failed_at, id) ${sql.raw(newest ? '<' : '>')} (${after.at}::timestamptz, ${after.id}::uuid)`,
-    );
-  }
+  if (after) query = query.where(pastKeyset({ at: 'referral_payout_failed_at', id: 'id' }, after, order));
   const [rows, count] = await Promise.all([
     query.execute(),
     db
@@ -146,8 +138,7 @@ export async function listFailedPayouts(
       .where('referral_payout_status', '=', 'failed')
       .executeTakeFirstOrThrow(),
   ]);
-  const page = rows.slice(0, limit);
-  const last = page.at(-1);
+  const { page, nextCursor } = keysetPage(rows, limit);
   return {
     items: page.map((r) => ({
       purchaseId: r.id,
@@ -159,7 +150,7 @@ export async function listFailedPayouts(
       lastError: r.referral_payout_last_error,
       failedAt: r.referral_payout_failed_at!.toISOString(),
     })),
-    nextCursor: rows.length > limit && last ? encodeKeysetCursor(last.cursor_at, last.id) : null,
+    nextCursor,
     total: Number(count.total),
   };
 }
