@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { markReferralPayoutFailed, readTreasuryGate } from '@referrals/core';
+import { createDatabase, markReferralPayoutFailed, readTreasuryGate } from '@referrals/core';
 import { confirmedPurchase, seedReferralChain } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 import { ADMIN_TOKEN, rowCounts, testApp } from './support.ts';
@@ -226,6 +226,31 @@ describe('console without a browser', () => {
     expect(refused.statusCode).toBe(401);
     expect(refused.cookies).toEqual([]);
     expect(await rowCounts(t.db)).toEqual(before);
+  });
+
+  it('answers 503 with Retry-After, not 500, when the sessions cannot be read or written', async () => {
+    const cookie = await session();
+    // Nothing listens on port 1: every query fails to connect, as during an outage.
+    const unreachable = createDatabase('postgres://postgres@127.0.0.1:1/postgres', { max: 1 });
+    const down = testApp(unreachable, t.url);
+    try {
+      const signIn = await down.inject({
+        method: 'POST',
+        url: '/console/sign-in',
+        headers: form,
+        payload: `token=${ADMIN_TOKEN}`,
+      });
+      expect(signIn.statusCode).toBe(503);
+      expect(signIn.headers['retry-after']).toBeDefined();
+      expect(signIn.cookies).toEqual([]);
+      const page = await down.inject({ method: 'GET', url: '/console', headers: { cookie } });
+      expect(page.statusCode).toBe(503);
+      expect(page.headers['retry-after']).toBeDefined();
+      expect(page.body).toContain('role="alert"');
+    } finally {
+      await down.close();
+      await unreachable.destroy();
+    }
   });
 
   it('keeps sign-in closed when no admin token is configured', async () => {
