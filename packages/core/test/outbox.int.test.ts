@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { prunePublishedOutbox, publishedPastRetention } from '@referrals/core';
-import { confirmedPurchase, seedReferralChain } from '@referrals/testing';
+import { OUTBOX_CHANNEL, prunePublishedOutbox, publishedPastRetention, wakeRelays } from '@referrals/core';
+import { confirmedPurchase, seedReferralChain, waitFor } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 
 const t = useTestDatabase();
@@ -45,5 +46,34 @@ describe('prunePublishedOutbox', () => {
     const text = plan.map((row) => Object.values(row).join(' ')).join('\n');
     expect(text).toContain('outbox_published_at_idx');
     expect(text).not.toMatch(/Seq Scan/);
+  });
+});
+
+describe('wakeRelays', () => {
+  it('keeps one NOTIFY in flight: a burst of wake-ups costs two, and a later one sends again', async () => {
+    const listener = new pg.Client({ connectionString: t.url });
+    await listener.connect();
+    const payloads: string[] = [];
+    listener.on('notification', (n) => payloads.push(n.payload ?? ''));
+    await listener.query(`listen ${OUTBOX_CHANNEL}`);
+    // Notifications arrive in commit order: once this one is in, every earlier one is too.
+    const fence = async (name: string) => {
+      await sql`select pg_notify(${OUTBOX_CHANNEL}, ${name})`.execute(t.db);
+      await waitFor(() => payloads.includes(name), { what: `notification ${name}` });
+    };
+    try {
+      // The first sends at once; the other 49 come while it is on its way and share one more, sent
+      // after it (a row committed meanwhile may have missed the first).
+      await Promise.all(Array.from({ length: 50 }, () => wakeRelays(t.db)));
+      await fence('after the burst');
+      expect(payloads).toEqual(['', '', 'after the burst']);
+
+      // With nothing in flight a wake-up is a NOTIFY of its own.
+      await wakeRelays(t.db);
+      await fence('after one more');
+      expect(payloads).toEqual(['', '', 'after the burst', '', 'after one more']);
+    } finally {
+      await listener.end();
+    }
   });
 });

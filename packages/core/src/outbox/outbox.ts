@@ -31,6 +31,46 @@ export async function notifyOutbox(db: Database): Promise<void> {
   await sql`select pg_notify(${OUTBOX_CHANNEL}, '')`.execute(db);
 }
 
+interface Waker {
+  inFlight: boolean;
+  /** Callers since the NOTIFY in flight was sent: the next one is theirs. */
+  next: (() => void)[];
+}
+const wakers = new WeakMap<Database, Waker>();
+
+/**
+ * Wakes relays after outbox rows committed, with at most one NOTIFY in flight per pool: rows
+ * committed while one is on its way share the next. A NOTIFY is a commit of its own, and Postgres
+ * serialises notifying commits (a global lock held through the commit's WAL flush), so one NOTIFY
+ * per confirm would hold confirms to the disk's flush rate; coalesced, a burst costs two. Resolves
+ * once a NOTIFY sent after the call has committed; callers need not wait. A failed NOTIFY is
+ * dropped: the relay's poll finds the rows.
+ */
+export function wakeRelays(db: Database): Promise<void> {
+  let waker = wakers.get(db);
+  if (!waker) {
+    waker = { inFlight: false, next: [] };
+    wakers.set(db, waker);
+  }
+  const state = waker;
+  const sent = new Promise<void>((resolve) => state.next.push(resolve));
+  const send = (): void => {
+    const covered = state.next;
+    state.next = [];
+    state.inFlight = true;
+    notifyOutbox(db)
+      .catch(() => undefined)
+      .finally(() => {
+        for (const resolve of covered) resolve();
+        // A row that committed while this NOTIFY was on its way may have missed it: one more.
+        if (state.next.length > 0) send();
+        else state.inFlight = false;
+      });
+  };
+  if (!state.inFlight) send();
+  return sent;
+}
+
 /**
  * Claims the oldest unpublished rows. SKIP LOCKED lets relays in several processes share the table:
  * a row locked by one relay is invisible to the others until that relay commits it as published.

@@ -4,7 +4,7 @@ import type { Database } from '../db/database.ts';
 import { DomainError, notFound } from '../errors.ts';
 import type { PurchaseRow } from '../db/types.ts';
 import { BPS_DENOMINATOR } from '../money.ts';
-import { notifyOutbox, REFERRAL_PAYOUT_TOPIC } from '../outbox/outbox.ts';
+import { REFERRAL_PAYOUT_TOPIC, wakeRelays } from '../outbox/outbox.ts';
 import { type Purchase, toPurchase } from './purchase.ts';
 
 export interface ConfirmPurchaseInput {
@@ -90,11 +90,9 @@ export async function confirmPurchase(
     select * from confirmed`.execute(db);
   const confirmed = rows[0];
   if (confirmed) {
-    if (confirmed.referral_payout_status === 'queued') {
-      // The purchase is committed: a failed wake-up must not turn its answer into an error. The
-      // relay's poll picks the row up within OUTBOX_POLL_INTERVAL_MS.
-      await notifyOutbox(db).catch(() => undefined);
-    }
+    // The purchase is committed; the answer does not wait for the wake-up, and a failed one must
+    // not turn it into an error: the relay's poll picks the row up within OUTBOX_POLL_INTERVAL_MS.
+    if (confirmed.referral_payout_status === 'queued') void wakeRelays(db);
     return { purchase: toPurchase(confirmed), replayed: false };
   }
 
