@@ -20,6 +20,8 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   // The purchase cannot be paid now because of the gate's state, which the request cannot change.
   payouts_paused: 409,
   treasury_circuit_open: 409,
+  // The level belongs to the other payout gateway: a deployment fault no retry of the request fixes.
+  gateway_mismatch: 409,
 };
 
 export interface ErrorAnswer {

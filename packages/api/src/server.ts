@@ -3,12 +3,16 @@
  * on a signal (or an uncaught error) stop taking requests, let in-flight ones finish, close the pool, and
  * exit; past the timeout, or on a second signal, exit at once.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import closeWithGrace from 'close-with-grace';
 import {
+  type Config,
   ConfigError,
   createDatabase,
   createLogger,
+  ensureDeploymentGateway,
   gracefulShutdownOptions,
+  isDatabaseUnavailable,
   loadConfig,
   logShutdownCause,
 } from '@referrals/core';
@@ -18,7 +22,7 @@ import { buildApp } from './app.ts';
 // grace period an orchestrator gives before SIGKILL.
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 
-let config;
+let config: Config;
 try {
   config = loadConfig();
 } catch (error) {
@@ -31,6 +35,37 @@ try {
 
 const logger = createLogger({ level: config.logLevel, service: 'api' });
 const db = createDatabase(config.databaseUrl, { applicationName: 'referral-payouts-api' });
+
+/**
+ * The API repairs payouts, so it pays through the database's gateway or not at all: a mismatch ends
+ * the process with one line and exit code 2. A database that cannot be reached yet does not keep
+ * the API from starting (it answers 503 meanwhile): the check is retried until it has an answer.
+ */
+async function checkGateway(): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await ensureDeploymentGateway(db, config.payoutGateway, 'api');
+      if (attempt > 0) logger.info({ gateway: config.payoutGateway }, 'payout gateway matches the database');
+      return;
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        process.stderr.write(`api: ${error.message}\n`);
+        await db.destroy().catch(() => {});
+        process.exit(2);
+      }
+      if (!isDatabaseUnavailable(error)) throw error;
+      if (attempt === 0) logger.warn('database unavailable: the payout gateway is checked once it is back');
+      await sleep(Math.min(5_000, 250 * 2 ** Math.min(attempt, 5)));
+    }
+  }
+}
+const gatewayChecked = checkGateway().catch((error: unknown) => {
+  logger.fatal({ err: error }, 'checking the payout gateway failed');
+  process.exit(1);
+});
+// Normally answered in milliseconds, before the API listens; during an outage it goes on meanwhile.
+await Promise.race([gatewayChecked, sleep(2_000)]);
+
 const app = buildApp({ config, db, logger });
 
 closeWithGrace(gracefulShutdownOptions(logger, SHUTDOWN_TIMEOUT_MS), async (cause) => {

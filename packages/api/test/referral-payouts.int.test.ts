@@ -217,9 +217,31 @@ describe('POST /api/marketplace/purchase/:id/process-referral-payouts', () => {
       await failing.close();
     }
 
-    const repaired = await app.inject({ method: 'POST', url, headers: admin });
-    expect(repaired.json()).toMatchObject({ status: 'completed', attempts: 2 });
-    expect(repaired.json().payouts.map((p: { status: string }) => p.status)).toEqual(['paid', 'paid']);
+    // Levels the treasury was asked to pay are not "repaired" through the ledger: nothing moves.
+    const throughLedger = await app.inject({ method: 'POST', url, headers: admin });
+    expect(throughLedger.statusCode).toBe(409);
+    expect(throughLedger.json().error).toMatchObject({
+      code: 'gateway_mismatch',
+      message: expect.stringContaining('planned for the "http" payout gateway'),
+    });
+    const unchanged = await app.inject({
+      method: 'GET',
+      url: `/api/marketplace/purchase/${purchase.id}/referral-payout-status`,
+      headers: admin,
+    });
+    expect(unchanged.json()).toMatchObject({ status: 'queued', attempts: 1 });
+
+    // Through the gateway that planned them, once the treasury answers, they are paid.
+    treasury.setMode({ kind: 'succeed' });
+    const healthy = testApp(t.db, t.url, { gateway: failingGateway() });
+    try {
+      const repaired = await healthy.inject({ method: 'POST', url, headers: admin });
+      expect(repaired.json()).toMatchObject({ status: 'completed', attempts: 2 });
+      expect(repaired.json().payouts.map((p: { status: string }) => p.status)).toEqual(['paid', 'paid']);
+    } finally {
+      treasury.setMode({ kind: 'fail', times: Infinity });
+      await healthy.close();
+    }
   });
 });
 

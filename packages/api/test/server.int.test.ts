@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { ensureDeploymentGateway } from '@referrals/core';
 import { childProcessEnv, waitFor } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 
@@ -46,5 +47,21 @@ describe('server entry', () => {
     const [code] = await once(server.child, 'exit');
     expect(code).toBe(1);
     expect(server.stderr()).toContain('PORT must be an integer');
+  });
+
+  it('refuses to start, exit 2, when its PAYOUT_GATEWAY is not the one recorded for the database', async () => {
+    await ensureDeploymentGateway(t.db, 'ledger', 'worker');
+    const server = startServer({
+      DATABASE_URL: t.url,
+      PORT: '0',
+      PAYOUT_GATEWAY: 'http',
+      TREASURY_URL: 'http://127.0.0.1:9/treasury',
+    });
+    const [code] = await once(server.child, 'exit');
+    expect(code).toBe(2);
+    expect(server.stderr()).toMatch(
+      /^api: PAYOUT_GATEWAY is "http" but this database pays referrals through "ledger" \(recorded .+\); start with PAYOUT_GATEWAY=ledger, or switch the deployment first: npm run manage-referral-payouts -- --set-gateway http\n$/,
+    );
+    expect(server.stdout()).not.toContain('listening');
   });
 });

@@ -3,6 +3,8 @@ import {
   DomainError,
   MAX_FAILED_PAGE,
   MAX_PAUSE_REASON,
+  PAYOUT_GATEWAY_KINDS,
+  type PayoutGatewayKind,
   parseReconcileSince,
   RECONCILE_DEFAULT_WINDOW_DAYS,
 } from '@referrals/core';
@@ -27,7 +29,8 @@ export type Command =
   | { kind: 'write-off'; purchaseId: string; reason: string }
   | { kind: 'reconcile'; since: Date | undefined; fix: boolean }
   | { kind: 'pause'; reason: string }
-  | { kind: 'resume' };
+  | { kind: 'resume' }
+  | { kind: 'set-gateway'; gateway: PayoutGatewayKind };
 
 export interface Invocation {
   command: Command;
@@ -47,6 +50,7 @@ const COMMAND_FLAGS = [
   'reconcile',
   'pause',
   'resume',
+  'set-gateway',
 ] as const;
 
 /** Options that belong to one command; given with another one they are a usage error. */
@@ -122,6 +126,14 @@ export function parseArguments(argv: string[]): Invocation {
       group: commands,
     })
     .option('resume', { type: 'boolean', describe: 'Resume paused referral payouts', group: commands })
+    .option('set-gateway', {
+      type: 'string',
+      describe:
+        "Switch the database's payout gateway (ledger or http); refused while any payout is left to settle. Restart the API and workers with the new PAYOUT_GATEWAY afterwards",
+      requiresArg: true,
+      group: commands,
+      coerce: gatewayName,
+    })
     .option('reason', {
       type: 'string',
       describe: `With --write-off: why, kept in the purchase's history; with --pause: why, kept with who and when (1..${MAX_PAUSE_REASON} characters)`,
@@ -182,6 +194,7 @@ export function parseArguments(argv: string[]): Invocation {
     .example(`npm run ${PROGRAM} -- --write-off <purchase-id> --reason "beneficiary account closed"`, '')
     .example(`npm run ${PROGRAM} -- --reconcile --since 2026-11-20 --fix`, '')
     .example(`npm run ${PROGRAM} -- --pause --reason "treasury incident"`, '')
+    .example(`npm run ${PROGRAM} -- --set-gateway http`, '')
     .epilogue(
       'Exit codes: 0 success, 1 something is still failed (or drift remains, or payouts are paused), 2 usage or configuration error, 3 not found.',
     )
@@ -204,6 +217,9 @@ export function parseArguments(argv: string[]): Invocation {
   if (args.process !== undefined) return { ...common, command: { kind: 'process', purchaseId: args.process } };
   if (args.pause) return { ...common, command: { kind: 'pause', reason: args.reason ?? '' } };
   if (args.resume) return { ...common, command: { kind: 'resume' } };
+  if (args['set-gateway'] !== undefined) {
+    return { ...common, command: { kind: 'set-gateway', gateway: args['set-gateway'] } };
+  }
   if (args['write-off'] !== undefined) {
     return { ...common, command: { kind: 'write-off', purchaseId: args['write-off'], reason: args.reason ?? '' } };
   }
@@ -226,6 +242,13 @@ function purchaseId(flag: string) {
     if (!UUID.test(value.trim())) throw new UsageError(`--${flag}: "${value}" is not a purchase id (a uuid)`);
     return value.trim().toLowerCase();
   };
+}
+
+function gatewayName(value: string): PayoutGatewayKind {
+  const name = value.trim();
+  const known = PAYOUT_GATEWAY_KINDS.find((kind) => kind === name);
+  if (!known) throw new UsageError(`--set-gateway must be ${PAYOUT_GATEWAY_KINDS.join(' or ')}, got "${value}"`);
+  return known;
 }
 
 function since(value: string): Date {

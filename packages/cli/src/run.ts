@@ -1,4 +1,4 @@
-import { ConfigError, DomainError, loadConfig, sqlState } from '@referrals/core';
+import { ConfigError, DomainError, ensureDeploymentGateway, loadConfig, sqlState } from '@referrals/core';
 import { type Command, parseArguments, PROGRAM, UsageError } from './arguments.ts';
 import { type CommandContext, createCommandContext, createLogger, type Output } from './command-context.ts';
 import { listFailed } from './commands/list-failed.ts';
@@ -8,6 +8,7 @@ import { showStatus } from './commands/status.ts';
 import { reconcileWithTreasury } from './commands/reconcile.ts';
 import { showSummary } from './commands/summary.ts';
 import { pause, resume } from './commands/pause.ts';
+import { setGateway } from './commands/set-gateway.ts';
 import { writeOff } from './commands/write-off.ts';
 import { EXIT, type ExitCode } from './exit-codes.ts';
 
@@ -43,6 +44,10 @@ export async function run(io: Io): Promise<ExitCode> {
       stderr: io.stderr,
       connections,
     });
+    // Commands that pay or compare with the treasury do so through the database's gateway only.
+    if (PAYING_COMMANDS.has(invocation.command.kind)) {
+      await ensureDeploymentGateway(ctx.db, config.payoutGateway, 'cli');
+    }
     return await dispatch(ctx, invocation.command, io.interrupt);
   } catch (error) {
     io.stderr.write(`${PROGRAM}: ${describe(error)}\n`);
@@ -52,6 +57,8 @@ export async function run(io: Io): Promise<ExitCode> {
     await ctx?.db.destroy();
   }
 }
+
+const PAYING_COMMANDS = new Set<Command['kind']>(['process', 'process-all-failed', 'reconcile']);
 
 function dispatch(ctx: CommandContext, command: Command, interrupt: AbortSignal): Promise<ExitCode> {
   switch (command.kind) {
@@ -73,6 +80,8 @@ function dispatch(ctx: CommandContext, command: Command, interrupt: AbortSignal)
       return pause(ctx, command.reason);
     case 'resume':
       return resume(ctx);
+    case 'set-gateway':
+      return setGateway(ctx, command.gateway);
   }
 }
 

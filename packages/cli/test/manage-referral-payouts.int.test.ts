@@ -34,8 +34,9 @@ beforeAll(async () => {
 });
 afterAll(() => treasury.close());
 
-const env = () => ({ DATABASE_URL: t.url });
+// One deployment, one gateway: every command of this file runs as the deployment's http gateway.
 const httpEnv = () => ({ DATABASE_URL: t.url, PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url });
+const env = httpEnv;
 
 /** A confirmed purchase whose payouts the treasury refused until the retries ran out, as the worker leaves it. */
 async function failedPurchase(db: Database, chain: ReferralChain): Promise<string> {

@@ -5,6 +5,7 @@ import { httpGateway, ledgerGateway, type PayoutContext, processReferralPayouts 
 import {
   failedAfterLostAnswers,
   type FakeTreasury,
+  forgetPayoutGateway,
   paidReferralPurchase,
   queuedReferralPurchase,
   startFakeTreasury,
@@ -23,7 +24,9 @@ beforeAll(async () => {
   treasury = await startFakeTreasury();
 });
 afterAll(() => treasury.close());
-beforeEach(() => {
+beforeEach(async () => {
+  // Each test is a deployment of its own (one reconciles a ledger deployment, the others http).
+  await forgetPayoutGateway(t.db);
   since = new Date().toISOString();
   treasury.setMode({ kind: 'succeed' });
   payouts = { db: t.db, gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 5_000 }), minPayout: 1, logger };

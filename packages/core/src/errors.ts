@@ -14,7 +14,9 @@ export type ErrorCode =
   | 'payouts_paused'
   /** The treasury's circuit breaker is open: nothing is transferred until a probe succeeds. */
   | 'treasury_circuit_open'
-  | 'treasury_unavailable';
+  | 'treasury_unavailable'
+  /** A level was planned for another payout gateway than the one this process pays through. */
+  | 'gateway_mismatch';
 
 export class DomainError extends Error {
   override name = 'DomainError';

@@ -22,6 +22,7 @@ export { markReferralPayoutFailed } from './payouts/record-failure.ts';
 export { LEASE_MARGIN_MS } from './payouts/settle-external.ts';
 export * from './payouts/retry-failed-payouts.ts';
 export * from './payouts/payout-queries.ts';
+export * from './payouts/deployment-gateway.ts';
 export * from './treasury/treasury-gate.ts';
 export { BREAKER_FAILURES, PROBE_FIRST_MS, PROBE_MAX_MS } from './treasury/breaker-rule.ts';
 export {

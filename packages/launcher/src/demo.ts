@@ -119,10 +119,12 @@ async function runDemo() {
     say(
       `  1. in a new terminal:       pnpm demo treasury      (refuses transfers above ${money(TREASURY_LIMIT, 'EUR')})`,
     );
+    say('  2. stop `pnpm start` and switch the database to the http gateway (it pays through one only):');
+    say(`       DATABASE_URL=${databaseUrl} ${cli} --set-gateway http`);
     say(
-      `  2. restart \`pnpm start\` as: PAYOUT_GATEWAY=http TREASURY_URL=${TREASURY_URL} PAYOUT_RETRY_LIMIT=1 PAYOUT_RETRY_DELAY_SECONDS=1 pnpm start`,
+      `  3. start it again as:        PAYOUT_GATEWAY=http TREASURY_URL=${TREASURY_URL} PAYOUT_RETRY_LIMIT=1 PAYOUT_RETRY_DELAY_SECONDS=1 pnpm start`,
     );
-    say('  3. run `pnpm demo` again: its last purchase fails, and it prints the CLI commands that repair it.');
+    say('  4. run `pnpm demo` again: its last purchase fails, and it prints the CLI commands that repair it.');
     say();
     say('Meanwhile, the operator CLI:');
     say(`  export DATABASE_URL=${databaseUrl}`);
@@ -199,6 +201,9 @@ async function runTreasury() {
   say(`  lift the limit: curl -X POST ${TREASURY_URL}/lift-limit`);
   say(
     `  run the system against it: PAYOUT_GATEWAY=http TREASURY_URL=${TREASURY_URL} PAYOUT_RETRY_LIMIT=1 PAYOUT_RETRY_DELAY_SECONDS=1 pnpm start`,
+  );
+  say(
+    '  (a database that paid through the ledger before: npm run manage-referral-payouts -- --set-gateway http first)',
   );
   say('  stop: Ctrl-C');
   closeWithGrace(() => treasury.close());

@@ -74,3 +74,12 @@ export async function confirmedPurchase(
   );
   return confirmed;
 }
+
+/**
+ * Forgets the payout gateway recorded for the database, as on a new deployment: the next process
+ * to start records its own. For test files whose tests each run their own deployment with
+ * different gateways; an operator switches with `--set-gateway` instead.
+ */
+export async function forgetPayoutGateway(db: Database): Promise<void> {
+  await db.updateTable('payout_gateway_setting').set({ gateway: null, set_at: null, set_by: null }).execute();
+}

@@ -35,6 +35,11 @@ const worker = await startWorker({ config, logger, signal: starting.signal }).ca
     logger.info('stopped before the database became available');
     process.exit(0);
   }
+  if (error instanceof ConfigError) {
+    // PAYOUT_GATEWAY differs from the database's: one line, and the exit code of bad configuration.
+    process.stderr.write(`worker: ${error.message}\n`);
+    process.exit(2);
+  }
   logger.fatal({ err: error }, 'worker failed to start');
   process.exit(1);
 });

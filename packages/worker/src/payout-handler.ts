@@ -110,6 +110,13 @@ export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<vo
     if (result.status === 'rejected') {
       metrics.payoutDuration.observe({ outcome: 'error' }, seconds);
       const { error } = result;
+      if (error instanceof DomainError && error.code === 'gateway_mismatch') {
+        // Planned for the other gateway (the deployment was switched while this worker ran): nothing
+        // moved. The job fails, so its retries and then the dead letter leave the purchase `failed`
+        // with this message for an operator, instead of dropping it while it stays queued.
+        log.error({ code: error.code, err: error }, 'referral payout refused: levels planned for another gateway');
+        return { id: job.id, status: 'failed', output: { message: error.message } };
+      }
       if (error instanceof DomainError) {
         // not_found / purchase_not_confirmed: the purchase will not change under a retry.
         log.error({ code: error.code, err: error }, 'payout job refers to a purchase that cannot be paid; dropped');

@@ -5,6 +5,7 @@ import {
   type Config,
   createDatabase,
   type Database,
+  ensureDeploymentGateway,
   type PayoutGateway,
   payoutContextFromConfig,
   pruneIdempotencyKeys,
@@ -175,6 +176,9 @@ async function startPayouts(
     const startedAt = Date.now();
     const boss = createBoss(config, tuning, logger, availability);
     try {
+      // Before anything is paid: this worker's gateway must be the database's (a mismatch is thrown
+      // as a configuration error; an unreachable database is waited for like any other start step).
+      await ensureDeploymentGateway(db, options.gateway?.name ?? config.payoutGateway, 'worker');
       await boss.start();
       await ensurePayoutQueues(boss, {
         retryLimit: config.payoutRetryLimit,

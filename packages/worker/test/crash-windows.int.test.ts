@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import pg from 'pg';
 import pino from 'pino';
@@ -9,7 +9,14 @@ import {
   httpGateway,
   processReferralPayouts,
 } from '@referrals/core';
-import { type FakeTreasury, readInvariants, seedReferralChain, startFakeTreasury, waitFor } from '@referrals/testing';
+import {
+  type FakeTreasury,
+  forgetPayoutGateway,
+  readInvariants,
+  seedReferralChain,
+  startFakeTreasury,
+  waitFor,
+} from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 import {
   doublePayouts,
@@ -33,6 +40,9 @@ const silent = pino({ level: 'silent' });
 let processes: WorkerProcess[] = [];
 let treasury: FakeTreasury | undefined;
 let holder: pg.Client | undefined;
+
+// Each test runs a deployment of its own, with its own gateway.
+beforeEach(() => forgetPayoutGateway(t.db));
 
 afterEach(async () => {
   for (const p of processes) if (p.child.signalCode === 'SIGSTOP') p.child.kill('SIGCONT');

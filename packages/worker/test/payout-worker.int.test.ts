@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import pino from 'pino';
 import { getReferralPayoutStatus, httpGateway, processReferralPayouts } from '@referrals/core';
-import { type FakeTreasury, readInvariants, startFakeTreasury, waitFor } from '@referrals/testing';
+import { type FakeTreasury, forgetPayoutGateway, readInvariants, startFakeTreasury, waitFor } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 import { type RunningWorker, startWorker } from '../src/worker.ts';
 import { doublePayouts, jobsPerPurchase, queuedPurchases, waitForStatus, workerConfig } from './support.ts';
@@ -27,6 +27,8 @@ describe('worker with the ledger gateway', () => {
   const log = capturingLogger();
 
   beforeAll(async () => {
+    // Each describe runs a deployment of its own, with its own gateway.
+    await forgetPayoutGateway(t.db);
     worker = await startWorker({ config: workerConfig(t.url, { WORKER_CONCURRENCY: '4' }), logger: log.logger });
   });
   afterAll(async () => worker?.stop(5_000));
@@ -69,6 +71,7 @@ describe('worker with the http gateway', () => {
 
   beforeAll(async () => {
     treasury = await startFakeTreasury();
+    await forgetPayoutGateway(t.db);
     worker = await startWorker({
       config: workerConfig(t.url, {
         PAYOUT_GATEWAY: 'http',
@@ -152,6 +155,7 @@ describe('worker with the http gateway', () => {
 describe('outbox relay wake-ups', () => {
   it('listens again after its connection is killed, without waiting for the poll', async () => {
     // A poll far longer than the test: only NOTIFY can move these purchases.
+    await forgetPayoutGateway(t.db);
     const worker = await startWorker({
       config: workerConfig(t.url, { OUTBOX_POLL_INTERVAL_MS: '600000' }),
       logger: pino({ level: 'silent' }),

@@ -1,6 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { getReferralPayoutStatus } from '@referrals/core';
-import { type FakeTreasury, readInvariants, startFakeTreasury, waitFor } from '@referrals/testing';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ensureDeploymentGateway, getReferralPayoutStatus } from '@referrals/core';
+import { type FakeTreasury, forgetPayoutGateway, readInvariants, startFakeTreasury, waitFor } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 import {
   doublePayouts,
@@ -17,6 +17,9 @@ import {
 const t = useTestDatabase();
 let processes: WorkerProcess[] = [];
 let treasury: FakeTreasury | undefined;
+
+// Each test runs a deployment of its own, with its own gateway.
+beforeEach(() => forgetPayoutGateway(t.db));
 
 afterEach(async () => {
   await killAll(processes);
@@ -72,6 +75,23 @@ describe('the worker process', () => {
 
     for (const w of workers) w.child.kill('SIGTERM');
     expect((await Promise.all(workers.map((w) => w.exited))).map((e) => e.code)).toEqual([0, 0]);
+  });
+
+  it('refuses to start, exit 2, when its PAYOUT_GATEWAY is not the one recorded for the database', async () => {
+    await ensureDeploymentGateway(t.db, 'ledger', 'api');
+    const [id] = await queuedPurchases(t.db, 1);
+    const worker = start(workerEnv(t.url, { PAYOUT_GATEWAY: 'http', TREASURY_URL: 'http://127.0.0.1:9/treasury' }));
+    expect(await worker.exited).toEqual({ code: 2, signal: null });
+    expect(worker.output()).toMatch(
+      /^worker: PAYOUT_GATEWAY is "http" but this database pays referrals through "ledger" \(recorded .+ by api\); start with PAYOUT_GATEWAY=ledger, or switch the deployment first: npm run manage-referral-payouts -- --set-gateway http\n$/,
+    );
+    // Nothing was relayed or paid.
+    expect((await getReferralPayoutStatus(t.db, id!)).status).toBe('queued');
+    expect(
+      await t.db.selectFrom('outbox').select('published_at').where('aggregate_id', '=', id!).executeTakeFirst(),
+    ).toEqual({
+      published_at: null,
+    });
   });
 
   it('finishes the payout in hand on SIGTERM and exits 0', async () => {

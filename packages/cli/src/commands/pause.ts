@@ -5,7 +5,7 @@ import { EXIT, type ExitCode } from '../exit-codes.ts';
 import { timestamp } from '../format.ts';
 
 /** The audit trail names the operating-system user who ran the command. */
-function operator(): string {
+export function operator(): string {
   try {
     return `cli:${userInfo().username}`;
   } catch {

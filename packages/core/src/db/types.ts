@@ -90,8 +90,20 @@ export interface ReferralPayoutsTable {
   reference: string | null;
   paid_at: NullableTimestamp;
   error: string | null;
+  /** The gateway that planned the level; it alone may settle it. */
+  gateway: PayoutGatewayName;
   created_at: Timestamp;
   updated_at: Timestamp;
+}
+
+export type PayoutGatewayName = 'ledger' | 'http';
+
+/** The deployment's payout gateway: one row, NULL until the first process records its own. */
+export interface PayoutGatewaySettingTable {
+  id: Generated<boolean>;
+  gateway: PayoutGatewayName | null;
+  set_at: NullableTimestamp;
+  set_by: string | null;
 }
 
 export interface OutboxTable {
@@ -190,6 +202,7 @@ export interface DB {
   reconciliation_runs: ReconciliationRunsTable;
   idempotency_keys: IdempotencyKeysTable;
   console_sessions: ConsoleSessionsTable;
+  payout_gateway_setting: PayoutGatewaySettingTable;
 }
 
 export type PurchaseRow = Selectable<PurchasesTable>;

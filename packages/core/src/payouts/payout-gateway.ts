@@ -1,3 +1,4 @@
+import type { PayoutGatewayKind } from '../config.ts';
 import type { Tx } from '../db/database.ts';
 import { type Movement, movementRows } from '../ledger/ledger.ts';
 import { TransferError } from '../treasury/transfer-failure.ts';
@@ -23,8 +24,17 @@ export interface TransferResult {
  * and relies on the idempotency key for a retried transfer to take effect once.
  */
 export type PayoutGateway =
-  | { kind: 'in-database'; name: string; transfer(trx: Tx, requests: TransferRequest[]): Promise<TransferResult[]> }
-  | { kind: 'external'; name: string; timeoutMs: number; transfer(request: TransferRequest): Promise<TransferResult> };
+  | {
+      kind: 'in-database';
+      name: PayoutGatewayKind;
+      transfer(trx: Tx, requests: TransferRequest[]): Promise<TransferResult[]>;
+    }
+  | {
+      kind: 'external';
+      name: PayoutGatewayKind;
+      timeoutMs: number;
+      transfer(request: TransferRequest): Promise<TransferResult>;
+    };
 
 /**
  * Moves each amount from the platform treasury to the beneficiary's referral earnings: one balanced

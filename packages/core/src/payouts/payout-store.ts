@@ -5,7 +5,8 @@ import { notFound } from '../errors.ts';
 import { recordMovement } from '../ledger/ledger.ts';
 import type { ActedBy } from './payout-context.ts';
 import { referralMovement } from './payout-gateway.ts';
-import { type Chain, isConfirmed, type LevelToPay, notConfirmed } from './plan-levels.ts';
+import type { PayoutGatewayKind } from '../config.ts';
+import { type Chain, isConfirmed, type LevelToPay, notConfirmed, type RecordedLevel } from './plan-levels.ts';
 
 /** The payout module's SQL. Functions that rely on a purchase's row lock take a `Tx`. */
 
@@ -72,12 +73,12 @@ export async function lockPurchase(trx: Tx, purchaseId: string): Promise<Purchas
 }
 
 /** The levels earlier attempts recorded, per purchase. Call it under the purchases' row lock. */
-export async function recordedLevels(trx: Tx, purchaseIds: string[]): Promise<Map<string, LevelToPay[]>> {
-  const byPurchase = new Map<string, LevelToPay[]>();
+export async function recordedLevels(trx: Tx, purchaseIds: string[]): Promise<Map<string, RecordedLevel[]>> {
+  const byPurchase = new Map<string, RecordedLevel[]>();
   if (purchaseIds.length === 0) return byPurchase;
   const rows = await trx
     .selectFrom('referral_payouts')
-    .select(['purchase_id', 'level', 'beneficiary_id', 'rate_bps', 'amount', 'currency', 'status'])
+    .select(['purchase_id', 'level', 'beneficiary_id', 'rate_bps', 'amount', 'currency', 'status', 'gateway'])
     .where('purchase_id', 'in', purchaseIds)
     .orderBy('level')
     .execute();
@@ -85,12 +86,15 @@ export async function recordedLevels(trx: Tx, purchaseIds: string[]): Promise<Ma
   return byPurchase;
 }
 
-/** Records planned levels as `pending`; the primary key (purchase, level) refuses a second plan. */
-export async function recordPendingLevels(trx: Tx, levels: LevelToPay[]): Promise<void> {
+/**
+ * Records planned levels as `pending`, with the gateway that will pay them; the primary key
+ * (purchase, level) refuses a second plan.
+ */
+export async function recordPendingLevels(trx: Tx, levels: LevelToPay[], gateway: PayoutGatewayKind): Promise<void> {
   if (levels.length === 0) return;
   await trx
     .insertInto('referral_payouts')
-    .values(levels.map(({ status: _status, ...level }) => level))
+    .values(levels.map(({ status: _status, ...level }) => ({ ...level, gateway })))
     .execute();
 }
 
@@ -163,14 +167,22 @@ export async function unpaidLevelNames(trx: Tx, purchaseId: string): Promise<str
   return rows.map((r) => r.level);
 }
 
-/** Records levels paid in one statement, whether or not an earlier attempt recorded them pending. */
-export async function recordLevelsPaid(trx: Tx, levels: (LevelToPay & { reference: string })[]): Promise<void> {
+/**
+ * Records levels paid through `gateway` in one statement, whether or not an earlier attempt
+ * recorded them pending (through the same gateway: the caller checked).
+ */
+export async function recordLevelsPaid(
+  trx: Tx,
+  levels: (LevelToPay & { reference: string })[],
+  gateway: PayoutGatewayKind,
+): Promise<void> {
   if (levels.length === 0) return;
   await trx
     .insertInto('referral_payouts')
     .values(
       levels.map(({ status: _status, reference, ...level }) => ({
         ...level,
+        gateway,
         status: 'paid' as const,
         reference,
         paid_at: sql`now()`,

@@ -1,4 +1,5 @@
 import type { PayoutLevel, PurchaseRow, ReferralPayoutRow } from '../db/types.ts';
+import type { PayoutGatewayKind } from '../config.ts';
 import { DomainError } from '../errors.ts';
 import { applyBps } from '../money.ts';
 import type { PaidLevel } from './payout-result.ts';
@@ -9,6 +10,9 @@ export type LevelToPay = Pick<
   ReferralPayoutRow,
   'purchase_id' | 'level' | 'beneficiary_id' | 'rate_bps' | 'amount' | 'currency' | 'status'
 >;
+
+/** A level as recorded in `referral_payouts`, with the gateway that planned it. */
+export type RecordedLevel = LevelToPay & Pick<ReferralPayoutRow, 'gateway'>;
 
 /** The buyer's referral chain as captured at sign-up, with its code's rates (all null without one). */
 export interface Chain {
@@ -78,6 +82,21 @@ export const paidLevel = (level: LevelToPay): PaidLevel => ({
   amount: level.amount,
   currency: level.currency,
 });
+
+/**
+ * A level is settled only through the gateway that planned it: a `ledger` credit for a level the
+ * treasury was asked to pay (or the reverse) would record money that never moved, or move it twice.
+ * Null when every unpaid level belongs to `gateway`.
+ */
+export function foreignLevels(levels: RecordedLevel[], gateway: PayoutGatewayKind): DomainError | null {
+  const foreign = levels.filter((l) => l.status !== 'paid' && l.gateway !== gateway);
+  if (foreign.length === 0) return null;
+  const planned = foreign[0]!.gateway;
+  return new DomainError(
+    'gateway_mismatch',
+    `purchase ${foreign[0]!.purchase_id}: ${foreign.map((l) => l.level).join(' and ')} level${foreign.length > 1 ? 's were' : ' was'} planned for the "${planned}" payout gateway; this process pays through "${gateway}", so nothing was transferred (settle it with PAYOUT_GATEWAY=${planned})`,
+  );
+}
 
 /** Only a confirmed purchase, whose confirmation decided a payout status, earns referral payouts. */
 export const isConfirmed = (purchase: Pick<PurchaseRow, 'status' | 'referral_payout_status'>) =>

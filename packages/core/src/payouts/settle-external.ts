@@ -25,7 +25,15 @@ import {
   takeLease,
   unpaidLevelNames,
 } from './payout-store.ts';
-import { isConfirmed, type LevelToPay, notConfirmed, paidLevel, planLevels, transferRequest } from './plan-levels.ts';
+import {
+  foreignLevels,
+  isConfirmed,
+  type LevelToPay,
+  notConfirmed,
+  paidLevel,
+  planLevels,
+  transferRequest,
+} from './plan-levels.ts';
 import { type AttemptOptions, recordFailure } from './record-failure.ts';
 import { type Admission, TreasuryGateShut } from '../treasury/treasury-gate.ts';
 import { type TransferFailureKind, transferFailureKind } from '../treasury/transfer-failure.ts';
@@ -96,14 +104,18 @@ async function prepare(
   }
 
   // Read under the lock: levels recorded by the processor this one waited for are not planned again.
-  let levels = (await recordedLevels(trx, [purchaseId])).get(purchaseId);
+  const recorded = (await recordedLevels(trx, [purchaseId])).get(purchaseId);
+  // Planned for another gateway: refused before any lease or transfer, nothing recorded.
+  const foreign = recorded && foreignLevels(recorded, ctx.gateway.name);
+  if (foreign) return { kind: 'done', result: rejected(purchaseId, foreign) };
+  let levels: LevelToPay[] | undefined = recorded;
   if (!levels) {
     const plan = planLevels(purchase, chain, ctx.minPayout);
     if (plan.levels.length === 0) {
       return { kind: 'done', result: resultOf(await settleNotApplicable(trx, purchase, by, plan.reason), true, []) };
     }
     // Recorded as pending before any money moves: a crash mid-transfer leaves a row to retry.
-    await recordPendingLevels(trx, plan.levels);
+    await recordPendingLevels(trx, plan.levels, ctx.gateway.name);
     levels = plan.levels;
   }
   const pending = levels.filter((l) => l.status !== 'paid');

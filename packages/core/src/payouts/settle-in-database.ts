@@ -4,7 +4,15 @@ import { notFound } from '../errors.ts';
 import type { ActedBy, InDatabaseGateway, PayoutContext, PayoutRequest } from './payout-context.ts';
 import { isSettled, type PayoutRejection, type PayoutResult, rejected, resultOf } from './payout-result.ts';
 import { completeAll, lockForPayout, recordedLevels, recordLevelsPaid, settleNotApplicable } from './payout-store.ts';
-import { isConfirmed, type LevelToPay, notConfirmed, paidLevel, planLevels, transferRequest } from './plan-levels.ts';
+import {
+  foreignLevels,
+  isConfirmed,
+  type LevelToPay,
+  notConfirmed,
+  paidLevel,
+  planLevels,
+  transferRequest,
+} from './plan-levels.ts';
 import { recordFailure } from './record-failure.ts';
 
 /**
@@ -82,6 +90,11 @@ async function settleLocked(
   for (const { purchase, chain } of open) {
     const earlier = recorded.get(purchase.id);
     if (earlier) {
+      const foreign = foreignLevels(earlier, ctx.gateway.name);
+      if (foreign) {
+        results.set(purchase.id, rejected(purchase.id, foreign));
+        continue;
+      }
       toComplete.push({ purchase, pending: earlier.filter((l) => l.status !== 'paid') });
       continue;
     }
@@ -96,6 +109,7 @@ async function settleLocked(
   await recordLevelsPaid(
     trx,
     pending.map((level, i) => ({ ...level, reference: transfers[i]!.reference })),
+    ctx.gateway.name,
   );
   const completed = await completeAll(
     trx,
