@@ -101,17 +101,32 @@ export async function startApi(
   name = 'api',
   nodeArgs: string[] = [],
 ): Promise<HttpService> {
-  const port = await freePort();
-  const service = startService(
-    name,
-    API_ENTRY,
-    productEnv(databaseUrl, { PORT: String(port), ...extra }),
-    bench.logDir,
-    nodeArgs,
-  );
-  const baseUrl = `http://127.0.0.1:${port}`;
-  await waitForHttp(service, `${baseUrl}/healthz`);
-  return { ...service, baseUrl };
+  return onFreePort(async (port) => {
+    const service = startService(
+      name,
+      API_ENTRY,
+      productEnv(databaseUrl, { PORT: String(port), ...extra }),
+      bench.logDir,
+      nodeArgs,
+    );
+    const baseUrl = `http://127.0.0.1:${port}`;
+    await waitForHttp(service, `${baseUrl}/healthz`);
+    return { ...service, baseUrl };
+  });
+}
+
+/**
+ * Starts a service on a port that was free a moment ago; another process on the machine may take it
+ * in between, so a start that fails with EADDRINUSE tries another port.
+ */
+async function onFreePort<T>(start: (port: number) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(await freePort());
+    } catch (error) {
+      if (attempt >= 5 || !(error instanceof Error) || !error.message.includes('EADDRINUSE')) throw error;
+    }
+  }
 }
 
 export async function startSyncConfirmServer(
@@ -139,16 +154,17 @@ export async function startWorkerProcess(
   name = 'worker',
   nodeArgs: string[] = [],
 ): Promise<Service> {
-  const port = await freePort();
-  const service = startService(
-    name,
-    WORKER_ENTRY,
-    productEnv(databaseUrl, { WORKER_METRICS_PORT: String(port), ...extra }),
-    bench.logDir,
-    nodeArgs,
-  );
-  await waitForHttp(service, `http://127.0.0.1:${port}/metrics`, 60_000);
-  return service;
+  return onFreePort(async (port) => {
+    const service = startService(
+      name,
+      WORKER_ENTRY,
+      productEnv(databaseUrl, { WORKER_METRICS_PORT: String(port), ...extra }),
+      bench.logDir,
+      nodeArgs,
+    );
+    await waitForHttp(service, `http://127.0.0.1:${port}/metrics`, 60_000);
+    return service;
+  });
 }
 
 let planSequence = 0;
