@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { getReferralPayoutStatus, ledgerGateway, processReferralPayouts, referralEarnings } from '@referrals/core';
+import { sql } from 'kysely';
+import {
+  getReferralPayoutStatus,
+  ledgerGateway,
+  pausePayouts,
+  processReferralPayouts,
+  processReferralPayoutsBatch,
+  referralEarnings,
+  resumePayouts,
+  TreasuryGate,
+} from '@referrals/core';
 import { confirmedPurchase, readInvariants, seedReferralChain } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 
@@ -34,5 +44,62 @@ describe('processReferralPayouts with the ledger gateway', () => {
     const report = await readInvariants(t.db);
     expect(report.ledgerTotals).toEqual({ EUR: 0 });
     expect(report.doubleCredits).toBe(0);
+  });
+});
+
+describe('processReferralPayouts with the ledger gateway, beyond the plain case', () => {
+  it('pays only the levels an earlier attempt recorded and left unpaid, as they were recorded', async () => {
+    const chain = await seedReferralChain(t.db, { price: 10_000 });
+    const purchase = await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
+    // Levels an earlier attempt through this gateway recorded: direct paid, grand still pending.
+    await sql`insert into referral_payouts (purchase_id, level, beneficiary_id, rate_bps, amount, currency, status,
+                                            reference, paid_at, gateway)
+              values (${purchase.id}, 'direct', ${chain.direct.id}, 1000, 1000, 'EUR', 'paid', 'ref_earlier', now(), 'ledger'),
+                     (${purchase.id}, 'grand', ${chain.grand.id}, 500, 400, 'EUR', 'pending', null, null, 'ledger')`.execute(
+      t.db,
+    );
+    const ctx = { db: t.db, gateway: ledgerGateway, minPayout: 1, logger };
+    const outcome = await processReferralPayouts(ctx, purchase.id, { actor: 'admin-api' });
+    expect(outcome).toMatchObject({ status: 'completed', attempts: 1, changed: true });
+    expect(outcome.paid).toEqual([{ level: 'grand', amount: 400, currency: 'EUR' }]);
+    const status = await getReferralPayoutStatus(t.db, purchase.id);
+    expect(status.payouts.map((p) => [p.level, p.amount, p.status, p.reference === 'ref_earlier'])).toEqual([
+      ['direct', 1000, 'paid', true],
+      ['grand', 400, 'paid', false],
+    ]);
+    expect(await referralEarnings(t.db, chain.grand.id)).toBe(400);
+    expect(await referralEarnings(t.db, chain.direct.id)).toBe(0);
+  });
+
+  it('holds in-database payouts too while payouts are paused, one answer per purchase', async () => {
+    const chain = await seedReferralChain(t.db, { price: 10_000 });
+    const ids = [
+      (await confirmedPurchase(t.db, chain.buyer.id, chain.content.id)).id,
+      (await confirmedPurchase(t.db, chain.buyer.id, chain.content.id)).id,
+    ];
+    const gate = new TreasuryGate({ db: t.db, logger, probeLeaseMs: 10_000, refreshMs: 0 });
+    const ctx = { db: t.db, gateway: ledgerGateway, minPayout: 1, logger, gate };
+    const operator = { actor: 'cli' as const, operator: 'alice' };
+    await pausePayouts(t.db, { ...operator, reason: 'audit' });
+    try {
+      const results = await processReferralPayoutsBatch(
+        ctx,
+        ids.map((purchaseId) => ({ purchaseId })),
+        { actor: 'worker' },
+      );
+      expect(results.map((r) => [r.purchaseId, r.status, (r as { error?: { code?: string } }).error?.code])).toEqual(
+        ids.map((id) => [id, 'rejected', 'payouts_paused']),
+      );
+      expect(await referralEarnings(t.db, chain.direct.id)).toBe(0);
+    } finally {
+      await resumePayouts(t.db, operator);
+    }
+    const paid = await processReferralPayoutsBatch(
+      ctx,
+      ids.map((purchaseId) => ({ purchaseId })),
+      { actor: 'worker' },
+    );
+    expect(paid.map((r) => r.status)).toEqual(['completed', 'completed']);
+    expect(await referralEarnings(t.db, chain.direct.id)).toBe(2000);
   });
 });

@@ -8,9 +8,13 @@ import {
   httpGateway,
   LEASE_MARGIN_MS,
   type PayoutContext,
+  pausePayouts,
   processReferralPayouts,
   referralEarnings,
+  resumePayouts,
   setReferralCodeActive,
+  TransferSlots,
+  TreasuryGate,
 } from '@referrals/core';
 import {
   type ChainOptions,
@@ -258,6 +262,118 @@ describe('a processor that lost its lease', () => {
       referral_payout_status: 'queued',
       referral_payout_attempts: 1,
       referral_payout_last_error: late.failure?.message,
+    });
+  });
+});
+
+describe('failures a network settlement records', () => {
+  it('counts a failure before any transfer, even over a lease a crashed processor left behind', async () => {
+    const { id } = await queuedPurchase();
+    await sql`update purchases set referral_payout_lease_owner = gen_random_uuid(),
+                referral_payout_lease_until = now() - interval '1 minute' where id = ${id}`.execute(t.db);
+    await sql
+      .raw(`create function refuse_levels_for_test() returns trigger language plpgsql as $$
+        begin raise exception 'injected failure recording levels'; end $$;
+        create trigger refuse_levels_for_test before insert on referral_payouts
+          for each row execute function refuse_levels_for_test();`)
+      .execute(t.db);
+    let outcome: Awaited<ReturnType<typeof processReferralPayouts>>;
+    try {
+      outcome = await processReferralPayouts(contextFor(treasury), id, { actor: 'worker' });
+    } finally {
+      await sql
+        .raw('drop trigger refuse_levels_for_test on referral_payouts; drop function refuse_levels_for_test();')
+        .execute(t.db);
+    }
+    expect(outcome).toMatchObject({ status: 'retryable', attempts: 1, changed: true, paid: [] });
+    expect(outcome.failure).toMatchObject({ message: 'injected failure recording levels', levels: [] });
+    expect(await purchaseRow(id)).toMatchObject({
+      referral_payout_attempts: 1,
+      referral_payout_last_error: 'injected failure recording levels',
+      referral_payout_lease_owner: null,
+    });
+    expect(treasury.requestsFor(`${id}:direct`)).toBe(0);
+  });
+
+  it('stamps the failure time when the purchase fails, and again when a repair fails', async () => {
+    const { id } = await queuedPurchase();
+    treasury.setMode({ kind: 'fail', times: Infinity });
+    const ctx = contextFor(treasury);
+    expect(await processReferralPayouts(ctx, id, { actor: 'worker' })).toMatchObject({ status: 'retryable' });
+    expect((await purchaseRow(id)).referral_payout_failed_at).toBeNull();
+    expect(await processReferralPayouts(ctx, id, { actor: 'worker', finalAttempt: true })).toMatchObject({
+      status: 'failed',
+      attempts: 2,
+    });
+    expect((await purchaseRow(id)).referral_payout_failed_at).toBeInstanceOf(Date);
+    await sql`update purchases set referral_payout_failed_at = '2020-01-01T00:00:00Z' where id = ${id}`.execute(t.db);
+    expect(await processReferralPayouts(ctx, id, { actor: 'cli' })).toMatchObject({ status: 'failed', attempts: 3 });
+    const again = (await purchaseRow(id)).referral_payout_failed_at!;
+    expect(again.getTime()).toBeGreaterThan(Date.parse('2020-01-02T00:00:00Z'));
+  });
+});
+
+describe('a network settlement and the treasury gate', () => {
+  const operator = { actor: 'cli' as const, operator: 'alice' };
+  const gated = (slots?: TransferSlots): PayoutContext => ({
+    ...contextFor(treasury, 30_000),
+    gate: new TreasuryGate({ db: t.db, logger, probeLeaseMs: 60_000, refreshMs: 0 }),
+    transferSlots: slots,
+  });
+
+  it('holds a level that waits for a slot while payouts get paused, keeps the level paid and spends no attempt', async () => {
+    const { chain, id } = await queuedPurchase();
+    treasury.hold();
+    const settling = processReferralPayouts(gated(new TransferSlots(1)), id, { actor: 'worker' }).catch(
+      (error: unknown) => error,
+    );
+    await waitFor(() => treasury.heldCount() === 1, { what: 'the first level to reach the treasury' });
+    await pausePayouts(t.db, { ...operator, reason: 'treasury maintenance' });
+    try {
+      treasury.release();
+      expect(await settling).toMatchObject({ code: 'payouts_paused' });
+      expect(treasury.requestsFor(`${id}:direct`)).toBe(1);
+      expect(treasury.requestsFor(`${id}:grand`)).toBe(0);
+      const status = await getReferralPayoutStatus(t.db, id);
+      expect(status).toMatchObject({ status: 'queued', attempts: 0, lastError: null });
+      expect(status.payouts.map((p) => [p.level, p.status])).toEqual([
+        ['direct', 'paid'],
+        ['grand', 'pending'],
+      ]);
+      expect(await referralEarnings(t.db, chain.direct.id)).toBe(1000);
+      expect((await purchaseRow(id)).referral_payout_lease_owner).toBeNull();
+      await expect(processReferralPayouts(gated(), id, { actor: 'worker' })).rejects.toMatchObject({
+        code: 'payouts_paused',
+      });
+    } finally {
+      await resumePayouts(t.db, operator);
+    }
+    const done = await processReferralPayouts(gated(new TransferSlots(1)), id, { actor: 'worker' });
+    expect(done).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(done.paid.map((p) => p.level)).toEqual(['grand']);
+    expect(treasury.requestsFor(`${id}:direct`)).toBe(1);
+    expect(await referralEarnings(t.db, chain.grand.id)).toBe(500);
+  });
+
+  // Last in this file: it leaves the breaker open.
+  it('spends no attempt on the purchase whose transient failures open the breaker', async () => {
+    treasury.setMode({ kind: 'fail', times: Infinity });
+    const ids = [(await queuedPurchase()).id, (await queuedPurchase()).id, (await queuedPurchase()).id];
+    const ctx = gated();
+    // Two failures each: the run reaches 4 (the breaker opens at 5), and each attempt counts.
+    for (const id of ids.slice(0, 2)) {
+      expect(await processReferralPayouts(ctx, id, { actor: 'worker' })).toMatchObject({
+        status: 'retryable',
+        attempts: 1,
+      });
+    }
+    await expect(processReferralPayouts(ctx, ids[2]!, { actor: 'worker' })).rejects.toMatchObject({
+      code: 'treasury_circuit_open',
+    });
+    expect(await purchaseRow(ids[2]!)).toMatchObject({
+      referral_payout_attempts: 0,
+      referral_payout_last_error: null,
+      referral_payout_lease_owner: null,
     });
   });
 });

@@ -13,7 +13,9 @@ import type { TransferRequestSeen } from './fake-treasury-request.ts';
  * * `hang` — never answers (the caller's timeout fires); nothing is recorded;
  * * `drop-response` — records the transfer, then destroys the socket before answering, for the
  *   next `times` requests (default: until the mode changes);
- * * `slow` — records the transfer on arrival and answers after `delayMs`.
+ * * `slow` — records the transfer on arrival and answers after `delayMs`;
+ * * `garble` — answers `status` with `body` as it is (not JSON, or JSON without a reference), as a
+ *   proxy or a broken treasury would; nothing is recorded.
  * A new mode is one member here and one entry in `ANSWERS`. The reconciliation surface
  * (TreasuryBooks) answers in every mode except `hang`, where reads hang too.
  */
@@ -29,7 +31,8 @@ export type TreasuryMode =
     }
   | { kind: 'hang' }
   | { kind: 'drop-response'; times?: number }
-  | { kind: 'slow'; delayMs: number };
+  | { kind: 'slow'; delayMs: number }
+  | { kind: 'garble'; status: number; body: string };
 
 /** What a mode's answer may do with one request. */
 export interface Call {
@@ -42,6 +45,8 @@ export interface Call {
   known(): AcceptedTransfer | undefined;
   pay(status?: number): void;
   refuse(status: number, code: string, message: string): void;
+  /** Answers `status` with `body` verbatim. */
+  answerRaw(status: number, body: string): void;
   /** Keeps the connection open without answering. */
   leaveOpen(): void;
   dropConnection(): void;
@@ -77,6 +82,7 @@ const ANSWERS: { [K in TreasuryMode['kind']]: (mode: Extract<TreasuryMode, { kin
     call.accept();
     call.later(mode.delayMs, () => call.pay());
   },
+  garble: (mode, call) => call.answerRaw(mode.status, mode.body),
 };
 
 /** Answers one request as `mode` says. */

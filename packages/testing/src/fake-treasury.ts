@@ -163,6 +163,13 @@ export async function startFakeTreasury(
         reply(res, status, { error: { code, message } });
         answered({ transfer, status, message });
       },
+      answerRaw(status, body) {
+        if (res.destroyed) return;
+        counts.failed++;
+        res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+        answered({ transfer, status, message: body });
+      },
       leaveOpen: () => void openUntilClosed(res),
       dropConnection: () => res.socket?.destroy(),
       later(ms, run) {
