@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { confirmPurchase, createPurchase, getReferralPayoutStatus, OUTBOX_CHANNEL } from '@referrals/core';
+import { confirmPurchase, createPurchase, getPurchase, getReferralPayoutStatus, OUTBOX_CHANNEL } from '@referrals/core';
 import { seedReferralChain, waitFor } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 
@@ -138,5 +139,20 @@ describe('confirmPurchase', () => {
         confirmPurchase(t.db, { purchaseId: other.id, paymentReference: 'pay_fee' }, { platformFeeBps }),
       ).resolves.toMatchObject({ replayed: false });
     }
+  });
+
+  it('refuses an unknown purchase and a second confirm with another payment reference', async () => {
+    const ghost = randomUUID();
+    await expect(
+      confirmPurchase(t.db, { purchaseId: ghost, paymentReference: 'pay_ghost' }, { platformFeeBps: 3000 }),
+    ).rejects.toMatchObject({ code: 'not_found', message: `purchase ${ghost} not found` });
+    const chain = await seedReferralChain(t.db);
+    const { purchase } = await createPurchase(t.db, { buyerId: chain.buyer.id, contentId: chain.content.id });
+    await confirmPurchase(t.db, { purchaseId: purchase.id, paymentReference: 'pay_first' }, { platformFeeBps: 3000 });
+    await expect(
+      confirmPurchase(t.db, { purchaseId: purchase.id, paymentReference: 'pay_other' }, { platformFeeBps: 3000 }),
+    ).rejects.toMatchObject({ code: 'conflict' });
+    expect(await getPurchase(t.db, purchase.id)).toMatchObject({ paymentReference: 'pay_first' });
+    await expect(getPurchase(t.db, ghost)).rejects.toMatchObject({ code: 'not_found' });
   });
 });
