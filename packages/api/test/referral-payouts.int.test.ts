@@ -12,6 +12,7 @@ import {
   seedReferralChain,
   startFakeTreasury,
   type ReferralChain,
+  waitFor,
 } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 import { admin, ADMIN_TOKEN, expectHealthyLedger, rowCounts, service, silent, testApp } from './support.ts';
@@ -364,6 +365,30 @@ describe('GET /api/marketplace/referral-payouts/summary', () => {
     const { lastError, ...gate } = summary.treasury;
     expect(gate).toEqual({ state: 'closed', since: expect.any(String), reason: null, by: null });
     expect(lastError === null || typeof lastError === 'string').toBe(true);
+    // Nothing in this file has been queued for the default 5 minutes.
+    expect(summary.stuckQueued).toEqual({ count: 0, afterSeconds: 300 });
+  });
+
+  it('counts the queued purchases stuck for longer than STUCK_QUEUED_AFTER_SECONDS', async () => {
+    const chain = await seedReferralChain(t.db);
+    const purchase = await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
+    // Relayed, and no job exists for it (no worker runs in this file).
+    await t.db
+      .updateTable('outbox')
+      .set({ published_at: new Date() })
+      .where('aggregate_id', '=', purchase.id)
+      .execute();
+    const impatient = testApp(t.db, t.url, { env: { STUCK_QUEUED_AFTER_SECONDS: '1' } });
+    try {
+      const stuckCount = async () =>
+        (
+          await impatient.inject({ method: 'GET', url: '/api/marketplace/referral-payouts/summary', headers: admin })
+        ).json().stuckQueued;
+      await waitFor(async () => (await stuckCount()).count >= 1, { what: 'a stuck purchase in the summary' });
+      expect((await stuckCount()).afterSeconds).toBe(1);
+    } finally {
+      await impatient.close();
+    }
   });
 });
 

@@ -18,6 +18,7 @@ export interface Output {
 
 /** What every command gets: the database, the payout context shared with the worker, and output. */
 export interface CommandContext {
+  config: Config;
   db: Database;
   payouts: PayoutContext;
   reconciliation: ReconciliationContext;
@@ -38,6 +39,7 @@ export function createCommandContext(
 ): CommandContext {
   const db = createDatabase(config.databaseUrl, { max: options.connections, applicationName: PROGRAM });
   return {
+    config,
     db,
     payouts: payoutContextFromConfig(config, { db, logger: options.logger }),
     reconciliation: {

@@ -38,6 +38,9 @@ function oneOf<const T extends readonly string[]>(values: T, fallback: T[number]
   ) as unknown as TUnion<TLiteral<T[number]>[]>;
 }
 
+/** STUCK_QUEUED_AFTER_SECONDS when unset (also what a summary without it uses). */
+export const DEFAULT_STUCK_QUEUED_AFTER_SECONDS = 300;
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const PAYOUT_GATEWAY_KINDS = ['ledger', 'http'] as const;
 export type PayoutGatewayKind = (typeof PAYOUT_GATEWAY_KINDS)[number];
@@ -121,6 +124,13 @@ export const ConfigSchema = Type.Object({
     description: 'how long an `Idempotency-Key` replays its first response; the worker forgets older keys (hourly)',
   }),
   WORKER_CONCURRENCY: integer(1, 256, 8, { description: 'payouts in flight per worker process' }),
+  STUCK_QUEUED_AFTER_SECONDS: integer(1, 604_800, DEFAULT_STUCK_QUEUED_AFTER_SECONDS, {
+    description:
+      'a `queued` purchase with no live payout job and no activity for this long is stuck: the worker re-enqueues it and `--summary` counts it',
+  }),
+  STUCK_QUEUED_SWEEP_INTERVAL_SECONDS: integer(1, 86_400, 60, {
+    description: 'how often each worker looks for stuck `queued` purchases (one sweep at a time across workers)',
+  }),
   WORKER_METRICS_PORT: Type.Optional(
     Type.Integer({ minimum: 0, maximum: 65535, description: "worker's Prometheus `/metrics`", whenUnset: 'off' }),
   ),

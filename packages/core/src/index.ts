@@ -23,6 +23,12 @@ export { LEASE_MARGIN_MS } from './payouts/settle-external.ts';
 export * from './payouts/retry-failed-payouts.ts';
 export * from './payouts/payout-queries.ts';
 export * from './payouts/deployment-gateway.ts';
+export {
+  claimStuckQueued,
+  countStuckQueued,
+  REFERRAL_PAYOUT_DEAD_LETTER_QUEUE,
+  STUCK_SWEEP_LOCK,
+} from './payouts/stuck-queued.ts';
 export * from './treasury/treasury-gate.ts';
 export { BREAKER_FAILURES, PROBE_FIRST_MS, PROBE_MAX_MS } from './treasury/breaker-rule.ts';
 export {

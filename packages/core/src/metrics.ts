@@ -61,6 +61,13 @@ export const METRICS = {
     exposedBy: 'api, worker',
     buckets: LAG_BUCKETS,
   },
+  payoutRequeued: {
+    type: 'counter',
+    name: 'referral_payout_requeued_total',
+    help: 'Queued purchases the stuck sweep gave a fresh payout job: no live job and no activity for longer than STUCK_QUEUED_AFTER_SECONDS',
+    labelNames: [],
+    exposedBy: 'worker',
+  },
   outboxPublished: {
     type: 'counter',
     name: 'referral_outbox_published_total',

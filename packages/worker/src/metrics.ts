@@ -25,6 +25,8 @@ export interface WorkerMetrics {
   /** From the purchase's confirm to its payouts completing, read from the database timestamps. */
   readonly confirmToCompleted: Histogram;
   readonly outboxPublished: Counter;
+  /** Queued purchases the stuck sweep gave a fresh job. */
+  readonly requeued: Counter;
   /** Treasury gate transitions this process made (each is made, and so counted, by one process only). */
   readonly gateTransitions: Counter<'from' | 'to'>;
 }
@@ -70,6 +72,7 @@ export function createWorkerMetrics(deps: {
     payoutDuration: histogram(registry, METRICS.payoutDuration),
     confirmToCompleted: histogram(registry, METRICS.confirmToCompleted),
     outboxPublished: counter(registry, METRICS.outboxPublished),
+    requeued: counter(registry, METRICS.payoutRequeued),
     gateTransitions: counter(registry, METRICS.treasuryGateTransitions),
   };
 }

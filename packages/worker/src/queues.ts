@@ -1,7 +1,14 @@
-import { type OutboxTopic, type OutboxTopics, REFERRAL_PAYOUT_QUEUE, REFERRAL_PAYOUT_TOPIC } from '@referrals/core';
+import {
+  type OutboxTopic,
+  type OutboxTopics,
+  REFERRAL_PAYOUT_DEAD_LETTER_QUEUE,
+  REFERRAL_PAYOUT_QUEUE,
+  REFERRAL_PAYOUT_TOPIC,
+} from '@referrals/core';
 
 export const REFERRAL_PAYOUTS = REFERRAL_PAYOUT_QUEUE;
-export const REFERRAL_PAYOUTS_DEAD_LETTER = 'referral-payouts-dead-letter';
+// Named in core, whose stuck-purchase query reads the live jobs of both queues.
+export const REFERRAL_PAYOUTS_DEAD_LETTER = REFERRAL_PAYOUT_DEAD_LETTER_QUEUE;
 
 /** Every queue the worker uses, and the payload its jobs carry. Handlers are keyed by it. */
 export interface Queues {

@@ -14,6 +14,7 @@ import { type DatabaseAvailability, databaseAvailability } from './database-avai
 import { createWorkerMetrics, serveMetrics, type WorkerMetrics } from './metrics.ts';
 import { ensurePayoutQueues, registerPayoutHandler } from './payout-handler.ts';
 import { type Relay, startRelay } from './relay.ts';
+import { type StuckSweep, startStuckSweep } from './stuck-sweep.ts';
 
 export interface WorkerTuning {
   /** A job whose worker stops heartbeating is failed and retried after this long (pg-boss minimum 10). */
@@ -50,6 +51,8 @@ export interface RunningWorker {
   readonly boss: PgBoss;
   readonly db: Database;
   readonly relay: Relay;
+  /** Re-enqueues queued purchases whose job is gone (STUCK_QUEUED_*). */
+  readonly stuckSweep: StuckSweep;
   readonly metrics: WorkerMetrics;
   readonly availability: DatabaseAvailability;
   /** Where /metrics is served, when WORKER_METRICS_PORT is set. */
@@ -78,6 +81,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
 
   let boss: PgBoss | undefined;
   let relay: Relay | undefined;
+  let stuckSweep: StuckSweep | undefined;
   const stopSignal = new AbortController();
   let metricsServer: { url: string; close(): Promise<void> } | undefined;
   let keyPruneTimer: NodeJS.Timeout | undefined;
@@ -94,6 +98,15 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       logger,
       availability,
       onPublished: (count) => metrics.outboxPublished.inc(count),
+    });
+    stuckSweep = startStuckSweep({
+      db,
+      boss,
+      logger,
+      thresholdSeconds: config.stuckQueuedAfterSeconds,
+      intervalSeconds: config.stuckQueuedSweepIntervalSeconds,
+      availability,
+      onRequeued: (count) => metrics.requeued.inc(count),
     });
     // Expired idempotency keys are forgotten hourly, as the relay prunes the outbox.
     const pruneKeys = () =>
@@ -117,6 +130,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
         concurrency: config.workerConcurrency,
         gateway: config.payoutGateway,
         retryLimit: config.payoutRetryLimit,
+        stuckQueuedAfterSeconds: config.stuckQueuedAfterSeconds,
         metrics: metricsServer?.url,
       },
       'worker started',
@@ -124,11 +138,13 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
 
     let stopping: Promise<void> | undefined;
     const startedRelay = relay;
+    const startedSweep = stuckSweep;
     const startedBoss = boss;
     return {
       boss: startedBoss,
       db,
       relay: startedRelay,
+      stuckSweep: startedSweep,
       metrics,
       availability,
       metricsUrl: metricsServer?.url,
@@ -136,6 +152,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
         stopping ??= (async () => {
           logger.info({ timeoutMs }, 'worker stopping: finishing payouts in hand');
           clearInterval(keyPruneTimer);
+          await startedSweep.stop();
           await startedRelay.stop();
           // Payouts held by the treasury gate go back to the queue now instead of waiting it out.
           stopSignal.abort();
@@ -149,6 +166,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
     };
   } catch (error) {
     clearInterval(keyPruneTimer);
+    await stuckSweep?.stop().catch(() => {});
     await relay?.stop().catch(() => {});
     await metricsServer?.close().catch(() => {});
     await boss?.stop({ graceful: false, close: true }).catch(() => {});

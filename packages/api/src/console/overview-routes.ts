@@ -19,7 +19,7 @@ const hide = { hide: true };
 export function overviewRoutes(app: TypedApp, ctx: RouteContext): void {
   app.get('/console', { schema: { ...hide, querystring: NoticeQuery } }, async (request, reply) => {
     const [summary, lag, reconciliation] = await Promise.all([
-      payoutSummary(ctx.db),
+      payoutSummary(ctx.db, { stuckQueuedAfterSeconds: ctx.config.stuckQueuedAfterSeconds }),
       payoutLagHistory(ctx.db),
       latestReconciliation(ctx.db),
     ]);

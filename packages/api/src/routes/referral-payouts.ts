@@ -120,13 +120,14 @@ export function referralPayoutRoutes(app: TypedApp, ctx: RouteContext): void {
     {
       ...admin,
       schema: {
-        summary: 'Payout health: counts per status, oldest queued age, outbox backlog, recent failures',
+        summary:
+          'Payout health: counts per status, oldest queued age, stuck queued purchases, outbox backlog, recent failures',
         tags: ['admin'],
         security,
         response: { 200: SummarySchema, ...ClientErrors },
       },
     },
-    async () => payoutSummary(ctx.db),
+    async () => payoutSummary(ctx.db, { stuckQueuedAfterSeconds: ctx.config.stuckQueuedAfterSeconds }),
   );
 
   app.post(

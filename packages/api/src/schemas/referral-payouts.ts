@@ -120,6 +120,15 @@ export const SummarySchema = Type.Object(
     failuresLastDay: Type.Integer(),
     recentFailures: Type.Array(FailedItem),
     treasury: TreasuryGateSchema,
+    stuckQueued: Type.Object(
+      {
+        count: Type.Integer({
+          description: 'queued purchases with no live payout job and no activity for longer than afterSeconds',
+        }),
+        afterSeconds: Type.Integer({ description: 'STUCK_QUEUED_AFTER_SECONDS' }),
+      },
+      { additionalProperties: false },
+    ),
   },
   { additionalProperties: false },
 );

@@ -6,7 +6,7 @@ import { failedTable, RETRY_ALL } from './list-failed.ts';
 
 /** Health figures; a read, so it exits 0 whatever they show. */
 export async function showSummary(ctx: CommandContext): Promise<ExitCode> {
-  const summary = await payoutSummary(ctx.db);
+  const summary = await payoutSummary(ctx.db, { stuckQueuedAfterSeconds: ctx.config.stuckQueuedAfterSeconds });
   if (ctx.json) {
     printJson(ctx, summary);
     return EXIT.ok;
@@ -20,6 +20,10 @@ export async function showSummary(ctx: CommandContext): Promise<ExitCode> {
       [
         'Queued',
         `${n(counts.queued)}${counts.queued > 0 ? `  (oldest waiting ${duration(summary.oldestQueuedAgeSeconds)})` : ''}`,
+      ],
+      [
+        'Stuck queued',
+        `${n(summary.stuckQueued.count)}  (no live job for over ${duration(summary.stuckQueued.afterSeconds)}${summary.stuckQueued.count > 0 ? '; the worker re-enqueues them' : ''})`,
       ],
       ['Completed', n(counts.completed)],
       ['Failed', n(counts.failed)],

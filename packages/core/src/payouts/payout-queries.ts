@@ -1,9 +1,11 @@
 import { sql } from 'kysely';
+import { DEFAULT_STUCK_QUEUED_AFTER_SECONDS } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import type { Actor, LevelPayoutStatus, PayoutLevel, ReferralPayoutStatus } from '../db/types.ts';
 import { notFound } from '../errors.ts';
 import { decodeKeysetCursor, type KeysetOrder, keysetPage, keysetTimestamp, pastKeyset } from '../keyset-cursor.ts';
 import { type OutboxBacklog, outboxBacklog } from '../outbox/outbox.ts';
+import { countStuckQueued } from './stuck-queued.ts';
 import { type TreasurySummary, treasurySummary } from '../treasury/gate-record.ts';
 
 export interface ReferralPayoutStatusView {
@@ -163,6 +165,11 @@ export interface PayoutSummary {
   failuresLastDay: number;
   recentFailures: FailedPayoutItem[];
   treasury: TreasurySummary;
+  /**
+   * Queued purchases with no live payout job and no activity for longer than `afterSeconds`
+   * (STUCK_QUEUED_AFTER_SECONDS); the worker's sweep re-enqueues them.
+   */
+  stuckQueued: { count: number; afterSeconds: number };
 }
 
 /** Confirmed purchases per referral payout status, every status present (0 when none). */
@@ -178,8 +185,12 @@ export async function countByPayoutStatus(db: Database): Promise<Record<Referral
   return counts;
 }
 
-export async function payoutSummary(db: Database): Promise<PayoutSummary> {
-  const [counts, queued, outbox, failures, recent, treasury] = await Promise.all([
+export async function payoutSummary(
+  db: Database,
+  options: { stuckQueuedAfterSeconds?: number } = {},
+): Promise<PayoutSummary> {
+  const stuckAfter = options.stuckQueuedAfterSeconds ?? DEFAULT_STUCK_QUEUED_AFTER_SECONDS;
+  const [counts, queued, outbox, failures, recent, treasury, stuck] = await Promise.all([
     countByPayoutStatus(db),
     db
       .selectFrom('purchases')
@@ -198,6 +209,7 @@ export async function payoutSummary(db: Database): Promise<PayoutSummary> {
       .executeTakeFirstOrThrow(),
     listFailedPayouts(db, { limit: 5 }),
     treasurySummary(db),
+    countStuckQueued(db, stuckAfter),
   ]);
   return {
     counts,
@@ -207,5 +219,6 @@ export async function payoutSummary(db: Database): Promise<PayoutSummary> {
     failuresLastDay: Number(failures.day),
     recentFailures: recent.items,
     treasury,
+    stuckQueued: { count: stuck, afterSeconds: stuckAfter },
   };
 }
