@@ -192,7 +192,7 @@ describe('a worker killed between the treasury answer and the commit that record
     // The answer is recorded with the ledger credit; this lock keeps that transaction from committing.
     const release = await holdLock('lock table ledger_entries in exclusive mode');
     const first = start(httpEnv());
-    await waitFor(async () => (await blockedOn(/insert into "ledger_entries"/i)) > 0, {
+    await waitFor(async () => (await blockedOn(/insert into "?ledger_entries/i)) > 0, {
       what: 'the worker to record the answer',
     });
     // The treasury has moved money for the level (or both, if the first recording gave up waiting).

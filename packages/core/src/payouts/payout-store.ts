@@ -1,10 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { sql, type UpdateObject } from 'kysely';
 import type { Database, Tx } from '../db/database.ts';
 import type { Actor, DB, PurchaseRow, ReferralPayoutStatus } from '../db/types.ts';
 import { notFound } from '../errors.ts';
-import { recordMovement } from '../ledger/ledger.ts';
 import type { ActedBy } from './payout-context.ts';
-import { referralMovement } from './payout-gateway.ts';
 import type { PayoutGatewayKind } from '../config.ts';
 import { type Chain, isConfirmed, type LevelToPay, notConfirmed, type RecordedLevel } from './plan-levels.ts';
 
@@ -87,15 +86,43 @@ export async function recordedLevels(trx: Tx, purchaseIds: string[]): Promise<Ma
 }
 
 /**
- * Records planned levels as `pending`, with the gateway that will pay them; the primary key
- * (purchase, level) refuses a second plan.
+ * Under the purchase's row lock, in one statement: records the planned levels `pending` through
+ * `gateway` unless an earlier attempt recorded the purchase's levels (those stand, as planned then),
+ * takes the lease for `owner`, and answers the levels as recorded now. The earlier levels are read
+ * by this statement, which starts after the lock was granted, so it sees what the processor it may
+ * have waited for committed.
  */
-export async function recordPendingLevels(trx: Tx, levels: LevelToPay[], gateway: PayoutGatewayKind): Promise<void> {
-  if (levels.length === 0) return;
-  await trx
-    .insertInto('referral_payouts')
-    .values(levels.map(({ status: _status, ...level }) => ({ ...level, gateway })))
-    .execute();
+export async function recordPlanAndLease(
+  trx: Tx,
+  purchaseId: string,
+  planned: LevelToPay[],
+  gateway: PayoutGatewayKind,
+  lease: { owner: string; ms: number },
+): Promise<RecordedLevel[]> {
+  const values = planned.map(
+    (l) =>
+      sql`(${l.purchase_id}::uuid, ${l.level}::text, ${l.beneficiary_id}::uuid, ${l.rate_bps}::int, ${l.amount}::bigint, ${l.currency}::text)`,
+  );
+  const { rows } = await sql<RecordedLevel>`
+    with earlier as (
+      select purchase_id, level, beneficiary_id, rate_bps, amount, currency, status, gateway
+        from referral_payouts where purchase_id = ${purchaseId}
+    ),
+    planned (purchase_id, level, beneficiary_id, rate_bps, amount, currency) as (values ${sql.join(values)}),
+    recorded as (
+      insert into referral_payouts (purchase_id, level, beneficiary_id, rate_bps, amount, currency, gateway)
+      select p.*, ${gateway} from planned p where not exists (select 1 from earlier)
+      returning purchase_id, level, beneficiary_id, rate_bps, amount, currency, status, gateway
+    ),
+    leased as (
+      update purchases
+         set referral_payout_lease_owner = ${lease.owner},
+             referral_payout_lease_until = now() + ${`${lease.ms} milliseconds`}::interval
+       where id = ${purchaseId}
+    )
+    select * from earlier union all select * from recorded
+    order by level`.execute(trx);
+  return rows.map((r) => ({ ...r, amount: Number(r.amount) }));
 }
 
 /** Lets `owner` alone transfer for the purchase until the lease runs out (by the database clock). */
@@ -126,24 +153,44 @@ export async function releaseLease(db: Database, purchaseId: string, owner: stri
  * whose lease ran out, and whose transfer the treasury deduplicated, from crediting a second time.
  */
 export async function markLevelPaid(trx: Tx, level: LevelToPay, reference: string): Promise<boolean> {
-  const result = await trx
-    .updateTable('referral_payouts')
-    .set({ status: 'paid', reference, paid_at: sql`now()`, error: null, updated_at: sql`now()` })
-    .where('purchase_id', '=', level.purchase_id)
-    .where('level', '=', level.level)
-    .where('status', '<>', 'paid')
-    .executeTakeFirst();
-  if (result.numUpdatedRows === 0n) return false;
-  await recordMovement(
-    trx,
-    referralMovement({
-      amount: level.amount,
-      currency: level.currency,
-      purchaseId: level.purchase_id,
-      beneficiaryId: level.beneficiary_id,
-    }),
+  return (await markLevelsPaid(trx, [{ level, reference }])).length === 1;
+}
+
+/**
+ * `markLevelPaid` for several levels in one statement: each level not paid yet becomes paid with
+ * its reference and is credited to its beneficiary from the platform treasury (one balanced
+ * movement per level, amounts as recorded). Returns the levels this call paid.
+ */
+export async function markLevelsPaid(
+  trx: Tx,
+  paid: { level: LevelToPay; reference: string }[],
+): Promise<{ purchase_id: string; level: string }[]> {
+  if (paid.length === 0) return [];
+  const values = paid.map(
+    ({ level, reference }) =>
+      sql`(${level.purchase_id}::uuid, ${level.level}::text, ${reference}::text, ${randomUUID()}::uuid)`,
   );
-  return true;
+  const { rows } = await sql<{ purchase_id: string; level: string }>`
+    with answered (purchase_id, level, reference, transaction_id) as (values ${sql.join(values)}),
+    changed as (
+      update referral_payouts r
+         set status = 'paid', reference = a.reference, paid_at = now(), error = null, updated_at = now()
+        from answered a
+       where r.purchase_id = a.purchase_id and r.level = a.level and r.status <> 'paid'
+      returning r.purchase_id, r.level, r.beneficiary_id, r.amount, r.currency, a.transaction_id
+    ),
+    credit as (
+      insert into ledger_entries (transaction_id, account, user_id, amount, currency, purchase_id)
+      select c.transaction_id, v.account, v.user_id, v.amount, c.currency, c.purchase_id
+        from changed c
+        cross join lateral (values
+          ('platform_treasury', null::uuid, -c.amount),
+          ('referral_earnings', c.beneficiary_id, c.amount)
+        ) v (account, user_id, amount)
+       where v.amount <> 0
+    )
+    select purchase_id, level from changed`.execute(trx);
+  return rows;
 }
 
 /** Records a level's failed transfer; a level paid meanwhile stays paid. */
@@ -204,8 +251,17 @@ export async function recordLevelsPaid(
  * Completes many locked purchases in one statement: each becomes `completed` with its attempt
  * counted, its lease cleared and its event appended (naming the operator, for a run one asked for).
  */
-export async function completeAll(trx: Tx, purchases: PurchaseRow[], by: ActedBy): Promise<Map<string, PurchaseRow>> {
+export async function completeAll(
+  trx: Tx,
+  purchases: PurchaseRow[],
+  by: ActedBy,
+  /** Leave out (and so do not complete) a purchase that still has a level not paid. */
+  options: { onlyIfAllPaid?: boolean } = {},
+): Promise<Map<string, PurchaseRow>> {
   if (purchases.length === 0) return new Map();
+  const allPaid = options.onlyIfAllPaid
+    ? sql`and not exists (select 1 from referral_payouts r where r.purchase_id = purchases.id and r.status <> 'paid')`
+    : sql``;
   const ids = purchases.map((p) => p.id);
   const from = purchases.map((p) => p.referral_payout_status);
   const { rows } = await sql<PurchaseRow>`
@@ -217,7 +273,7 @@ export async function completeAll(trx: Tx, purchases: PurchaseRow[], by: ActedBy
         referral_payout_attempts = referral_payout_attempts + 1,
         referral_payout_lease_owner = null,
         referral_payout_lease_until = null
-      where id = any(${ids}::uuid[])
+      where id = any(${ids}::uuid[]) ${allPaid}
       returning *
     ),
     event as (

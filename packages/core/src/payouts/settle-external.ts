@@ -17,9 +17,9 @@ import {
   lockForPayout,
   lockPurchase,
   markLevelFailed,
-  markLevelPaid,
+  markLevelsPaid,
   recordedLevels,
-  recordPendingLevels,
+  recordPlanAndLease,
   releaseLease,
   settleNotApplicable,
   takeLease,
@@ -32,6 +32,7 @@ import {
   notConfirmed,
   paidLevel,
   planLevels,
+  type RecordedLevel,
   transferRequest,
 } from './plan-levels.ts';
 import { type AttemptOptions, recordFailure } from './record-failure.ts';
@@ -74,6 +75,7 @@ export async function settleExternally(
       prepared = await ctx.db.transaction().execute((trx) => prepare(trx, ctx, request.purchaseId, by, leaseOwner));
     } catch (error) {
       await ctx.gate?.release(admission);
+      if (error instanceof Refused) return error.result;
       return recordFailure(ctx, request.purchaseId, options, [], error);
     }
     if (prepared.kind !== 'leased-elsewhere') break;
@@ -103,24 +105,38 @@ async function prepare(
     return { kind: 'leased-elsewhere', until: purchase.referral_payout_lease_until! };
   }
 
-  // Read under the lock: levels recorded by the processor this one waited for are not planned again.
-  const recorded = (await recordedLevels(trx, [purchaseId])).get(purchaseId);
-  // Planned for another gateway: refused before any lease or transfer, nothing recorded.
-  const foreign = recorded && foreignLevels(recorded, ctx.gateway.name);
-  if (foreign) return { kind: 'done', result: rejected(purchaseId, foreign) };
-  let levels: LevelToPay[] | undefined = recorded;
-  if (!levels) {
-    const plan = planLevels(purchase, chain, ctx.minPayout);
-    if (plan.levels.length === 0) {
+  const leaseFor = (levels: number) => ({
+    owner: leaseOwner,
+    ms: ctx.gateway.timeoutMs * Math.max(1, levels) + LEASE_MARGIN_MS,
+  });
+  const plan = planLevels(purchase, chain, ctx.minPayout);
+  let levels: RecordedLevel[];
+  if (plan.levels.length > 0) {
+    // One statement records the plan (unless an earlier attempt recorded one: it stands) and takes
+    // the lease; the lease covers every planned level, paid or not.
+    levels = await recordPlanAndLease(trx, purchaseId, plan.levels, ctx.gateway.name, leaseFor(plan.levels.length));
+  } else {
+    // Nothing to pay by today's rules; levels an earlier attempt recorded are still owed.
+    const recorded = (await recordedLevels(trx, [purchaseId])).get(purchaseId);
+    if (!recorded) {
       return { kind: 'done', result: resultOf(await settleNotApplicable(trx, purchase, by, plan.reason), true, []) };
     }
-    // Recorded as pending before any money moves: a crash mid-transfer leaves a row to retry.
-    await recordPendingLevels(trx, plan.levels, ctx.gateway.name);
-    levels = plan.levels;
+    levels = recorded;
+    await takeLease(trx, purchaseId, leaseOwner, leaseFor(levels.filter((l) => l.status !== 'paid').length).ms);
   }
-  const pending = levels.filter((l) => l.status !== 'paid');
-  await takeLease(trx, purchaseId, leaseOwner, ctx.gateway.timeoutMs * Math.max(1, pending.length) + LEASE_MARGIN_MS);
-  return { kind: 'transfer', purchase, pending };
+  // Planned for another gateway: refused before any transfer, and the lease is rolled back with it.
+  const foreign = foreignLevels(levels, ctx.gateway.name);
+  if (foreign) throw new Refused(rejected(purchaseId, foreign));
+  return { kind: 'transfer', purchase, pending: levels.filter((l) => l.status !== 'paid') };
+}
+
+/** Ends a preparation without committing anything it wrote, with this answer. */
+class Refused extends Error {
+  readonly result: PayoutRejection;
+  constructor(result: PayoutRejection) {
+    super('refused');
+    this.result = result;
+  }
 }
 
 type LevelOutcome =
@@ -219,7 +235,7 @@ type Paid = Extract<LevelOutcome, { result: 'paid' }>;
 
 /** The treasury moved the money: each level is marked paid and mirrored in the ledger, once. */
 async function recordPaid(trx: Tx, paid: Paid[]): Promise<void> {
-  for (const { level, reference } of paid) await markLevelPaid(trx, level, reference);
+  await markLevelsPaid(trx, paid);
 }
 
 /**
@@ -237,9 +253,10 @@ async function complete(
     const current = await lockPurchase(trx, purchaseId);
     await recordPaid(trx, paid);
     if (isSettled(current.referral_payout_status)) return current;
+    const completed = (await completeAll(trx, [current], options, { onlyIfAllPaid: true })).get(current.id);
+    if (completed) return completed;
     const unpaid = await unpaidLevelNames(trx, purchaseId);
-    if (unpaid.length > 0) throw new Error(`levels ${unpaid.join(', ')} are still unpaid`);
-    return (await completeAll(trx, [current], options)).get(current.id)!;
+    throw new Error(`levels ${unpaid.join(', ')} are still unpaid`);
   });
   return resultOf(
     row,
