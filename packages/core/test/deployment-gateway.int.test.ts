@@ -161,9 +161,11 @@ describe("the deployment's gateway", () => {
   it('switches only when nothing is left to settle through the old gateway', async () => {
     await ensureDeploymentGateway(t.db, 'ledger', 'worker');
     const queued = await queuedPurchase();
-    await expect(switchDeploymentGateway(t.db, 'http', 'cli:ops')).rejects.toThrow(
-      /cannot switch referral payouts from "ledger" to "http" yet: 1 purchase\(s\) still queued/,
-    );
+    await expect(switchDeploymentGateway(t.db, 'http', 'cli:ops')).rejects.toMatchObject({
+      code: 'conflict',
+      message:
+        'cannot switch referral payouts from "ledger" to "http" yet: 1 purchase(s) still queued (let the worker settle them)',
+    });
     expect((await readDeploymentGateway(t.db))?.gateway).toBe('ledger');
 
     await processReferralPayouts(ledger(), queued, { actor: 'worker' });
@@ -180,9 +182,11 @@ describe("the deployment's gateway", () => {
     await sql`update purchases set referral_payout_status = 'failed', referral_payout_failed_at = now() where id = ${failed}`.execute(
       t.db,
     );
-    await expect(switchDeploymentGateway(t.db, 'ledger', 'cli:ops')).rejects.toThrow(
-      /2 level\(s\) planned for "http" still unpaid/,
-    );
+    await expect(switchDeploymentGateway(t.db, 'ledger', 'cli:ops')).rejects.toMatchObject({
+      code: 'conflict',
+      message:
+        'cannot switch referral payouts from "http" to "ledger" yet: 2 level(s) planned for "http" still unpaid (repair them with the "http" gateway or write their purchases off)',
+    });
     expect(await switchDeploymentGateway(t.db, 'http', 'cli:ops')).toEqual({
       from: 'http',
       to: 'http',

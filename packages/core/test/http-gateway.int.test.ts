@@ -59,6 +59,7 @@ describe('httpGateway', () => {
     { status: 200, body: '"ref_1"', message: 'treasury answered 200 without a reference', kind: 'transient' },
     { status: 500, body: '{"detail":"down"}', message: 'treasury answered 500', kind: 'transient' },
     { status: 503, body: 'null', message: 'treasury answered 503', kind: 'transient' },
+    { status: 500, body: '"oops"', message: 'treasury answered 500', kind: 'transient' },
     {
       status: 422,
       body: '{"error":{"code":"closed","message":"account closed"}}',

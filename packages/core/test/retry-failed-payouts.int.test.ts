@@ -3,7 +3,11 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import {
+  countByPayoutStatus,
   getReferralPayoutStatus,
+  ledgerGateway,
+  payoutContextFromConfig,
+  TransferSlots,
   httpGateway,
   markReferralPayoutFailed,
   type PayoutContext,
@@ -49,6 +53,32 @@ async function failedPurchase(ago: string, options: { deactivate?: boolean } = {
   if (options.deactivate) await setReferralCodeActive(t.db, chain.directCode.code, false);
   return id;
 }
+
+describe('countByPayoutStatus', () => {
+  // First in this file: the database has no purchase yet.
+  it('answers every status, 0 where no purchase has it', async () => {
+    expect(await countByPayoutStatus(t.db)).toEqual({ queued: 0, completed: 0, failed: 0, not_applicable: 0 });
+  });
+});
+
+describe('payoutContextFromConfig', () => {
+  it('builds the context the configuration describes, with a shared gate and the transfer slots', () => {
+    const config = {
+      payoutGateway: 'http' as const,
+      treasuryUrl: treasury.url,
+      treasuryTimeoutMs: 1_234,
+      referralMinPayout: 7,
+      treasuryMaxInFlight: 3,
+    };
+    const ctx = payoutContextFromConfig(config, { db: t.db, logger });
+    expect(ctx).toMatchObject({ db: t.db, logger, minPayout: 7 });
+    expect(ctx.gateway).toMatchObject({ kind: 'external', name: 'http', timeoutMs: 1_234 });
+    expect(ctx.gate).toBeInstanceOf(TreasuryGate);
+    expect(ctx.transferSlots).toBeInstanceOf(TransferSlots);
+    expect(ctx.transferSlots?.capacity).toBe(3);
+    expect(payoutContextFromConfig(config, { db: t.db, logger, gateway: ledgerGateway }).gateway).toBe(ledgerGateway);
+  });
+});
 
 describe('markReferralPayoutFailed', () => {
   it('fails a queued purchase keeping its last error, and leaves any other alone', async () => {
@@ -142,6 +172,33 @@ describe('retryFailedPayouts', () => {
       notAttempted: 0,
       results: [],
     });
+  });
+
+  it('carries on past a purchase it cannot process, reporting it failed with the reason', async () => {
+    const foreign = await failedPurchase('70 minutes');
+    const fine = await failedPurchase('65 minutes');
+    // Its levels were planned for the ledger: the http gateway must not settle them.
+    const chain = await t.db
+      .selectFrom('purchases as p')
+      .innerJoin('user_referrals as r', 'r.user_id', 'p.buyer_id')
+      .select(['r.direct_referrer_id'])
+      .where('p.id', '=', foreign)
+      .executeTakeFirstOrThrow();
+    await sql`insert into referral_payouts (purchase_id, level, beneficiary_id, rate_bps, amount, currency, status, gateway)
+              values (${foreign}, 'direct', ${chain.direct_referrer_id}, 1000, 1000, 'EUR', 'failed', 'ledger')`.execute(
+      t.db,
+    );
+    const report = await retryFailedPayouts(context(), { actor: 'cli', concurrency: 1 });
+    expect(report).toMatchObject({ total: 2, completed: 1, stillFailed: 1, notAttempted: 0 });
+    expect(report.results).toEqual([
+      { purchaseId: foreign, status: 'failed', error: expect.stringMatching(/ledger/) },
+      { purchaseId: fine, status: 'completed', error: null },
+    ]);
+    expect(treasury.requestsFor(`${foreign}:direct`)).toBe(0);
+    expect(await getReferralPayoutStatus(t.db, foreign)).toMatchObject({ status: 'failed', attempts: 5 });
+    // Out of the way of the tests below.
+    await sql`update purchases set referral_payout_status = 'not_applicable', referral_payout_failed_at = null
+               where id = ${foreign}`.execute(t.db);
   });
 
   it('takes no new purchase once aborted, and reports the rest as not attempted', async () => {

@@ -307,9 +307,20 @@ describe('failures a network settlement records', () => {
     });
     expect((await purchaseRow(id)).referral_payout_failed_at).toBeInstanceOf(Date);
     await sql`update purchases set referral_payout_failed_at = '2020-01-01T00:00:00Z' where id = ${id}`.execute(t.db);
-    expect(await processReferralPayouts(ctx, id, { actor: 'cli' })).toMatchObject({ status: 'failed', attempts: 3 });
+    expect(await processReferralPayouts(ctx, id, { actor: 'cli', operator: 'alice' })).toMatchObject({
+      status: 'failed',
+      attempts: 3,
+    });
     const again = (await purchaseRow(id)).referral_payout_failed_at!;
     expect(again.getTime()).toBeGreaterThan(Date.parse('2020-01-02T00:00:00Z'));
+    // The failed repair names who asked for it in the purchase's history.
+    expect((await getReferralPayoutStatus(t.db, id)).events.at(-1)).toMatchObject({
+      from: 'failed',
+      to: 'failed',
+      actor: 'cli',
+      operator: 'alice',
+      attempt: 3,
+    });
   });
 });
 
