@@ -10,7 +10,15 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import closeWithGrace from 'close-with-grace';
-import { type Config, ConfigError, createDatabase, loadConfig, migrate } from '@referrals/core';
+import {
+  type Config,
+  ConfigError,
+  createDatabase,
+  isDatabaseUnavailable,
+  loadConfig,
+  MigrationError,
+  migrate,
+} from '@referrals/core';
 import { renderBanner } from './banner.ts';
 import { clusterLocation, type EmbeddedPostgres, startEmbeddedPostgres } from './embedded-postgres.ts';
 import { apiBaseUrl, dataDirectory, readOrCreateToken, REPO_ROOT } from './local-setup.ts';
@@ -84,6 +92,13 @@ function fail(reason: string): void {
   grace.close();
 }
 
+/** Connecting to a name with several addresses fails with an AggregateError without a message. */
+function unreachableReason(error: unknown): string {
+  if (error instanceof AggregateError) return error.errors.map(unreachableReason).join('; ');
+  const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
+  return describe(error) || code || 'no answer';
+}
+
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -131,6 +146,46 @@ async function waitUntilReady(baseUrl: string): Promise<void> {
   }
 }
 
+// Backoff while the database cannot be reached at the first migration: quick to notice it come up,
+// gentle on one that stays down.
+const MIGRATE_RETRY_FIRST_MS = 250;
+const MIGRATE_RETRY_MAX_MS = 5_000;
+
+/**
+ * Applies the migrations, waiting for a database that cannot be reached yet (a DATABASE_URL whose
+ * server is starting or restarting) instead of exiting: one line when it is found unreachable, one
+ * when it answers, however many attempts in between. Any other failure (a newer database, a broken
+ * migration) ends the start as before.
+ */
+async function migrateWhenReachable(databaseUrl: string): Promise<{ applied: string[]; latest: string | undefined }> {
+  let downSince: number | undefined;
+  for (let attempt = 0; ; attempt++) {
+    if (stopping) await untilExit;
+    const db = createDatabase(databaseUrl, { max: 1, applicationName: 'referral-payouts-launcher' });
+    try {
+      const result = await migrate(db);
+      if (downSince !== undefined)
+        say(`the database answers now (after ${Math.round((Date.now() - downSince) / 1000)} s)`);
+      return result;
+    } catch (error) {
+      const cause = error instanceof MigrationError ? error.cause : error;
+      if (!isDatabaseUnavailable(error) && !isDatabaseUnavailable(cause)) throw error;
+      if (downSince === undefined) {
+        downSince = Date.now();
+        say(
+          `the database at ${redactPassword(databaseUrl)} cannot be reached (${unreachableReason(cause)}); ` +
+            'retrying until it answers (Ctrl-C to stop)',
+        );
+      }
+    } finally {
+      await db.destroy().catch(() => {});
+    }
+    await new Promise((r) =>
+      setTimeout(r, Math.min(MIGRATE_RETRY_MAX_MS, MIGRATE_RETRY_FIRST_MS * 2 ** Math.min(attempt, 5))),
+    );
+  }
+}
+
 async function main() {
   mkdirSync(dataDir, { recursive: true, mode: 0o755 });
   const admin = config.adminApiToken
@@ -168,17 +223,12 @@ async function main() {
     databaseUrl = database.url;
   }
 
-  const db = createDatabase(databaseUrl, { max: 1, applicationName: 'referral-payouts-launcher' });
-  try {
-    const { applied, latest } = await migrate(db);
-    say(
-      applied.length
-        ? `applied migrations ${applied.join(', ')}`
-        : `database schema is up to date (${latest ?? 'no migrations'})`,
-    );
-  } finally {
-    await db.destroy();
-  }
+  const { applied, latest } = await migrateWhenReachable(databaseUrl);
+  say(
+    applied.length
+      ? `applied migrations ${applied.join(', ')}`
+      : `database schema is up to date (${latest ?? 'no migrations'})`,
+  );
   if (stopping) await untilExit;
 
   // Unset, the worker's metrics take a free port; the banner says which.

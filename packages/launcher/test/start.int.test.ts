@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { childProcessEnv, freePort, waitFor } from '@referrals/testing';
+import { childProcessEnv, freePort, startThrowawayPostgres, waitFor } from '@referrals/testing';
 import { apiClient } from '../src/api-client.ts';
 import { REPO_ROOT } from '../src/local-setup.ts';
 
@@ -71,7 +71,7 @@ interface Launch {
 
 function launch(env: NodeJS.ProcessEnv, entry = 'start.ts'): Launch {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, LOG_LEVEL: 'warn' };
-  delete childEnv.DATABASE_URL;
+  if (env.DATABASE_URL === undefined) delete childEnv.DATABASE_URL;
   delete childEnv.ADMIN_API_TOKEN;
   const child = spawn(process.execPath, [join(REPO_ROOT, 'packages/launcher/src', entry)], {
     cwd: REPO_ROOT,
@@ -144,7 +144,10 @@ describe('pnpm start with the embedded Postgres', () => {
       new RegExp(`^  Console +http://127\\.0\\.0\\.1:${apiPort}/console  \\(sign in with the admin token\\)$`, 'm'),
     );
     expect((await fetch(`http://127.0.0.1:${apiPort}/console/sign-in`)).status).toBe(200);
-    const api = apiClient(`http://127.0.0.1:${apiPort}`, token);
+    const api = apiClient(`http://127.0.0.1:${apiPort}`, {
+      service: readFileSync(join(dataDir, 'service-token'), 'utf8').trim(),
+      admin: token,
+    });
 
     const tag = randomBytes(3).toString('hex');
     const grand = await api.signUp(`grand_${tag}`);
@@ -205,4 +208,34 @@ describe('pnpm start with the embedded Postgres', () => {
     expect(started.filter(running)).toEqual([]);
     expect(processesMentioning(dataDir)).toEqual([]);
   }, 300_000); // two starts, a demo and two stops of real processes, on a loaded machine
+});
+
+describe('pnpm start with a DATABASE_URL whose server is down at first', () => {
+  it('waits for it with one line, migrates once it answers, and runs', async () => {
+    const postgres = await startThrowawayPostgres();
+    const dataDir = mkdtempSync('/tmp/referrals-launcher-external-');
+    let run: Launch | undefined;
+    try {
+      await postgres.stop('fast');
+      run = launch({ DATABASE_URL: postgres.url(), REFERRALS_DATA_DIR: dataDir, PORT: String(await freePort()) });
+      const line = `the database at ${postgres.url()} cannot be reached`;
+      await waitFor(() => run!.output().includes(line), { what: 'the launcher to report the database down' });
+      expect(run.output()).toMatch(/cannot be reached \(connect ECONNREFUSED [^)]+\); retrying until it answers/);
+
+      await postgres.start();
+      await untilRunning(run);
+      expect(run.output().split(line)).toHaveLength(2);
+      expect(run.output()).toMatch(/^the database answers now \(after \d+ s\)$/m);
+      expect(run.output()).toMatch(/^applied migrations 0001_schema, /m);
+      run.child.kill('SIGINT');
+      expect(await run.exited, run.output()).toBe(0);
+    } finally {
+      if (run && run.child.exitCode === null) {
+        run.child.kill('SIGKILL');
+        await run.exited;
+      }
+      await postgres.destroy();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 });
