@@ -51,8 +51,19 @@ export class ApiError extends Error {
   }
 }
 
-export function apiClient(baseUrl: string, adminToken: string) {
+/**
+ * The credentials a marketplace backend holds: the service token for the marketplace routes (users,
+ * content, purchases, confirm, purchase read); the admin token only for what an operator does
+ * (referral codes, payout status).
+ */
+export interface ApiTokens {
+  service: string;
+  admin: string;
+}
+
+export function apiClient(baseUrl: string, tokens: ApiTokens) {
   async function call<T>(
+    as: keyof ApiTokens,
     method: string,
     path: string,
     body?: unknown,
@@ -63,7 +74,7 @@ export function apiClient(baseUrl: string, adminToken: string) {
       response = await fetch(new URL(path, baseUrl), {
         method,
         headers: {
-          authorization: `Bearer ${adminToken}`,
+          authorization: `Bearer ${tokens[as]}`,
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
           ...headers,
         },
@@ -89,23 +100,24 @@ export function apiClient(baseUrl: string, adminToken: string) {
 
   return {
     signUp: (handle: string, referralCode?: string) =>
-      call<ApiUser>('POST', '/api/users', { handle, ...(referralCode ? { referralCode } : {}) }),
+      call<ApiUser>('service', 'POST', '/api/users', { handle, ...(referralCode ? { referralCode } : {}) }),
     createReferralCode: (ownerId: string, code?: string) =>
-      call<ApiReferralCode>('POST', '/api/referral-codes', { ownerId, ...(code ? { code } : {}) }),
+      call<ApiReferralCode>('admin', 'POST', '/api/referral-codes', { ownerId, ...(code ? { code } : {}) }),
     createContent: (creatorId: string, title: string, price: number, currency: string) =>
-      call<ApiContent>('POST', '/api/content', { creatorId, title, price, currency }),
+      call<ApiContent>('service', 'POST', '/api/content', { creatorId, title, price, currency }),
     createPurchase: (buyerId: string, contentId: string, idempotencyKey?: string) =>
       call<ApiPurchase>(
+        'service',
         'POST',
         '/api/marketplace/purchases',
         { buyerId, contentId },
         idempotencyKey ? { 'idempotency-key': idempotencyKey } : {},
       ),
     confirmPurchase: (id: string, paymentReference: string) =>
-      call<ApiPurchase>('POST', `/api/marketplace/purchase/${id}/confirm`, { paymentReference }),
-    getPurchase: (id: string) => call<ApiPurchase>('GET', `/api/marketplace/purchase/${id}`),
+      call<ApiPurchase>('service', 'POST', `/api/marketplace/purchase/${id}/confirm`, { paymentReference }),
+    getPurchase: (id: string) => call<ApiPurchase>('service', 'GET', `/api/marketplace/purchase/${id}`),
     payoutStatus: (id: string) =>
-      call<ApiPayoutStatus>('GET', `/api/marketplace/purchase/${id}/referral-payout-status`),
+      call<ApiPayoutStatus>('admin', 'GET', `/api/marketplace/purchase/${id}/referral-payout-status`),
   };
 }
 

@@ -35,10 +35,17 @@ async function runDemo() {
   // a system started with PORT=3917 is the one the demo talks to.
   const config = loadConfig(process.env, { requireDatabaseUrl: false });
   const apiUrl = apiBaseUrl(config);
-  const token = config.adminApiToken ?? readToken(dataDirectory(), 'admin');
-  if (!token)
+  // As a marketplace backend would: the service token for the marketplace routes, the admin token
+  // only for what an operator does (referral codes, payout status).
+  const admin = config.adminApiToken ?? readToken(dataDirectory(), 'admin');
+  if (!admin)
     throw new Error(
       `no admin token: set ADMIN_API_TOKEN, or run \`pnpm start\` once (it keeps one in ${dataDirectory()}/admin-token)`,
+    );
+  const service = config.serviceApiToken ?? readToken(dataDirectory(), 'service');
+  if (!service)
+    throw new Error(
+      `no service token: set SERVICE_API_TOKEN, or run \`pnpm start\` once (it keeps one in ${dataDirectory()}/service-token)`,
     );
   try {
     const ready = await fetch(`${apiUrl}/readyz`, { signal: AbortSignal.timeout(3_000) });
@@ -48,7 +55,7 @@ async function runDemo() {
       `the API at ${apiUrl} is not ready (${error instanceof Error ? error.message : String(error)}); start it with \`pnpm start\`, with the same HOST and PORT as this demo`,
     );
   }
-  const api = apiClient(apiUrl, token);
+  const api = apiClient(apiUrl, { service, admin });
   const tag = randomBytes(2).toString('hex');
 
   say(`Referral chain (through ${apiUrl}):`);
