@@ -1,8 +1,8 @@
 /**
- * The drain scenario's reference: pg-boss moving jobs whose handler does nothing, with the payout
- * worker's pg-boss settings (packages/worker/src/worker.ts and payout-handler.ts: pool size,
- * LISTEN/NOTIFY, supervise intervals, queue options, one job per fetch per slot, a slot waking an
- * idle sibling). Whatever the real worker does beyond this is the cost of paying.
+ * The drain scenario's reference: plain pg-boss moving jobs whose handler does nothing, with the
+ * payout worker's pool size, supervise intervals, retry and expiry options and polling, as pg-boss
+ * is used by default: LISTEN/NOTIFY on the queue, eight slots of one job per fetch, a slot waking an
+ * idle sibling. Whatever the real worker does beyond this is the cost of paying.
  *
  *   NOOP_ROLE=insert NOOP_JOBS=n DATABASE_URL=… node packages/bench/src/noop-boss.ts   (creates the queue, inserts n jobs, exits)
  *   NOOP_ROLE=work PORT=p WORKER_CONCURRENCY=8 DATABASE_URL=… node packages/bench/src/noop-boss.ts   (works until SIGTERM; /ready answers once working)

@@ -1,31 +1,19 @@
 import type { JobResult, JobWithMetadata, PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
 import {
-  DomainError,
-  errorMessage,
   isGateShut,
-  isSettled,
-  LEASE_MARGIN_MS,
-  markReferralPayoutFailed,
   type PayoutContext,
   type PayoutRejection,
   type PayoutRequest,
   type PayoutResult,
   processReferralPayoutsBatch,
 } from '@referrals/core';
+import { registerDeadLetterHandler } from './dead-letter-handler.ts';
+import { jobResultOf } from './job-results.ts';
 import type { WorkerMetrics } from './metrics.ts';
-import { parsePurchaseJob, REFERRAL_PAYOUTS, REFERRAL_PAYOUTS_DEAD_LETTER } from './queues.ts';
+import { parsePurchaseJob, REFERRAL_PAYOUTS } from './queues.ts';
 
-export interface PayoutQueueSettings {
-  /** PAYOUT_RETRY_LIMIT: retries after the first attempt. */
-  retryLimit: number;
-  /** PAYOUT_RETRY_DELAY_SECONDS: first retry delay, doubled (with jitter) each retry. */
-  retryDelaySeconds: number;
-  /** TREASURY_TIMEOUT_MS: bounds one transfer, and so how long a job may legitimately run. */
-  treasuryTimeoutMs: number;
-  /** A job whose worker stops heartbeating for this long is failed and retried (pg-boss minimum 10). */
-  heartbeatSeconds: number;
-}
+export { ensurePayoutQueues, type PayoutQueueSettings } from './payout-queues.ts';
 
 export interface PayoutHandlerDeps {
   boss: PgBoss;
@@ -34,7 +22,7 @@ export interface PayoutHandlerDeps {
   metrics: WorkerMetrics;
   /** WORKER_CONCURRENCY: payouts in flight at once in this process. */
   concurrency: number;
-  /** Idle poll of each slot; NOTIFY wakes them sooner. pg-boss minimum 0.5. */
+  /** Idle poll of each slot (pg-boss minimum 0.5); the relay wakes one sooner when it publishes. */
   pollingIntervalSeconds: number;
   /** Aborted when the worker stops: payouts held by the treasury gate go back to the queue at once. */
   stopping: AbortSignal;
@@ -61,107 +49,24 @@ function externalBatch(concurrency: number, maxInFlight = 2 * concurrency): numb
   return Math.max(1, Math.ceil(maxInFlight / 2 / concurrency));
 }
 
-// A re-delivered job may wait out a dead worker's lease on the purchase before transferring itself.
-const LEASE_MARGIN_SECONDS = Math.ceil(LEASE_MARGIN_MS / 1000);
-
-/**
- * The payout queue's settings, applied on every start so a changed PAYOUT_RETRY_* takes effect
- * for jobs sent afterwards. Expiry is a backstop only: a live worker heartbeats, a dead one is
- * detected by its missing heartbeat within `heartbeatSeconds`.
- */
-export async function ensurePayoutQueues(boss: PgBoss, settings: PayoutQueueSettings): Promise<void> {
-  const transferSeconds = Math.ceil(settings.treasuryTimeoutMs / 1000);
-  const options = {
-    retryLimit: settings.retryLimit,
-    retryDelay: settings.retryDelaySeconds,
-    // PAYOUT_RETRY_DELAY_SECONDS=0 means retry at once; any other value doubles (with jitter) per retry.
-    retryBackoff: settings.retryDelaySeconds > 0,
-    expireInSeconds: 4 * transferSeconds + LEASE_MARGIN_SECONDS + 30,
-    heartbeatSeconds: settings.heartbeatSeconds,
-    notify: true,
-  };
-  // The dead-letter queue must exist before a queue can name it.
-  if (!(await boss.getQueue(REFERRAL_PAYOUTS_DEAD_LETTER))) {
-    await boss.createQueue(REFERRAL_PAYOUTS_DEAD_LETTER, { ...options, retryLimit: 10 });
-  }
-  if (!(await boss.getQueue(REFERRAL_PAYOUTS))) {
-    await boss.createQueue(REFERRAL_PAYOUTS, { ...options, deadLetter: REFERRAL_PAYOUTS_DEAD_LETTER });
-  }
-  await boss.updateQueue(REFERRAL_PAYOUTS, { ...options, deadLetter: REFERRAL_PAYOUTS_DEAD_LETTER });
+/** The payout slots of one process. */
+export interface PayoutSlots {
+  /** Wakes one idle slot to fetch now: the relay calls it once it has published jobs. */
+  wake(): void;
 }
 
 /**
- * Registers the payout handler: pg-boss workers ("slots") holding WORKER_CONCURRENCY jobs in all. A slot that finishes a batch fetches again at once, and a slot
- * that starts one wakes an idle sibling, so a backlog keeps every slot busy instead of each waiting
- * out its poll interval.
+ * Registers the payout handler: pg-boss workers ("slots") holding WORKER_CONCURRENCY jobs in all,
+ * and the dead-letter handler. A slot that finishes a batch fetches again at once, and a slot that
+ * starts one wakes an idle sibling, so a backlog keeps every slot busy instead of each waiting out
+ * its poll interval.
  */
-export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<void> {
+export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<PayoutSlots> {
   const { boss, metrics } = deps;
   const slots: { id: string | undefined; busy: boolean }[] = [];
-
-  /** One job's result for pg-boss, with its metrics and log line. */
-  const settle = (
-    job: JobWithMetadata<unknown>,
-    result: PayoutResult | PayoutRejection,
-    seconds: number,
-    jobLog: Logger,
-  ): JobResult => {
-    const log = jobLog.child({ purchaseId: result.purchaseId });
-    if (result.status === 'rejected') {
-      metrics.payoutDuration.observe({ outcome: 'error' }, seconds);
-      const { error } = result;
-      if (error instanceof DomainError && error.code === 'gateway_mismatch') {
-        // Planned for the other gateway (the deployment was switched while this worker ran): nothing
-        // moved. The job fails, so its retries and then the dead letter leave the purchase `failed`
-        // with this message for an operator, instead of dropping it while it stays queued.
-        log.error({ code: error.code, err: error }, 'referral payout refused: levels planned for another gateway');
-        return { id: job.id, status: 'failed', output: { message: error.message } };
-      }
-      if (error instanceof DomainError) {
-        // not_found / purchase_not_confirmed: the purchase will not change under a retry.
-        log.error({ code: error.code, err: error }, 'payout job refers to a purchase that cannot be paid; dropped');
-        return { id: job.id, status: 'completed', output: { dropped: error.code } };
-      }
-      log.error({ err: error }, 'referral payout attempt failed unexpectedly');
-      return { id: job.id, status: 'failed', output: { message: errorMessage(error) } };
-    }
-    const { failure } = result;
-    if (failure !== null) {
-      for (const level of failure.levels) metrics.levels.inc({ level, result: 'failed' });
-    }
-    if (failure === null || isSettled(result.status)) {
-      metrics.payoutDuration.observe({ outcome: result.status }, seconds);
-      if (result.changed) {
-        metrics.purchases.inc({ outcome: result.status });
-        for (const level of result.paid) metrics.levels.inc({ level: level.level, result: 'paid' });
-        if (result.status === 'completed' && result.confirmedAt && result.completedAt) {
-          metrics.confirmToCompleted.observe((result.completedAt.getTime() - result.confirmedAt.getTime()) / 1000);
-        }
-      }
-      return {
-        id: job.id,
-        status: 'completed',
-        output: { status: result.status, paid: result.paid.map((p) => p.level) },
-      };
-    }
-    metrics.payoutDuration.observe({ outcome: 'error' }, seconds);
-    metrics.purchases.inc({ outcome: result.status === 'failed' ? 'failed' : 'retry' });
-    if (result.status === 'failed') {
-      // The last attempt: nothing retries this purchase until an operator repairs it.
-      for (const payoutLevel of failure.levels.length > 0 ? failure.levels : [null]) {
-        log.error(
-          { payoutLevel, attempts: result.attempts, err: failure.cause },
-          'referral payout failed; retries spent',
-        );
-      }
-    }
-    // processReferralPayouts has logged each attempt, with its attempt number and resulting status.
-    // A purchase that is `failed` (retries spent, or refused by the treasury) is not retried.
-    return {
-      id: job.id,
-      status: result.status === 'failed' ? 'deadletter' : 'failed',
-      output: { message: failure.message },
-    };
+  const wakeIdleSlot = () => {
+    const idle = slots.find((s) => !s.busy && s.id !== undefined);
+    if (idle?.id) boss.notifyWorker(idle.id);
   };
 
   const handleBatch = async (jobs: JobWithMetadata<unknown>[]): Promise<JobResult[]> => {
@@ -189,7 +94,9 @@ export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<vo
     await Promise.all(
       settled.map(async (result, i) => {
         const { job, logger } = requests[i]!;
-        results.push(result === HANDED_BACK ? await handBack(job, logger) : settle(job, result, seconds, logger));
+        results.push(
+          result === HANDED_BACK ? await handBack(job, logger) : jobResultOf(job, result, seconds, logger, metrics),
+        );
       }),
     );
     return results;
@@ -269,8 +176,7 @@ export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<vo
       async (jobs: JobWithMetadata<unknown>[]): Promise<JobResult[]> => {
         if (jobs.length === 0) return [];
         slot.busy = true;
-        const idle = slots.find((s) => !s.busy && s.id !== undefined);
-        if (idle?.id) boss.notifyWorker(idle.id);
+        wakeIdleSlot();
         try {
           return await handleBatch(jobs);
         } finally {
@@ -281,49 +187,6 @@ export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<vo
     );
   }
 
-  await boss.work(
-    REFERRAL_PAYOUTS_DEAD_LETTER,
-    { batchSize: 1, includeMetadata: true, pollingIntervalSeconds: 2 },
-    async ([job]: JobWithMetadata<unknown>[]) => {
-      if (!job) return undefined;
-      const log = deps.logger.child({ jobId: job.id, sourceJobId: job.sourceId });
-      const parsed = parsePurchaseJob(job.data);
-      if (!parsed) {
-        log.error({ data: job.data }, 'dead-lettered payout job without a valid purchaseId; dropped');
-        return undefined;
-      }
-      const lastError = job.sourceOutput ? errorMessage(outputMessage(job.sourceOutput)) : 'payout retries exhausted';
-      try {
-        const marked = await markReferralPayoutFailed(deps.payouts.db, parsed.purchaseId, 'worker', lastError);
-        // Only a purchase still queued is exhausted here; one settled or failed meanwhile has its own record.
-        if (marked.changed) {
-          log.error(
-            { purchaseId: parsed.purchaseId, status: marked.status, lastError: marked.lastError },
-            'referral payout retries exhausted',
-          );
-        } else {
-          log.debug(
-            { purchaseId: parsed.purchaseId, status: marked.status },
-            'dead-lettered payout job for a purchase no longer queued',
-          );
-        }
-        return { status: marked.status };
-      } catch (error) {
-        if (error instanceof DomainError) {
-          log.error(
-            { purchaseId: parsed.purchaseId, code: error.code },
-            'dead-lettered payout job refers to a purchase that cannot be paid; dropped',
-          );
-          return undefined;
-        }
-        throw error;
-      }
-    },
-  );
-}
-
-/** pg-boss stores a failed job's error as its output: `{ message, stack, ... }` or the raw value. */
-function outputMessage(output: object): string {
-  const message = (output as Record<string, unknown>).message;
-  return typeof message === 'string' ? message : JSON.stringify(output);
+  await registerDeadLetterHandler(deps);
+  return { wake: wakeIdleSlot };
 }

@@ -12,7 +12,7 @@ import {
 } from '@referrals/core';
 import { type DatabaseAvailability, databaseAvailability } from './database-availability.ts';
 import { createWorkerMetrics, serveMetrics, type WorkerMetrics } from './metrics.ts';
-import { ensurePayoutQueues, registerPayoutHandler } from './payout-handler.ts';
+import { ensurePayoutQueues, type PayoutSlots, registerPayoutHandler } from './payout-handler.ts';
 import { type Relay, startRelay } from './relay.ts';
 import { type StuckSweep, startStuckSweep } from './stuck-sweep.ts';
 
@@ -88,7 +88,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   try {
     const started = await startPayouts(options, tuning, db, availability, stopSignal.signal);
     boss = started.boss;
-    const { metrics } = started;
+    const { metrics, slots } = started;
     relay = startRelay({
       db,
       boss,
@@ -97,7 +97,12 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
       retentionDays: config.outboxRetentionDays,
       logger,
       availability,
-      onPublished: (count) => metrics.outboxPublished.inc(count),
+      onPublished: (count) => {
+        metrics.outboxPublished.inc(count);
+        // The payout queue sends no NOTIFY (see ensurePayoutQueues): the jobs just committed are
+        // this process's to fetch at once.
+        slots.wake();
+      },
     });
     stuckSweep = startStuckSweep({
       db,
@@ -187,7 +192,7 @@ async function startPayouts(
   db: Database,
   availability: DatabaseAvailability,
   stopping: AbortSignal,
-): Promise<{ boss: PgBoss; metrics: WorkerMetrics }> {
+): Promise<{ boss: PgBoss; metrics: WorkerMetrics; slots: PayoutSlots }> {
   const { config, logger } = options;
   for (let attempt = 0; ; attempt++) {
     options.signal?.throwIfAborted();
@@ -212,7 +217,7 @@ async function startPayouts(
         onGateTransition: (transition) => metrics.gateTransitions.inc({ from: transition.from, to: transition.to }),
       });
       const metrics = createWorkerMetrics({ db, boss, payouts });
-      await registerPayoutHandler({
+      const slots = await registerPayoutHandler({
         boss,
         payouts,
         logger,
@@ -222,7 +227,7 @@ async function startPayouts(
         stopping,
       });
       availability.reachable(startedAt);
-      return { boss, metrics };
+      return { boss, metrics, slots };
     } catch (error) {
       await boss.stop({ graceful: false, close: true }).catch(() => {});
       if (!availability.failed(error, 'start')) throw error;
