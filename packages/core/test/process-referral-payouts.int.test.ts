@@ -51,16 +51,23 @@ describe('processReferralPayouts with the ledger gateway, beyond the plain case'
   it('pays only the levels an earlier attempt recorded and left unpaid, as they were recorded', async () => {
     const chain = await seedReferralChain(t.db, { price: 10_000 });
     const purchase = await confirmedPurchase(t.db, chain.buyer.id, chain.content.id);
-    // Levels an earlier attempt through this gateway recorded: direct paid, grand still pending.
+    // Levels an earlier attempt recorded: direct paid (by the treasury, before the deployment moved to
+    // the ledger: a paid level belongs to no gateway any more), grand planned for the ledger and pending.
     await sql`insert into referral_payouts (purchase_id, level, beneficiary_id, rate_bps, amount, currency, status,
                                             reference, paid_at, gateway)
-              values (${purchase.id}, 'direct', ${chain.direct.id}, 1000, 1000, 'EUR', 'paid', 'ref_earlier', now(), 'ledger'),
+              values (${purchase.id}, 'direct', ${chain.direct.id}, 1000, 1000, 'EUR', 'paid', 'ref_earlier', now(), 'http'),
                      (${purchase.id}, 'grand', ${chain.grand.id}, 500, 400, 'EUR', 'pending', null, null, 'ledger')`.execute(
       t.db,
     );
     const ctx = { db: t.db, gateway: ledgerGateway, minPayout: 1, logger };
-    const outcome = await processReferralPayouts(ctx, purchase.id, { actor: 'admin-api' });
+    const outcome = await processReferralPayouts(ctx, purchase.id, { actor: 'admin-api', operator: 'bob' });
     expect(outcome).toMatchObject({ status: 'completed', attempts: 1, changed: true });
+    expect((await getReferralPayoutStatus(t.db, purchase.id)).events.at(-1)).toMatchObject({
+      from: 'queued',
+      to: 'completed',
+      actor: 'admin-api',
+      operator: 'bob',
+    });
     expect(outcome.paid).toEqual([{ level: 'grand', amount: 400, currency: 'EUR' }]);
     const status = await getReferralPayoutStatus(t.db, purchase.id);
     expect(status.payouts.map((p) => [p.level, p.amount, p.status, p.reference === 'ref_earlier'])).toEqual([
@@ -101,5 +108,41 @@ describe('processReferralPayouts with the ledger gateway, beyond the plain case'
     );
     expect(paid.map((r) => r.status)).toEqual(['completed', 'completed']);
     expect(await referralEarnings(t.db, chain.direct.id)).toBe(2000);
+  });
+});
+
+describe('a failed in-database settlement', () => {
+  it('records the attempt with its error and no failed level, on its own and in a batch', async () => {
+    const chain = await seedReferralChain(t.db, { price: 10_000 });
+    const ids = [
+      (await confirmedPurchase(t.db, chain.buyer.id, chain.content.id)).id,
+      (await confirmedPurchase(t.db, chain.buyer.id, chain.content.id)).id,
+    ];
+    await sql
+      .raw(`create function refuse_credit_for_test() returns trigger language plpgsql as $$
+        begin raise exception 'injected failure crediting'; end $$;
+        create trigger refuse_credit_for_test before insert on referral_payouts
+          for each row execute function refuse_credit_for_test();`)
+      .execute(t.db);
+    const ctx = { db: t.db, gateway: ledgerGateway, minPayout: 1, logger };
+    try {
+      const one = await processReferralPayouts(ctx, ids[0]!, { actor: 'worker' });
+      expect(one).toMatchObject({ status: 'retryable', attempts: 1, changed: true, paid: [] });
+      expect(one.failure).toMatchObject({ message: 'injected failure crediting', levels: [] });
+      const batch = await processReferralPayoutsBatch(
+        ctx,
+        ids.map((purchaseId) => ({ purchaseId, finalAttempt: true })),
+        { actor: 'worker' },
+      );
+      expect(batch.map((r) => [r.purchaseId, r.status, r.status === 'rejected' ? null : r.attempts])).toEqual([
+        [ids[0], 'failed', 2],
+        [ids[1], 'failed', 1],
+      ]);
+    } finally {
+      await sql
+        .raw('drop trigger refuse_credit_for_test on referral_payouts; drop function refuse_credit_for_test();')
+        .execute(t.db);
+    }
+    expect(await referralEarnings(t.db, chain.direct.id)).toBe(0);
   });
 });

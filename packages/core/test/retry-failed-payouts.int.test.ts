@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import {
   countByPayoutStatus,
+  createPurchase,
   getReferralPayoutStatus,
   ledgerGateway,
   payoutContextFromConfig,
@@ -118,6 +119,10 @@ describe('markReferralPayoutFailed', () => {
     await expect(markReferralPayoutFailed(t.db, randomUUID(), 'worker', 'x')).rejects.toMatchObject({
       code: 'not_found',
     });
+    const pending = await createPurchase(t.db, { buyerId: free.buyer.id, contentId: free.content.id });
+    await expect(markReferralPayoutFailed(t.db, pending.purchase.id, 'worker', 'x')).rejects.toMatchObject({
+      code: 'purchase_not_confirmed',
+    });
   });
 });
 
@@ -191,7 +196,11 @@ describe('retryFailedPayouts', () => {
     const report = await retryFailedPayouts(context(), { actor: 'cli', concurrency: 1 });
     expect(report).toMatchObject({ total: 2, completed: 1, stillFailed: 1, notAttempted: 0 });
     expect(report.results).toEqual([
-      { purchaseId: foreign, status: 'failed', error: expect.stringMatching(/ledger/) },
+      {
+        purchaseId: foreign,
+        status: 'failed',
+        error: `purchase ${foreign}: direct level was planned for the "ledger" payout gateway; this process pays through "http", so nothing was transferred (settle it with PAYOUT_GATEWAY=ledger)`,
+      },
       { purchaseId: fine, status: 'completed', error: null },
     ]);
     expect(treasury.requestsFor(`${foreign}:direct`)).toBe(0);
