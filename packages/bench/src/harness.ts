@@ -34,6 +34,8 @@ export interface BenchSettings {
   decouplingRate?: number;
   /** WORKER_CONCURRENCY values one worker drains with, besides the default (BENCH_WORKER_CONCURRENCY). */
   workerConcurrencies?: number[];
+  /** Worker (and no-op reference) process counts of the drain (BENCH_DRAIN_PROCESSES). */
+  drainProcesses?: number[];
 }
 
 export interface BenchDatabase {

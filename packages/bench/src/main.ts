@@ -10,7 +10,8 @@
  *   BENCH_DRAIN_COUNT=n                    queued purchases for the drain (default 10000)
  *   BENCH_OUTPUT_DIR=dir                   where to write the report (default bench/results)
  *   BENCH_E2E_RATE=n, BENCH_DECOUPLING_RATE=n   purchases/s of the open-loop scenarios (default 100 and 50)
- *   BENCH_WORKER_CONCURRENCY=8,16,…        WORKER_CONCURRENCY values one worker also drains with (default 16,32)
+ *   BENCH_WORKER_CONCURRENCY=8,16,…        WORKER_CONCURRENCY values one worker also drains with (default 16,32; none for none)
+ *   BENCH_DRAIN_PROCESSES=1,2,…            worker and no-op process counts of the drain (default 1,2,4 and 1,4)
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -61,6 +62,7 @@ export interface BenchOptions {
   endToEndRate?: number | undefined;
   decouplingRate?: number | undefined;
   workerConcurrencies?: number[] | undefined;
+  drainProcesses?: number[] | undefined;
 }
 
 export function optionsFromEnv(env: Record<string, string | undefined> = process.env): BenchOptions {
@@ -83,12 +85,14 @@ export function optionsFromEnv(env: Record<string, string | undefined> = process
     endToEndRate: positive(env, 'BENCH_E2E_RATE'),
     decouplingRate: positive(env, 'BENCH_DECOUPLING_RATE'),
     workerConcurrencies: positiveList(env, 'BENCH_WORKER_CONCURRENCY'),
+    drainProcesses: positiveList(env, 'BENCH_DRAIN_PROCESSES'),
   };
 }
 
 function positiveList(env: Record<string, string | undefined>, name: string): number[] | undefined {
   const raw = env[name]?.trim();
   if (!raw) return undefined;
+  if (raw === 'none') return [];
   const values = raw.split(',').map((s) => Number(s.trim()));
   if (values.some((v) => !Number.isSafeInteger(v) || v < 1))
     throw new Error(`${name} must be a comma-separated list of positive integers, got ${raw}`);
@@ -157,6 +161,7 @@ export async function runBench(options: BenchOptions): Promise<{ report: Report;
     endToEndRate: options.endToEndRate,
     decouplingRate: options.decouplingRate,
     workerConcurrencies: options.workerConcurrencies,
+    drainProcesses: options.drainProcesses,
   });
   bench.log(`scenarios ${options.scenarios.join(', ')}${options.quick ? ' (quick)' : ''}; process logs in ${logDir}`);
 
@@ -195,6 +200,8 @@ export async function runBench(options: BenchOptions): Promise<{ report: Report;
       drainCount: options.drainCount,
       ...(options.endToEndRate ? { endToEndRate: options.endToEndRate } : {}),
       ...(options.decouplingRate ? { decouplingRate: options.decouplingRate } : {}),
+      ...(options.workerConcurrencies ? { workerConcurrencies: options.workerConcurrencies } : {}),
+      ...(options.drainProcesses ? { drainProcesses: options.drainProcesses } : {}),
     },
     summary: summarizeTargets(results),
     results,
