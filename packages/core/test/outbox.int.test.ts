@@ -1,7 +1,13 @@
 import { sql } from 'kysely';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { OUTBOX_CHANNEL, prunePublishedOutbox, publishedPastRetention, wakeRelays } from '@referrals/core';
+import {
+  createDatabase,
+  OUTBOX_CHANNEL,
+  prunePublishedOutbox,
+  publishedPastRetention,
+  wakeRelays,
+} from '@referrals/core';
 import { confirmedPurchase, seedReferralChain, waitFor } from '@referrals/testing';
 import { useTestDatabase } from '@referrals/testing/vitest';
 
@@ -51,6 +57,8 @@ describe('prunePublishedOutbox', () => {
 
 describe('wakeRelays', () => {
   it('keeps one NOTIFY in flight: a burst of wake-ups costs two, and a later one sends again', async () => {
+    // A pool of its own: its first wake-up is this test's, not that of an earlier confirm in this file.
+    const db = createDatabase(t.url, { max: 2 });
     const listener = new pg.Client({ connectionString: t.url });
     await listener.connect();
     const payloads: string[] = [];
@@ -58,22 +66,23 @@ describe('wakeRelays', () => {
     await listener.query(`listen ${OUTBOX_CHANNEL}`);
     // Notifications arrive in commit order: once this one is in, every earlier one is too.
     const fence = async (name: string) => {
-      await sql`select pg_notify(${OUTBOX_CHANNEL}, ${name})`.execute(t.db);
+      await sql`select pg_notify(${OUTBOX_CHANNEL}, ${name})`.execute(db);
       await waitFor(() => payloads.includes(name), { what: `notification ${name}` });
     };
     try {
       // The first sends at once; the other 49 come while it is on its way and share one more, sent
       // after it (a row committed meanwhile may have missed the first).
-      await Promise.all(Array.from({ length: 50 }, () => wakeRelays(t.db)));
+      await Promise.all(Array.from({ length: 50 }, () => wakeRelays(db)));
       await fence('after the burst');
       expect(payloads).toEqual(['', '', 'after the burst']);
 
       // With nothing in flight a wake-up is a NOTIFY of its own.
-      await wakeRelays(t.db);
+      await wakeRelays(db);
       await fence('after one more');
       expect(payloads).toEqual(['', '', 'after the burst', '', 'after one more']);
     } finally {
       await listener.end();
+      await db.destroy();
     }
   });
 });

@@ -108,6 +108,16 @@ describe('processReferralPayouts with the ledger gateway, beyond the plain case'
     );
     expect(paid.map((r) => r.status)).toEqual(['completed', 'completed']);
     expect(await referralEarnings(t.db, chain.direct.id)).toBe(2000);
+    // Asked again as a batch: both settled already, nothing changes and nothing fails.
+    const replay = await processReferralPayoutsBatch(
+      ctx,
+      ids.map((purchaseId) => ({ purchaseId })),
+      { actor: 'worker' },
+    );
+    expect(replay.map((r) => (r.status === 'rejected' ? r : [r.status, r.changed, r.failure, r.paid]))).toEqual([
+      ['completed', false, null, []],
+      ['completed', false, null, []],
+    ]);
   });
 });
 

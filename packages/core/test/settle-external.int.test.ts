@@ -100,7 +100,7 @@ describe('settlement through the http gateway: what is not paid', () => {
     const before = treasury.requestCount;
     const ctx = contextFor(treasury);
 
-    const outcome = await processReferralPayouts(ctx, id, { actor: 'worker' });
+    const outcome = await processReferralPayouts(ctx, id, { actor: 'worker', operator: 'carol' });
     expect(outcome).toMatchObject({
       status: 'not_applicable',
       reason: c.reason,
@@ -113,9 +113,9 @@ describe('settlement through the http gateway: what is not paid', () => {
     expect(treasury.requestCount).toBe(before);
     const status = await getReferralPayoutStatus(t.db, id);
     expect(status.payouts).toEqual([]);
-    expect(status.events.map((e) => [e.from, e.to, e.actor, e.attempt])).toEqual([
-      [null, 'queued', 'api', 0],
-      ['queued', 'not_applicable', 'worker', 1],
+    expect(status.events.map((e) => [e.from, e.to, e.actor, e.operator, e.attempt])).toEqual([
+      [null, 'queued', 'api', null, 0],
+      ['queued', 'not_applicable', 'worker', 'carol', 1],
     ]);
     expect((await purchaseRow(id)).referral_payout_lease_owner).toBeNull();
 
