@@ -13,17 +13,19 @@ import {
   resultOf,
 } from './payout-result.ts';
 import {
-  completeAll,
-  lockForPayout,
-  lockPurchase,
   markLevelFailed,
   markLevelsPaid,
   recordedLevels,
   recordPlanAndLease,
+  unpaidLevelNames,
+} from './level-store.ts';
+import {
+  completeAll,
+  lockForPayout,
+  lockPurchase,
   releaseLease,
   settleNotApplicable,
   takeLease,
-  unpaidLevelNames,
 } from './payout-store.ts';
 import {
   foreignLevels,

@@ -3,7 +3,8 @@ import type { PurchaseRow } from '../db/types.ts';
 import { notFound } from '../errors.ts';
 import type { ActedBy, InDatabaseGateway, PayoutContext, PayoutRequest } from './payout-context.ts';
 import { isSettled, type PayoutRejection, type PayoutResult, rejected, resultOf } from './payout-result.ts';
-import { completeAll, lockForPayout, recordedLevels, recordLevelsPaid, settleNotApplicable } from './payout-store.ts';
+import { recordedLevels, recordLevelsPaid } from './level-store.ts';
+import { completeAll, lockForPayout, settleNotApplicable } from './payout-store.ts';
 import {
   foreignLevels,
   isConfirmed,

@@ -2,7 +2,8 @@ import { sql } from 'kysely';
 import type { Database } from '../db/database.ts';
 import type { Actor, PayoutLevel, ReferralPayoutStatus } from '../db/types.ts';
 import { formatMoney } from '../money.ts';
-import { lockPurchase, markLevelPaid, transition, unpaidLevelNames } from '../payouts/payout-store.ts';
+import { markLevelPaid, unpaidLevelNames } from '../payouts/level-store.ts';
+import { lockPurchase, transition } from '../payouts/payout-store.ts';
 import type { TreasuryTransfer } from './treasury-books.ts';
 
 /** The purchase reason, and the first word of the history note, of a repair by reconciliation. */
