@@ -233,7 +233,11 @@ export async function runDrainScenario(
   const drains: DrainRun[] = [];
   for (const processes of workerCounts) drains.push(await drainWith(bench, processes, count, timeoutMs));
   // One worker at other WORKER_CONCURRENCY values: where the default sits among them.
-  const concurrencies = options.workerConcurrencies ?? bench.workerConcurrencies ?? (bench.quick ? [] : [16, 32]);
+  const concurrencies = (
+    options.workerConcurrencies ??
+    bench.workerConcurrencies ??
+    (bench.quick ? [] : [8, 32])
+  ).filter((c) => c !== DEFAULT_WORKER_CONCURRENCY);
   for (const c of concurrencies) drains.push(await drainWith(bench, 1, count, timeoutMs, c));
   const noop: DrainRun[] = [];
   for (const processes of noopCounts) noop.push(await noopWith(bench, processes, count, timeoutMs));
