@@ -245,6 +245,22 @@ describe('a processor that lost its lease', () => {
     expect((await readInvariants(t.db)).doubleCredits).toBe(0);
   });
 
+  it("A's late success after B completed the purchase completes nothing a second time", async () => {
+    const { chain, id, a, b } = await overlap();
+    other.release();
+    expect(await b).toMatchObject({ status: 'completed', attempts: 1, changed: true });
+    treasury.release();
+    expect(await a).toMatchObject({ status: 'completed', attempts: 1 });
+    const status = await getReferralPayoutStatus(t.db, id);
+    expect(status.events.map((e) => [e.to, e.actor])).toEqual([
+      ['queued', 'api'],
+      ['completed', 'cli'],
+    ]);
+    expect(status.attempts).toBe(1);
+    expect(await referralEarnings(t.db, chain.direct.id)).toBe(1000);
+    expect(await referralEarnings(t.db, chain.grand.id)).toBe(500);
+  });
+
   it('records a late failure when no processor holds the lease any more', async () => {
     const { id } = await queuedPurchase();
     treasury.hold();
@@ -324,6 +340,50 @@ describe('failures a network settlement records', () => {
   });
 });
 
+describe('what a failed network attempt records', () => {
+  it('fails the purchase at once when the treasury refuses a level, and pays the other', async () => {
+    const { chain, id } = await queuedPurchase();
+    treasury.setMode({
+      kind: 'refuse',
+      status: 422,
+      code: 'account_closed',
+      when: (transfer) => transfer.idempotencyKey.endsWith(':grand'),
+      message: () => 'beneficiary account closed',
+    });
+    const outcome = await processReferralPayouts(contextFor(treasury), id, { actor: 'worker' });
+    expect(outcome).toMatchObject({ status: 'failed', attempts: 1, changed: true, paid: [] });
+    expect(outcome.failure?.levels).toEqual(['grand']);
+    expect(outcome.failure?.message).toBe(
+      'grand refused: treasury answered 422: {"code":"account_closed","message":"beneficiary account closed"}',
+    );
+    const status = await getReferralPayoutStatus(t.db, id);
+    expect(status.payouts.map((p) => [p.level, p.status])).toEqual([
+      ['direct', 'paid'],
+      ['grand', 'failed'],
+    ]);
+    expect(await referralEarnings(t.db, chain.direct.id)).toBe(1000);
+    expect(await referralEarnings(t.db, chain.grand.id)).toBe(0);
+  });
+
+  it('records one failed level by its own error, and several by level', async () => {
+    const unavailable =
+      'treasury answered 500: {"code":"treasury_unavailable","message":"the treasury is having a bad day"}';
+    const one = await queuedPurchase();
+    treasury.setMode({ kind: 'fail', times: Infinity, only: (key) => key.endsWith(':grand') });
+    const single = await processReferralPayouts(contextFor(treasury), one.id, { actor: 'worker' });
+    expect(single).toMatchObject({ status: 'retryable', attempts: 1 });
+    expect(single.failure).toMatchObject({ message: unavailable, levels: ['grand'] });
+
+    const both = await queuedPurchase();
+    treasury.setMode({ kind: 'fail', times: Infinity });
+    const double = await processReferralPayouts(contextFor(treasury), both.id, { actor: 'worker' });
+    expect(double.failure).toMatchObject({
+      message: `direct: ${unavailable}; grand: ${unavailable}`,
+      levels: ['direct', 'grand'],
+    });
+  });
+});
+
 describe('a network settlement and the treasury gate', () => {
   const operator = { actor: 'cli' as const, operator: 'alice' };
   const gated = (slots?: TransferSlots): PayoutContext => ({
@@ -386,5 +446,17 @@ describe('a network settlement and the treasury gate', () => {
       referral_payout_last_error: null,
       referral_payout_lease_owner: null,
     });
+  });
+
+  // After the breaker test: the gate is open.
+  it('sends the probe the gate hands out, and its success closes the gate', async () => {
+    const { id } = await queuedPurchase();
+    treasury.setMode({ kind: 'succeed' });
+    await sql`update treasury_gate set next_probe_at = now() - interval '1 second'`.execute(t.db);
+    const outcome = await processReferralPayouts(gated(), id, { actor: 'worker' });
+    expect(outcome).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(treasury.requestsFor(`${id}:direct`)).toBe(1);
+    const gate = await t.db.selectFrom('treasury_gate').select('state').executeTakeFirstOrThrow();
+    expect(gate.state).toBe('closed');
   });
 });
