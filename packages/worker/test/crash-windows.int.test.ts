@@ -189,7 +189,7 @@ describe('a worker killed between the treasury answer and the commit that record
   it('leaves the level unrecorded; the retry gets the same transfer back and records it once', async () => {
     treasury = await startFakeTreasury();
     const [id] = await queuedPurchases(t.db, 1);
-    // The answer is recorded with the ledger credit; this lock keeps that transaction from committing.
+    // The answer is recorded with the ledger credit, in one statement; this lock keeps it from committing.
     const release = await holdLock('lock table ledger_entries in exclusive mode');
     const first = start(httpEnv());
     await waitFor(async () => (await blockedOn(/insert into "?ledger_entries/i)) > 0, {
@@ -202,8 +202,14 @@ describe('a worker killed between the treasury answer and the commit that record
       .filter((key) => key.startsWith(`${id}:`));
     expect(answered.length).toBeGreaterThan(0);
 
+    // The process dies and its connections with it. Postgres notices a vanished client only when it
+    // next talks to it, so a statement already sent would still commit once the lock is free: the
+    // crash being tested is the one whose connection is gone before the commit, as when the machine
+    // itself goes away.
     first.child.kill('SIGKILL');
     await first.exited;
+    await sql`select pg_terminate_backend(pid) from pg_stat_activity
+      where datname = current_database() and application_name = 'referral-payouts-worker'`.execute(t.db);
     await release();
     await backendsGone();
     const unrecorded = await getReferralPayoutStatus(t.db, id!);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { PayoutGatewayKind } from '../config.ts';
 import type { Database, Tx } from '../db/database.ts';
 import type { LevelToPay, RecordedLevel } from './plan-levels.ts';
@@ -82,16 +82,33 @@ export async function markLevelsPaid(
   paid: { level: LevelToPay; reference: string }[],
 ): Promise<{ purchase_id: string; level: string }[]> {
   if (paid.length === 0) return [];
+  const { rows } = await sql<{ purchase_id: string; level: string }>`
+    with ${paidLevelsCtes(paid)}
+    select purchase_id, level from changed`.execute(trx);
+  return rows;
+}
+
+/**
+ * The common table expressions of `markLevelsPaid`, for a statement that does more with them:
+ * `answered` (the treasury's references), `changed` (the levels this statement paid, each with the
+ * id of its ledger movement) and `credit` (those movements). With `afterLock`, the levels are
+ * touched only once the CTE named `locked` (the purchase rows, `for update`) has been read, so the
+ * statement takes the purchase's lock before the levels', as every other path does.
+ */
+export function paidLevelsCtes(
+  paid: { level: LevelToPay; reference: string }[],
+  options: { afterLock?: boolean } = {},
+): RawBuilder<unknown> {
   const values = paid.map(
     ({ level, reference }) =>
       sql`(${level.purchase_id}::uuid, ${level.level}::text, ${reference}::text, ${randomUUID()}::uuid)`,
   );
-  const { rows } = await sql<{ purchase_id: string; level: string }>`
-    with answered (purchase_id, level, reference, transaction_id) as (values ${sql.join(values)}),
+  const locked = options.afterLock ? sql`join locked l on l.id = a.purchase_id` : sql``;
+  return sql`answered (purchase_id, level, reference, transaction_id) as (values ${sql.join(values)}),
     changed as (
       update referral_payouts r
          set status = 'paid', reference = a.reference, paid_at = now(), error = null, updated_at = now()
-        from answered a
+        from answered a ${locked}
        where r.purchase_id = a.purchase_id and r.level = a.level and r.status <> 'paid'
       returning r.purchase_id, r.level, r.beneficiary_id, r.amount, r.currency, a.transaction_id
     ),
@@ -104,9 +121,7 @@ export async function markLevelsPaid(
           ('referral_earnings', c.beneficiary_id, c.amount)
         ) v (account, user_id, amount)
        where v.amount <> 0
-    )
-    select purchase_id, level from changed`.execute(trx);
-  return rows;
+    )`;
 }
 
 /** Records a level's failed transfer; a level paid meanwhile stays paid. */

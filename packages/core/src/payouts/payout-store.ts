@@ -3,7 +3,8 @@ import type { Database, Tx } from '../db/database.ts';
 import type { Actor, DB, PurchaseRow, ReferralPayoutStatus } from '../db/types.ts';
 import { notFound } from '../errors.ts';
 import type { ActedBy } from './payout-context.ts';
-import { type Chain, isConfirmed, notConfirmed } from './plan-levels.ts';
+import { paidLevelsCtes } from './level-store.ts';
+import { type Chain, isConfirmed, type LevelToPay, notConfirmed } from './plan-levels.ts';
 
 /**
  * The payout module's SQL on purchases: locking, leases, completion and status changes with their
@@ -130,6 +131,56 @@ export async function completeAll(
     )
     select * from changed`.execute(trx);
   return new Map(rows.map((row) => [row.id, row]));
+}
+
+/**
+ * The end of an http payout whose transfers all succeeded, in one statement (so one round trip and
+ * one commit): locks the purchase, marks the answered levels paid and credits each once
+ * (`paidLevelsCtes`), and completes the purchase with its event unless it is settled already or a
+ * level is still unpaid. Answers the completed row, or the purchase as it is when nothing was
+ * completed.
+ */
+export async function completeWithPaidLevels(
+  db: Database,
+  purchaseId: string,
+  paid: { level: LevelToPay; reference: string }[],
+  by: ActedBy,
+): Promise<{ completed: true; purchase: PurchaseRow } | { completed: false; purchase: PurchaseRow | undefined }> {
+  const levels =
+    paid.length > 0
+      ? sql`, ${paidLevelsCtes(paid, { afterLock: true })}`
+      : sql`, changed as (select null::uuid as purchase_id, null::text as level where false)`;
+  const { rows } = await sql<PurchaseRow>`
+    with locked as (
+      select id, referral_payout_status from purchases where id = ${purchaseId} for update
+    )${levels},
+    completed as (
+      update purchases p set
+        referral_payout_status = 'completed',
+        referral_payout_reason = null,
+        referral_payout_completed_at = now(),
+        referral_payout_attempts = p.referral_payout_attempts + 1,
+        referral_payout_lease_owner = null,
+        referral_payout_lease_until = null
+        from locked l
+       where p.id = l.id
+         and l.referral_payout_status not in ('completed', 'not_applicable')
+         and not exists (
+           select 1 from referral_payouts r
+            where r.purchase_id = p.id and r.status <> 'paid'
+              and not exists (select 1 from changed c where c.purchase_id = r.purchase_id and c.level = r.level)
+         )
+      returning p.*
+    ),
+    event as (
+      insert into referral_payout_events (purchase_id, from_status, to_status, actor, operator, attempt)
+      select c.id, l.referral_payout_status, 'completed', ${by.actor}, ${by.operator ?? null}, c.referral_payout_attempts
+        from completed c join locked l on l.id = c.id
+    )
+    select * from completed`.execute(db);
+  if (rows[0]) return { completed: true, purchase: rows[0] };
+  const purchase = await db.selectFrom('purchases').selectAll().where('id', '=', purchaseId).executeTakeFirst();
+  return { completed: false, purchase };
 }
 
 /** Nothing to pay: the locked purchase is settled as `not_applicable` with the plan's reason. */

@@ -19,14 +19,7 @@ import {
   recordPlanAndLease,
   unpaidLevelNames,
 } from './level-store.ts';
-import {
-  completeAll,
-  lockForPayout,
-  lockPurchase,
-  releaseLease,
-  settleNotApplicable,
-  takeLease,
-} from './payout-store.ts';
+import { completeWithPaidLevels, lockForPayout, releaseLease, settleNotApplicable, takeLease } from './payout-store.ts';
 import {
   foreignLevels,
   isConfirmed,
@@ -242,8 +235,8 @@ async function recordPaid(trx: Tx, paid: Paid[]): Promise<void> {
 
 /**
  * Every level transferred: the levels and the purchase's completion commit together, under the
- * row lock, in one transaction (a crash before it commits leaves the levels pending; the retry
- * sends them again with their keys and the treasury answers with the same references).
+ * row lock, in one statement (a crash before it commits leaves the levels pending; the retry sends
+ * them again with their keys and the treasury answers with the same references).
  */
 async function complete(
   ctx: PayoutContext<ExternalGateway>,
@@ -251,15 +244,14 @@ async function complete(
   paid: Paid[],
   options: AttemptOptions,
 ): Promise<PayoutResult> {
-  const row = await ctx.db.transaction().execute(async (trx) => {
-    const current = await lockPurchase(trx, purchaseId);
-    await recordPaid(trx, paid);
-    if (isSettled(current.referral_payout_status)) return current;
-    const completed = (await completeAll(trx, [current], options, { onlyIfAllPaid: true })).get(current.id);
-    if (completed) return completed;
-    const unpaid = await unpaidLevelNames(trx, purchaseId);
+  const outcome = await completeWithPaidLevels(ctx.db, purchaseId, paid, options);
+  const row = outcome.purchase;
+  if (!row) throw notFound('purchase', purchaseId);
+  if (!outcome.completed && !isSettled(row.referral_payout_status)) {
+    // Not reachable while every level is planned before its transfer; said plainly should it happen.
+    const unpaid = await ctx.db.transaction().execute((trx) => unpaidLevelNames(trx, purchaseId));
     throw new Error(`levels ${unpaid.join(', ')} are still unpaid`);
-  });
+  }
   return resultOf(
     row,
     true,
