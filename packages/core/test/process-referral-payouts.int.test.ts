@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { sql } from 'kysely';
@@ -154,5 +155,38 @@ describe('a failed in-database settlement', () => {
         .execute(t.db);
     }
     expect(await referralEarnings(t.db, chain.direct.id)).toBe(0);
+  });
+});
+
+describe('the settled log line', () => {
+  it('is written once for each purchase this call settled, and for nothing else', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const captured = pino({ level: 'info' }, stream);
+    const paying = await seedReferralChain(t.db, { price: 10_000 });
+    const belowMinimum = await seedReferralChain(t.db, { price: 9 });
+    const settled = (await confirmedPurchase(t.db, paying.buyer.id, paying.content.id)).id;
+    const nothingToPay = (await confirmedPurchase(t.db, belowMinimum.buyer.id, belowMinimum.content.id)).id;
+    const ctx = { db: t.db, gateway: ledgerGateway, minPayout: 1, logger: captured };
+    const unknown = '00000000-0000-4000-8000-000000000001';
+    for (const ids of [[settled, nothingToPay, unknown], [settled], [nothingToPay, settled]]) {
+      await processReferralPayoutsBatch(
+        ctx,
+        ids.map((purchaseId) => ({ purchaseId })),
+        { actor: 'worker' },
+      );
+    }
+    const settledLines = lines.filter((l) => l.msg === 'referral payout settled');
+    expect(
+      settledLines.map((l) => [l.purchaseId, l.actor, l.status, (l.paid as { level: string }[]).map((p) => p.level)]),
+    ).toEqual([
+      [settled, 'worker', 'completed', ['direct', 'grand']],
+      [nothingToPay, 'worker', 'not_applicable', []],
+    ]);
   });
 });
