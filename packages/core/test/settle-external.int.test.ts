@@ -340,6 +340,34 @@ describe('failures a network settlement records', () => {
   });
 });
 
+describe('levels an earlier attempt recorded', () => {
+  it('are still owed when today the plan would pay nothing, and are paid under a new lease', async () => {
+    const { chain, id } = await queuedPurchase();
+    treasury.setMode({ kind: 'fail', times: Infinity });
+    expect(await processReferralPayouts(contextFor(treasury), id, { actor: 'worker' })).toMatchObject({
+      status: 'retryable',
+    });
+    // The code is switched off after the levels were planned: what was planned is still owed.
+    await setReferralCodeActive(t.db, chain.directCode.code, false);
+    treasury.setMode({ kind: 'succeed' });
+    treasury.hold();
+    const settling = processReferralPayouts(contextFor(treasury, 30_000), id, { actor: 'worker' });
+    await waitFor(() => treasury.heldCount() === 2, { what: 'the owed levels to reach the treasury' });
+    // The failed attempt gave its lease back; this one holds a new one while its transfers are out.
+    const leased = await purchaseRow(id);
+    expect(leased.referral_payout_lease_owner).not.toBeNull();
+    expect(leased.referral_payout_lease_until).toBeInstanceOf(Date);
+    treasury.release();
+    const outcome = await settling;
+    expect(outcome).toMatchObject({ status: 'completed', attempts: 2 });
+    expect(outcome.paid.map((p) => [p.level, p.amount])).toEqual([
+      ['direct', 1000],
+      ['grand', 500],
+    ]);
+    expect(await referralEarnings(t.db, chain.direct.id)).toBe(1000);
+  });
+});
+
 describe('what a failed network attempt records', () => {
   it('fails the purchase at once when the treasury refuses a level, and pays the other', async () => {
     const { chain, id } = await queuedPurchase();
