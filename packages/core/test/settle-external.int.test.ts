@@ -128,8 +128,14 @@ describe('settlement through the http gateway: what is not paid', () => {
   it('answers a completed purchase as settled, unchanged, with nothing paid by this call', async () => {
     const { id } = await queuedPurchase();
     const ctx = contextFor(treasury);
-    const first = await processReferralPayouts(ctx, id, { actor: 'worker' });
+    const first = await processReferralPayouts(ctx, id, { actor: 'admin-api', operator: 'dave' });
     expect(first).toMatchObject({ status: 'completed', changed: true, attempts: 1, failure: null });
+    expect((await getReferralPayoutStatus(t.db, id)).events.at(-1)).toMatchObject({
+      from: 'queued',
+      to: 'completed',
+      actor: 'admin-api',
+      operator: 'dave',
+    });
     expect(first.paid).toEqual([
       { level: 'direct', amount: 1000, currency: 'EUR' },
       { level: 'grand', amount: 500, currency: 'EUR' },
