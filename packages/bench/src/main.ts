@@ -10,7 +10,7 @@
  *   BENCH_DRAIN_COUNT=n                    queued purchases for the drain (default 10000)
  *   BENCH_OUTPUT_DIR=dir                   where to write the report (default bench/results)
  *   BENCH_E2E_RATE=n, BENCH_DECOUPLING_RATE=n   purchases/s of the open-loop scenarios (default 100 and 50)
- *   BENCH_WORKER_CONCURRENCY=8,16,…        WORKER_CONCURRENCY values one worker also drains with (default 8,32; none for none)
+ *   BENCH_WORKER_CONCURRENCY=8,16,…        WORKER_CONCURRENCY values one worker also drains with (default 8,16; none for none)
  *   BENCH_DRAIN_PROCESSES=1,2,…            worker and no-op process counts of the drain (default 1,2,4 and 1,4)
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';

@@ -123,7 +123,7 @@ export const ConfigSchema = Type.Object({
   IDEMPOTENCY_KEY_TTL_HOURS: integer(1, 8760, 24, {
     description: 'how long an `Idempotency-Key` replays its first response; the worker forgets older keys (hourly)',
   }),
-  WORKER_CONCURRENCY: integer(1, 256, 16, { description: 'payouts in flight per worker process' }),
+  WORKER_CONCURRENCY: integer(1, 256, 32, { description: 'payouts in flight per worker process' }),
   STUCK_QUEUED_AFTER_SECONDS: integer(1, 604_800, DEFAULT_STUCK_QUEUED_AFTER_SECONDS, {
     description:
       'a `queued` purchase with no live payout job and no activity for this long is stuck: the worker re-enqueues it and `--summary` counts it',

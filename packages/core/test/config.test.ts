@@ -18,7 +18,7 @@ describe('loadConfig', () => {
       payoutRetryDelaySeconds: 2,
       outboxPollIntervalMs: 1000,
       outboxRetentionDays: 7,
-      workerConcurrency: 16,
+      workerConcurrency: 32,
       workerMetricsPort: undefined,
       embeddedPgPort: 54329,
     });

@@ -37,6 +37,9 @@ const HOLD_MS = 20_000;
 // Jobs one slot fetches and settles together when the gateway settles a batch in one transaction.
 const IN_DATABASE_BATCH = 8;
 
+// Slots of a network gateway: enough to keep fetching while others wait on the treasury.
+const MAX_NETWORK_SLOTS = 16;
+
 /** A job held back by the treasury gate past HOLD_MS, handed back to the queue. */
 const HANDED_BACK = Symbol('handed back');
 
@@ -154,13 +157,16 @@ export async function registerPayoutHandler(deps: PayoutHandlerDeps): Promise<Pa
   // With a network gateway each purchase settles on its own within the batch, its transfers bounded
   // by the process's transfer slots; a batch's jobs are completed when its slowest one ends (at most
   // TREASURY_TIMEOUT_MS later). Either way a purchase that fails is retried alone.
-  // In-database: WORKER_CONCURRENCY jobs in hand in all, in batches. Network: WORKER_CONCURRENCY
-  // slots, each holding a batch sized to keep the transfer slots busy.
+  // In-database: WORKER_CONCURRENCY jobs in hand in all, in batches of 8 (the default 32 makes four
+  // slots: one worker drained about twice as fast as with two, and faster than with eight). Network:
+  // WORKER_CONCURRENCY slots (at most 16: each polls while idle), each holding a batch sized to keep
+  // the transfer slots busy.
   const inDatabase = deps.payouts.gateway.kind === 'in-database';
+  const networkSlots = Math.min(deps.concurrency, MAX_NETWORK_SLOTS);
   const batchSize = inDatabase
     ? Math.min(deps.concurrency, IN_DATABASE_BATCH)
-    : externalBatch(deps.concurrency, deps.payouts.transferSlots?.capacity);
-  const jobsInHand = inDatabase ? deps.concurrency : deps.concurrency * batchSize;
+    : externalBatch(networkSlots, deps.payouts.transferSlots?.capacity);
+  const jobsInHand = inDatabase ? deps.concurrency : networkSlots * batchSize;
   for (let remaining = jobsInHand; remaining > 0; remaining -= batchSize) {
     const slot: { id: string | undefined; busy: boolean } = { id: undefined, busy: false };
     slots.push(slot);

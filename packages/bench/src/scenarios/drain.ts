@@ -236,7 +236,7 @@ export async function runDrainScenario(
   const concurrencies = (
     options.workerConcurrencies ??
     bench.workerConcurrencies ??
-    (bench.quick ? [] : [8, 32])
+    (bench.quick ? [] : [8, 16])
   ).filter((c) => c !== DEFAULT_WORKER_CONCURRENCY);
   for (const c of concurrencies) drains.push(await drainWith(bench, 1, count, timeoutMs, c));
   const noop: DrainRun[] = [];
