@@ -22,6 +22,8 @@ export default defineConfig({
       },
     ],
     globalSetup: ['./packages/testing/src/global-setup.ts'],
+    // Mutants fail tests on purpose: their databases are dropped instead of kept for inspection.
+    env: { TEST_KEEP_FAILED_DATABASES: '0' },
     testTimeout: 60_000,
     hookTimeout: 120_000,
   },
