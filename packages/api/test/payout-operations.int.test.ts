@@ -262,32 +262,43 @@ describe('GET /api/marketplace/referral-payouts', () => {
 });
 
 describe('POST /api/marketplace/purchase/:id/process-referral-payouts', () => {
-  const processOne = (id: string, headers: Record<string, string>) =>
-    app.inject({ method: 'POST', url: `/api/marketplace/purchase/${id}/process-referral-payouts`, headers });
+  const processOne = (target: ReturnType<typeof testApp>, id: string, headers: Record<string, string>) =>
+    target.inject({ method: 'POST', url: `/api/marketplace/purchase/${id}/process-referral-payouts`, headers });
 
   it('records the named operator who retried, and none for the shared ADMIN_API_TOKEN', async () => {
-    const chain = await seedReferralChain(t.db);
-    const byAlice = await failedPurchase(chain);
-    const byShared = await failedPurchase(chain);
-
-    const alice = await processOne(byAlice, { authorization: `Bearer ${ALICE_TOKEN}` });
-    expect(alice.statusCode, alice.body).toBe(200);
-    expect(alice.json()).toMatchObject({ status: 'completed' });
-    expect(alice.json().events.at(-1)).toMatchObject({
-      from: 'failed',
-      to: 'completed',
-      actor: 'admin-api',
-      operator: 'alice',
+    // The levels were planned for the treasury, so the repair goes through it too (one gateway per deployment).
+    const httpApp = testApp(t.db, t.url, {
+      env: { ADMIN_TOKENS: `alice:${ALICE_TOKEN}` },
+      gateway: httpGateway({ treasuryUrl: treasury.url, timeoutMs: 2000 }),
     });
+    try {
+      const chain = await seedReferralChain(t.db);
+      const byAlice = await failedPurchase(chain);
+      const byShared = await failedPurchase(chain);
+      treasury.setMode({ kind: 'succeed' });
 
-    const shared = await processOne(byShared, admin);
-    expect(shared.statusCode, shared.body).toBe(200);
-    expect(shared.json().events.at(-1)).toMatchObject({
-      from: 'failed',
-      to: 'completed',
-      actor: 'admin-api',
-      operator: null,
-    });
+      const alice = await processOne(httpApp, byAlice, { authorization: `Bearer ${ALICE_TOKEN}` });
+      expect(alice.statusCode, alice.body).toBe(200);
+      expect(alice.json()).toMatchObject({ status: 'completed' });
+      expect(alice.json().events.at(-1)).toMatchObject({
+        from: 'failed',
+        to: 'completed',
+        actor: 'admin-api',
+        operator: 'alice',
+      });
+
+      const shared = await processOne(httpApp, byShared, admin);
+      expect(shared.statusCode, shared.body).toBe(200);
+      expect(shared.json().events.at(-1)).toMatchObject({
+        from: 'failed',
+        to: 'completed',
+        actor: 'admin-api',
+        operator: null,
+      });
+    } finally {
+      treasury.setMode({ kind: 'fail', times: Infinity, only: (key) => key.endsWith(':direct') });
+      await httpApp.close();
+    }
   });
 });
 

@@ -69,9 +69,9 @@ export async function seedPaidPurchases(db: Database, chain: ReferralChain, coun
     },
   ]);
   await sql`
-    insert into referral_payouts (purchase_id, level, beneficiary_id, rate_bps, amount, currency, status, reference, paid_at)
+    insert into referral_payouts (purchase_id, level, beneficiary_id, rate_bps, amount, currency, status, reference, paid_at, gateway)
     select split_part(t.key, ':', 1)::uuid, split_part(t.key, ':', 2), t.beneficiary, case split_part(t.key, ':', 2) when 'direct' then ${chain.directCode.directRateBps}::int else ${chain.directCode.grandRateBps}::int end,
-           t.amount, ${chain.content.currency}, 'paid', t.reference, now()
+           t.amount, ${chain.content.currency}, 'paid', t.reference, now(), 'http'
       from unnest(${transfers.map((t) => t.idempotencyKey)}::text[], ${transfers.map((t) => t.beneficiaryId)}::uuid[],
                   ${transfers.map((t) => t.amount)}::bigint[], ${transfers.map((t) => t.reference)}::text[]) as t(key, beneficiary, amount, reference)`.execute(
     db,
