@@ -50,8 +50,8 @@ const KEY_PRUNE_EVERY_MS = 3600_000;
 /**
  * Connections of each of the worker's two pools (its own and pg-boss's). Statements are short and
  * no connection is held across a call to the treasury, so a dozen serve any WORKER_CONCURRENCY:
- * more only crowd the database (measured: at 16, pools sized by it took the API and one worker to
- * 48 connections under a slow treasury, where 12 each keep them under 30).
+ * more only crowd the database (measured under a 1 s treasury: at 16, pools sized by it took the API
+ * and one worker to 48 connections; capped at 12 each, 36).
  */
 function poolSize(config: Config): number {
   return Math.min(config.workerConcurrency, 8) + 4;

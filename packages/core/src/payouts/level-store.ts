@@ -135,8 +135,8 @@ export async function markLevelFailed(db: Database, level: LevelToPay, error: st
     .execute();
 }
 
-export async function unpaidLevelNames(trx: Tx, purchaseId: string): Promise<string[]> {
-  const rows = await trx
+export async function unpaidLevelNames(db: Database | Tx, purchaseId: string): Promise<string[]> {
+  const rows = await db
     .selectFrom('referral_payouts')
     .select('level')
     .where('purchase_id', '=', purchaseId)

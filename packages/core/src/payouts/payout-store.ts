@@ -99,17 +99,8 @@ export async function releaseLease(db: Database, purchaseId: string, owner: stri
  * Completes many locked purchases in one statement: each becomes `completed` with its attempt
  * counted, its lease cleared and its event appended (naming the operator, for a run one asked for).
  */
-export async function completeAll(
-  trx: Tx,
-  purchases: PurchaseRow[],
-  by: ActedBy,
-  /** Leave out (and so do not complete) a purchase that still has a level not paid. */
-  options: { onlyIfAllPaid?: boolean } = {},
-): Promise<Map<string, PurchaseRow>> {
+export async function completeAll(trx: Tx, purchases: PurchaseRow[], by: ActedBy): Promise<Map<string, PurchaseRow>> {
   if (purchases.length === 0) return new Map();
-  const allPaid = options.onlyIfAllPaid
-    ? sql`and not exists (select 1 from referral_payouts r where r.purchase_id = purchases.id and r.status <> 'paid')`
-    : sql``;
   const ids = purchases.map((p) => p.id);
   const from = purchases.map((p) => p.referral_payout_status);
   const { rows } = await sql<PurchaseRow>`
@@ -121,7 +112,7 @@ export async function completeAll(
         referral_payout_attempts = referral_payout_attempts + 1,
         referral_payout_lease_owner = null,
         referral_payout_lease_until = null
-      where id = any(${ids}::uuid[]) ${allPaid}
+      where id = any(${ids}::uuid[])
       returning *
     ),
     event as (

@@ -188,7 +188,7 @@ async function transferLevels(
 
   // What the treasury answered is recorded first, whatever happens to the purchase next.
   await ctx.db.transaction().execute(async (trx) => {
-    await recordPaid(trx, paid);
+    await markLevelsPaid(trx, paid);
     for (const f of failures) await markLevelFailed(trx, f.level, errorMessage(f.error));
   });
   const refused = failures.filter((f) => f.kind === 'permanent');
@@ -228,11 +228,6 @@ async function transferLevels(
 
 type Paid = Extract<LevelOutcome, { result: 'paid' }>;
 
-/** The treasury moved the money: each level is marked paid and mirrored in the ledger, once. */
-async function recordPaid(trx: Tx, paid: Paid[]): Promise<void> {
-  await markLevelsPaid(trx, paid);
-}
-
 /**
  * Every level transferred: the levels and the purchase's completion commit together, under the
  * row lock, in one statement (a crash before it commits leaves the levels pending; the retry sends
@@ -249,7 +244,7 @@ async function complete(
   if (!row) throw notFound('purchase', purchaseId);
   if (!outcome.completed && !isSettled(row.referral_payout_status)) {
     // Not reachable while every level is planned before its transfer; said plainly should it happen.
-    const unpaid = await ctx.db.transaction().execute((trx) => unpaidLevelNames(trx, purchaseId));
+    const unpaid = await unpaidLevelNames(ctx.db, purchaseId);
     throw new Error(`levels ${unpaid.join(', ')} are still unpaid`);
   }
   return resultOf(
