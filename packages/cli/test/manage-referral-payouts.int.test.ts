@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import {
   createPurchase,
@@ -13,26 +13,15 @@ import {
   referralEarnings,
   setReferralCodeActive,
 } from '@referrals/core';
-import {
-  confirmedPurchase,
-  type FakeTreasury,
-  readInvariants,
-  type ReferralChain,
-  seedReferralChain,
-  startFakeTreasury,
-} from '@referrals/testing';
-import { useTestDatabase } from '@referrals/testing/vitest';
+import { confirmedPurchase, readInvariants, type ReferralChain, seedReferralChain } from '@referrals/testing';
+import { useTestDatabase, useFakeTreasury } from '@referrals/testing/vitest';
 import { runCli } from './run-cli.ts';
 
 const t = useTestDatabase();
 const logger = pino({ level: 'silent' });
 const STACK_LINE = /^\s+at /m;
 
-let treasury: FakeTreasury;
-beforeAll(async () => {
-  treasury = await startFakeTreasury();
-});
-afterAll(() => treasury.close());
+const treasury = useFakeTreasury();
 
 // One deployment, one gateway: every command of this file runs as the deployment's http gateway.
 const httpEnv = () => ({ DATABASE_URL: t.url, PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url });

@@ -1,27 +1,15 @@
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { httpGateway, processReferralPayouts, referralEarnings } from '@referrals/core';
-import {
-  childProcessEnv,
-  confirmedPurchase,
-  type FakeTreasury,
-  readInvariants,
-  seedReferralChain,
-  startFakeTreasury,
-  waitFor,
-} from '@referrals/testing';
-import { useTestDatabase } from '@referrals/testing/vitest';
+import { childProcessEnv, confirmedPurchase, readInvariants, seedReferralChain, waitFor } from '@referrals/testing';
+import { useTestDatabase, useFakeTreasury } from '@referrals/testing/vitest';
 import { REPO_ROOT, runCli } from './run-cli.ts';
 
 const t = useTestDatabase();
 const logger = pino({ level: 'silent' });
 
-let treasury: FakeTreasury;
-beforeAll(async () => {
-  treasury = await startFakeTreasury();
-});
-afterAll(() => treasury.close());
+const treasury = useFakeTreasury();
 
 const FAILED = 24;
 const QUEUED = 12;

@@ -1,17 +1,13 @@
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { httpGateway, processReferralPayouts, readDeploymentGateway } from '@referrals/core';
-import { confirmedPurchase, type FakeTreasury, seedReferralChain, startFakeTreasury } from '@referrals/testing';
-import { useTestDatabase } from '@referrals/testing/vitest';
+import { confirmedPurchase, seedReferralChain } from '@referrals/testing';
+import { useTestDatabase, useFakeTreasury } from '@referrals/testing/vitest';
 import { runCli } from './run-cli.ts';
 
 const t = useTestDatabase();
 const logger = pino({ level: 'silent' });
-let treasury: FakeTreasury;
-beforeAll(async () => {
-  treasury = await startFakeTreasury();
-});
-afterAll(() => treasury.close());
+const treasury = useFakeTreasury();
 
 const ledgerEnv = () => ({ DATABASE_URL: t.url, PAYOUT_GATEWAY: 'ledger' });
 const httpEnv = () => ({ DATABASE_URL: t.url, PAYOUT_GATEWAY: 'http', TREASURY_URL: treasury.url });

@@ -1,17 +1,13 @@
 import { userInfo } from 'node:os';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { getReferralPayoutStatus, httpGateway, processReferralPayouts, referralEarnings } from '@referrals/core';
-import { confirmedPurchase, type FakeTreasury, seedReferralChain, startFakeTreasury } from '@referrals/testing';
-import { useTestDatabase } from '@referrals/testing/vitest';
+import { confirmedPurchase, seedReferralChain } from '@referrals/testing';
+import { useTestDatabase, useFakeTreasury } from '@referrals/testing/vitest';
 import { runCli } from './run-cli.ts';
 
 const t = useTestDatabase();
-let treasury: FakeTreasury;
-beforeAll(async () => {
-  treasury = await startFakeTreasury({ kind: 'fail', times: Infinity, only: (key) => key.endsWith(':direct') });
-});
-afterAll(() => treasury.close());
+const treasury = useFakeTreasury({ kind: 'fail', times: Infinity, only: (key) => key.endsWith(':direct') });
 
 async function failedPurchase() {
   const chain = await seedReferralChain(t.db);

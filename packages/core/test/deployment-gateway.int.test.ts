@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import pg from 'pg';
 import pino from 'pino';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { beforeEach, describe, expect, inject, it } from 'vitest';
 import {
   createDatabase,
   DomainError,
@@ -22,24 +22,12 @@ import {
   referralMovement,
   switchDeploymentGateway,
 } from '@referrals/core';
-import {
-  confirmedPurchase,
-  databaseUrl,
-  type FakeTreasury,
-  readInvariants,
-  seedReferralChain,
-  startFakeTreasury,
-} from '@referrals/testing';
-import { useTestDatabase } from '@referrals/testing/vitest';
+import { confirmedPurchase, databaseUrl, readInvariants, seedReferralChain } from '@referrals/testing';
+import { useTestDatabase, useFakeTreasury } from '@referrals/testing/vitest';
 
 const t = useTestDatabase();
 const logger = pino({ level: 'silent' });
-let treasury: FakeTreasury;
-
-beforeAll(async () => {
-  treasury = await startFakeTreasury();
-});
-afterAll(() => treasury.close());
+const treasury = useFakeTreasury();
 beforeEach(async () => {
   treasury.setMode({ kind: 'succeed' });
   // Each test is a deployment of its own: nothing recorded, nothing left to settle by earlier tests.

@@ -1,14 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { gatewayFromConfig, httpGateway, ledgerGateway, type TransferRequest } from '@referrals/core';
-import { type FakeTreasury, freePort, startFakeTreasury } from '@referrals/testing';
+import { freePort } from '@referrals/testing';
+import { useFakeTreasury } from '@referrals/testing/vitest';
 
-let treasury: FakeTreasury;
-
-beforeAll(async () => {
-  treasury = await startFakeTreasury();
-});
-afterAll(() => treasury.close());
+const treasury = useFakeTreasury();
 beforeEach(() => treasury.setMode({ kind: 'succeed' }));
 
 const request = (): TransferRequest => {

@@ -1,20 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { httpTreasuryBooks, reconcile, type ReconcileProgress } from '@referrals/core';
-import { type FakeTreasury, seedPaidPurchases, seedReferralChain, startFakeTreasury } from '@referrals/testing';
-import { useTestDatabase } from '@referrals/testing/vitest';
+import { seedPaidPurchases, seedReferralChain } from '@referrals/testing';
+import { useTestDatabase, useFakeTreasury } from '@referrals/testing/vitest';
 
 const t = useTestDatabase();
 const logger = pino({ level: 'silent' });
-let treasury: FakeTreasury;
-
-beforeAll(async () => {
-  treasury = await startFakeTreasury();
-});
-afterAll(() => treasury.close());
+const treasury = useFakeTreasury();
 
 const context = () => ({
   db: t.db,

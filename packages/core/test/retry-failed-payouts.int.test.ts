@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import {
   countByPayoutStatus,
@@ -20,17 +20,12 @@ import {
   setReferralCodeActive,
   TreasuryGate,
 } from '@referrals/core';
-import { confirmedPurchase, type FakeTreasury, seedReferralChain, startFakeTreasury } from '@referrals/testing';
-import { useTestDatabase } from '@referrals/testing/vitest';
+import { confirmedPurchase, seedReferralChain } from '@referrals/testing';
+import { useTestDatabase, useFakeTreasury } from '@referrals/testing/vitest';
 
 const t = useTestDatabase();
 const logger = pino({ level: 'silent' });
-let treasury: FakeTreasury;
-
-beforeAll(async () => {
-  treasury = await startFakeTreasury();
-});
-afterAll(() => treasury.close());
+const treasury = useFakeTreasury();
 
 const context = (): PayoutContext => ({
   db: t.db,

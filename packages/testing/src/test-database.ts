@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, inject, onTestFailed, beforeEach } from 'vitest';
 import { createDatabase, type Database } from '@referrals/core';
 import { createDatabaseFromTemplate, type TestDatabase } from './postgres.ts';
+import { type FakeTreasury, startFakeTreasury, type TreasuryMode } from './fake-treasury.ts';
 
 export interface TestDatabaseHandle {
   /** Kysely on this file's own database; valid inside tests and hooks. */
@@ -49,4 +50,29 @@ export function useTestDatabase(): TestDatabaseHandle {
       return database.name;
     },
   };
+}
+
+/**
+ * A fake treasury for the test file: started before its tests, closed after them, in the mode given
+ * (default: pays every transfer). Use it inside tests and hooks, as the database.
+ */
+export function useFakeTreasury(initial?: TreasuryMode): FakeTreasury {
+  let treasury: FakeTreasury | undefined;
+  beforeAll(async () => {
+    treasury = await startFakeTreasury(initial);
+  });
+  afterAll(() => treasury?.close());
+  const current = (): FakeTreasury => {
+    if (!treasury) throw new Error('fake treasury is not started: use it inside a test or hook');
+    return treasury;
+  };
+  // Every member reads the started treasury (its getters included), so the handle can be taken at
+  // the top of the file, before the treasury exists.
+  return new Proxy({} as FakeTreasury, {
+    get(_, key) {
+      const target = current();
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
