@@ -44,11 +44,26 @@ export interface ReferralPayoutStatusView {
 const iso = (d: Date | null) => d?.toISOString() ?? null;
 
 export async function getReferralPayoutStatus(db: Database, purchaseId: string): Promise<ReferralPayoutStatusView> {
-  const [purchase, payouts, events] = await Promise.all([
-    db.selectFrom('purchases').selectAll().where('id', '=', purchaseId).executeTakeFirst(),
-    db.selectFrom('referral_payouts').selectAll().where('purchase_id', '=', purchaseId).orderBy('level').execute(),
-    db.selectFrom('referral_payout_events').selectAll().where('purchase_id', '=', purchaseId).orderBy('id').execute(),
-  ]);
+  // One snapshot for the three reads: read apart, a payout committing between them showed a
+  // purchase `completed` with its levels still unpaid (or none yet).
+  const { purchase, payouts, events } = await db
+    .transaction()
+    .setIsolationLevel('repeatable read')
+    .execute(async (trx) => ({
+      purchase: await trx.selectFrom('purchases').selectAll().where('id', '=', purchaseId).executeTakeFirst(),
+      payouts: await trx
+        .selectFrom('referral_payouts')
+        .selectAll()
+        .where('purchase_id', '=', purchaseId)
+        .orderBy('level')
+        .execute(),
+      events: await trx
+        .selectFrom('referral_payout_events')
+        .selectAll()
+        .where('purchase_id', '=', purchaseId)
+        .orderBy('id')
+        .execute(),
+    }));
   if (!purchase) throw notFound('purchase', purchaseId);
   return {
     purchaseId,
